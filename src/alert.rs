@@ -1,0 +1,525 @@
+//! Alerts: incidents aggregated per (category, rule — or client, or event
+//! type) per batch, and rendered for people (email) and for machines (JSON),
+//! within SNS's limits whatever the entries hold.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::classify::Category;
+use crate::incident::{CategorySet, Incident};
+use crate::item::truncate_str;
+use crate::timefmt::format_rfc3339;
+
+/// SNS subjects must be ASCII, without control characters, under 100 characters.
+pub const MAX_SUBJECT_CHARS: usize = 99;
+/// PublishBatch carries at most 10 messages and 256 KiB in all; one alert
+/// stays under a tenth of that so any 10 fit.
+pub const MAX_ALERT_BYTES: usize = 24 * 1024;
+pub const MAX_PUBLISH_BATCH: usize = 10;
+pub const MAX_PUBLISH_BATCH_BYTES: usize = 256 * 1024;
+const SAMPLE_TRACES: usize = 5;
+const MAX_EVENT_TYPES: usize = 5;
+const MAX_FIELD_BYTES: usize = 1024;
+
+/// What an alert is about, after the category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SubjectKind {
+    Rule,
+    Client,
+    EventType,
+    /// Unparseable lines have neither.
+    LogGroup,
+}
+
+impl SubjectKind {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Rule => "rule",
+            Self::Client => "client",
+            Self::EventType => "event type",
+            Self::LogGroup => "log group",
+        }
+    }
+}
+
+/// The incidents of one batch that share an alert key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertGroup {
+    pub category: Category,
+    pub subject_kind: SubjectKind,
+    pub subject: String,
+    pub count: u64,
+    pub first_ms: i64,
+    pub last_ms: i64,
+    pub reason: Option<String>,
+    pub details: Option<String>,
+    pub event_types: Vec<String>,
+    pub sample_trace_ids: Vec<String>,
+    pub account_id: Option<String>,
+}
+
+impl AlertGroup {
+    /// The suppression key: one alert per key per window.
+    pub fn key(&self) -> String {
+        format!("{}|{:?}|{}", self.category, self.subject_kind, self.subject)
+    }
+}
+
+fn subject_of<'i>(incident: &'i Incident, log_group: &'i str) -> (SubjectKind, &'i str) {
+    let present = |s: &'i Option<String>| s.as_deref().filter(|v| !v.is_empty());
+    if let Some(rule) = present(&incident.rule_name) {
+        (SubjectKind::Rule, rule)
+    } else if let Some(client) = present(&incident.client_id).filter(|c| *c != "N/A") {
+        (SubjectKind::Client, client)
+    } else if let Some(event_type) = present(&incident.event_type) {
+        (SubjectKind::EventType, event_type)
+    } else {
+        (SubjectKind::LogGroup, log_group)
+    }
+}
+
+/// Groups the incidents of the alerting categories; deterministic order.
+pub fn aggregate(
+    incidents: &[Incident],
+    alerting: CategorySet,
+    log_group: &str,
+) -> Vec<AlertGroup> {
+    let mut groups: BTreeMap<(Category, SubjectKind, &str), AlertGroup> = BTreeMap::new();
+    for incident in incidents.iter().filter(|i| alerting.contains(i.category)) {
+        let (kind, subject) = subject_of(incident, log_group);
+        let group = groups
+            .entry((incident.category, kind, subject))
+            .or_insert_with(|| AlertGroup {
+                category: incident.category,
+                subject_kind: kind,
+                subject: subject.to_owned(),
+                count: 0,
+                first_ms: incident.time_ms,
+                last_ms: incident.time_ms,
+                reason: None,
+                details: None,
+                event_types: Vec::new(),
+                sample_trace_ids: Vec::new(),
+                account_id: None,
+            });
+        group.count += 1;
+        group.first_ms = group.first_ms.min(incident.time_ms);
+        group.last_ms = group.last_ms.max(incident.time_ms);
+        if group.reason.is_none() {
+            group.reason.clone_from(&incident.reason);
+        }
+        if group.details.is_none() {
+            group.details = incident.details.clone().or_else(|| {
+                incident
+                    .parse_problem
+                    .map(|p| format!("{p}: {}", truncate_str(&incident.message, 200)))
+            });
+        }
+        if group.account_id.is_none() {
+            group.account_id.clone_from(&incident.account_id);
+        }
+        if let Some(t) = &incident.event_type {
+            if group.event_types.len() < MAX_EVENT_TYPES && !group.event_types.contains(t) {
+                group.event_types.push(t.clone());
+            }
+        }
+        if group.sample_trace_ids.len() < SAMPLE_TRACES
+            && !group.sample_trace_ids.contains(&incident.trace_id)
+        {
+            group.sample_trace_ids.push(incident.trace_id.clone());
+        }
+    }
+    groups.into_values().collect()
+}
+
+/// An alert ready for SNS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedAlert {
+    pub key: String,
+    pub subject: String,
+    /// The `MessageStructure: json` body: `default` (JSON, for SQS, Lambda,
+    /// HTTPS and every other protocol) and `email` (text).
+    pub message: String,
+    pub attributes: Vec<(&'static str, String)>,
+}
+
+/// The JSON that machine subscribers receive.
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertBody<'a> {
+    pub category: Category,
+    pub severity: &'static str,
+    pub subject_kind: SubjectKind,
+    pub subject: &'a str,
+    pub count: u64,
+    pub first_time: String,
+    pub last_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<&'a str>,
+    pub event_types: Vec<&'a str>,
+    pub sample_trace_ids: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<&'a str>,
+    pub log_group: &'a str,
+    pub suppressed_since_last_alert: u64,
+    pub window_seconds: u64,
+}
+
+fn what_it_means(category: Category) -> &'static str {
+    match category {
+        Category::RuleNotFound => {
+            "Messages were published to a rule that does not exist; AWS IoT dropped them."
+        }
+        Category::RuleMessageThrottled => {
+            "The rules engine throttled messages; their rule actions did not run."
+        }
+        Category::Failure => "AWS IoT reported failed operations.",
+        Category::Warning => "AWS IoT reported warnings.",
+        Category::Unparseable => "Log events arrived that are not AWS IoT v2 JSON log entries.",
+    }
+}
+
+/// SNS rejects non-ASCII and control characters in subjects.
+fn subject_line(group: &AlertGroup) -> String {
+    let raw = format!(
+        "[AWS IoT] {}: {} {} ({})",
+        group.category,
+        group.subject_kind.label(),
+        group.subject,
+        group.count
+    );
+    let mut out: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if out.len() > MAX_SUBJECT_CHARS {
+        out.truncate(MAX_SUBJECT_CHARS - 3);
+        out.push_str("...");
+    }
+    out
+}
+
+/// Renders one alert. Every field from outside is cut to a fixed size, so the
+/// result stays under [`MAX_ALERT_BYTES`] whatever the incidents held.
+pub fn render(
+    group: &AlertGroup,
+    log_group: &str,
+    suppressed_since_last: u64,
+    window_seconds: u64,
+) -> RenderedAlert {
+    fn small(s: &String) -> &str {
+        truncate_str(s, 128)
+    }
+    let body = AlertBody {
+        category: group.category,
+        severity: group.category.severity(),
+        subject_kind: group.subject_kind,
+        subject: truncate_str(&group.subject, 256),
+        count: group.count,
+        first_time: format_rfc3339(group.first_ms),
+        last_time: format_rfc3339(group.last_ms),
+        reason: group.reason.as_deref().map(|r| truncate_str(r, 256)),
+        details: group
+            .details
+            .as_deref()
+            .map(|d| truncate_str(d, MAX_FIELD_BYTES)),
+        event_types: group.event_types.iter().map(small).collect(),
+        sample_trace_ids: group.sample_trace_ids.iter().map(small).collect(),
+        account_id: group.account_id.as_deref().map(|a| truncate_str(a, 64)),
+        log_group: truncate_str(log_group, MAX_FIELD_BYTES),
+        suppressed_since_last_alert: suppressed_since_last,
+        window_seconds,
+    };
+    let text = render_text(&body);
+    let json = serde_json::to_string(&body).expect("plain data serialises");
+    let message = serde_json::json!({ "default": json, "email": text }).to_string();
+
+    let mut attributes = vec![
+        ("category", group.category.as_str().to_owned()),
+        ("severity", body.severity.to_owned()),
+    ];
+    if let Some(event_type) = body.event_types.first().filter(|t| !t.is_empty()) {
+        attributes.push(("eventType", (*event_type).to_owned()));
+    }
+    if group.subject_kind == SubjectKind::Rule {
+        attributes.push(("ruleName", body.subject.to_owned()));
+    }
+    if let Some(account) = body.account_id.filter(|a| !a.is_empty()) {
+        attributes.push(("accountId", account.to_owned()));
+    }
+    RenderedAlert {
+        key: group.key(),
+        subject: subject_line(group),
+        message,
+        attributes,
+    }
+}
+
+fn render_text(b: &AlertBody<'_>) -> String {
+    use std::fmt::Write as _;
+    let mut t = String::with_capacity(1024);
+    let noun = if b.count == 1 { "entry" } else { "entries" };
+    let _ = writeln!(
+        t,
+        "{} for {} {}: {} {noun}.",
+        b.category,
+        b.subject_kind.label(),
+        b.subject,
+        b.count
+    );
+    let _ = writeln!(t, "{}\n", what_it_means(b.category));
+    let _ = writeln!(t, "Severity:     {}", b.severity);
+    let _ = writeln!(t, "First seen:   {}", b.first_time);
+    let _ = writeln!(t, "Last seen:    {}", b.last_time);
+    if let Some(r) = b.reason {
+        let _ = writeln!(t, "Reason:       {r}");
+    }
+    if let Some(d) = b.details {
+        let _ = writeln!(t, "Details:      {d}");
+    }
+    if !b.event_types.is_empty() {
+        let _ = writeln!(t, "Event types:  {}", b.event_types.join(", "));
+    }
+    if let Some(a) = b.account_id {
+        let _ = writeln!(t, "Account:      {a}");
+    }
+    let _ = writeln!(t, "Log group:    {}", b.log_group);
+    if b.suppressed_since_last_alert > 0 {
+        let _ = writeln!(
+            t,
+            "Suppressed:   {} more entries with this key since the last alert (one alert per {} s).",
+            b.suppressed_since_last_alert, b.window_seconds
+        );
+    }
+    let _ = writeln!(t, "Sample traces:");
+    for trace in &b.sample_trace_ids {
+        let _ = writeln!(t, "  {trace}");
+    }
+    let _ = writeln!(t, "\nEvery entry of a trace: iot-incidents get <traceId>");
+    t
+}
+
+/// Splits alerts into PublishBatch requests: at most 10 each and 256 KiB in all.
+pub fn publish_batches(alerts: &[RenderedAlert]) -> Vec<std::ops::Range<usize>> {
+    let size = |a: &RenderedAlert| {
+        a.message.len()
+            + a.subject.len()
+            + a.attributes
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 6)
+                .sum::<usize>()
+    };
+    let mut batches = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, alert) in alerts.iter().enumerate() {
+        let s = size(alert);
+        if i > start && (i - start == MAX_PUBLISH_BATCH || bytes + s > MAX_PUBLISH_BATCH_BYTES) {
+            batches.push(start..i);
+            start = i;
+            bytes = 0;
+        }
+        bytes += s;
+    }
+    if start < alerts.len() {
+        batches.push(start..alerts.len());
+    }
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incident(
+        category: Category,
+        rule: Option<&str>,
+        client: Option<&str>,
+        trace: &str,
+        t: i64,
+    ) -> Incident {
+        Incident {
+            category,
+            trace_id: trace.into(),
+            event_id: format!("e-{trace}"),
+            time_ms: t,
+            event_type: Some("RuleMessageThrottled".into()),
+            rule_name: rule.map(Into::into),
+            client_id: client.map(Into::into),
+            account_id: Some("123456789012".into()),
+            reason: Some("RuleExecutionThrottled".into()),
+            details: Some("Message for Rule r throttled".into()),
+            message: "{}".into(),
+            parse_problem: None,
+        }
+    }
+
+    const ALL: CategorySet = CategorySet::NONE;
+
+    fn alerting() -> CategorySet {
+        CategorySet::of(&[
+            Category::RuleNotFound,
+            Category::RuleMessageThrottled,
+            Category::Failure,
+        ])
+    }
+
+    #[test]
+    fn one_group_per_category_and_rule_or_client() {
+        let incidents = vec![
+            incident(
+                Category::RuleMessageThrottled,
+                Some("r"),
+                Some("c1"),
+                "t1",
+                30,
+            ),
+            incident(
+                Category::RuleMessageThrottled,
+                Some("r"),
+                Some("c2"),
+                "t2",
+                10,
+            ),
+            incident(
+                Category::RuleMessageThrottled,
+                Some("r"),
+                Some("c2"),
+                "t2",
+                20,
+            ),
+            incident(Category::Failure, None, Some("c1"), "t3", 5),
+            incident(Category::Failure, None, None, "t4", 5),
+            incident(Category::Warning, None, Some("c1"), "t5", 5),
+        ];
+        let groups = aggregate(&incidents, alerting(), "AWSIotLogsV2");
+        let keys: Vec<_> = groups
+            .iter()
+            .map(|g| (g.category, g.subject_kind, g.subject.as_str(), g.count))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (Category::RuleMessageThrottled, SubjectKind::Rule, "r", 3),
+                (Category::Failure, SubjectKind::Client, "c1", 1),
+                (
+                    Category::Failure,
+                    SubjectKind::EventType,
+                    "RuleMessageThrottled",
+                    1
+                ),
+            ]
+        );
+        assert_eq!((groups[0].first_ms, groups[0].last_ms), (10, 30));
+        assert_eq!(groups[0].sample_trace_ids, ["t1", "t2"]);
+        assert!(aggregate(&incidents, ALL, "g").is_empty());
+    }
+
+    #[test]
+    fn samples_are_bounded() {
+        let incidents: Vec<_> = (0..100)
+            .map(|n| incident(Category::Failure, Some("r"), None, &format!("t{n}"), n))
+            .collect();
+        let groups = aggregate(&incidents, alerting(), "g");
+        assert_eq!(groups[0].count, 100);
+        assert_eq!(groups[0].sample_trace_ids.len(), SAMPLE_TRACES);
+    }
+
+    #[test]
+    fn rendering_says_what_happened_for_people_and_machines() {
+        let g = &aggregate(
+            &[incident(
+                Category::RuleMessageThrottled,
+                Some("r"),
+                None,
+                "t1",
+                0,
+            )],
+            alerting(),
+            "AWSIotLogsV2",
+        )[0];
+        let a = render(g, "AWSIotLogsV2", 7, 900);
+        assert_eq!(a.subject, "[AWS IoT] RuleMessageThrottled: rule r (1)");
+        let structure: serde_json::Value = serde_json::from_str(&a.message).unwrap();
+        let email = structure["email"].as_str().unwrap();
+        assert!(
+            email.contains("RuleMessageThrottled for rule r: 1 entry."),
+            "{email}"
+        );
+        assert!(
+            email.contains("7 more entries with this key since the last alert"),
+            "{email}"
+        );
+        assert!(
+            email.contains("Reason:       RuleExecutionThrottled"),
+            "{email}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(structure["default"].as_str().unwrap()).unwrap();
+        assert_eq!(json["category"], "RuleMessageThrottled");
+        assert_eq!(json["subjectKind"], "rule");
+        assert_eq!(json["suppressedSinceLastAlert"], 7);
+        assert_eq!(json["firstTime"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(json["sampleTraceIds"][0], "t1");
+        let attrs: Vec<_> = a.attributes.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(
+            attrs,
+            [
+                ("category", "RuleMessageThrottled"),
+                ("severity", "high"),
+                ("eventType", "RuleMessageThrottled"),
+                ("ruleName", "r"),
+                ("accountId", "123456789012")
+            ]
+        );
+    }
+
+    #[test]
+    fn subjects_and_sizes_stay_within_sns_limits_whatever_the_input() {
+        let mut i = incident(
+            Category::Failure,
+            None,
+            Some(&"ü\u{7}x".repeat(10_000)),
+            &"t".repeat(100_000),
+            0,
+        );
+        i.details = Some("d".repeat(1_000_000));
+        i.reason = Some("r".repeat(1_000_000));
+        i.event_type = Some("e".repeat(100_000));
+        let g = &aggregate(&[i], alerting(), "g")[0];
+        let a = render(g, &"g".repeat(100_000), u64::MAX, 900);
+        assert!(
+            a.subject.len() <= MAX_SUBJECT_CHARS && a.subject.is_ascii(),
+            "{}",
+            a.subject
+        );
+        assert!(!a.subject.chars().any(|c| c.is_ascii_control()));
+        assert!(a.message.len() <= MAX_ALERT_BYTES, "{}", a.message.len());
+        assert!(a.attributes.iter().all(|(_, v)| !v.is_empty()));
+    }
+
+    #[test]
+    fn publish_batches_respect_count_and_bytes() {
+        let mk = |n: usize| RenderedAlert {
+            key: String::new(),
+            subject: "s".into(),
+            message: "m".repeat(n),
+            attributes: vec![],
+        };
+        let small: Vec<_> = (0..23).map(|_| mk(10)).collect();
+        assert_eq!(publish_batches(&small), [0..10, 10..20, 20..23]);
+        let big: Vec<_> = (0..5).map(|_| mk(100 * 1024)).collect();
+        assert_eq!(publish_batches(&big), [0..2, 2..4, 4..5]);
+        assert!(publish_batches(&[]).is_empty());
+    }
+}

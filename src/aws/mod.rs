@@ -1,0 +1,77 @@
+//! Adapters from the ports to the AWS SDK. The SDK honours `AWS_ENDPOINT_URL`
+//! (and per-service variants), so the same binary runs against moto locally.
+
+pub mod dynamodb;
+pub mod sns;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::BehaviorVersion;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// Loads the SDK configuration once per process from the standard chain.
+///
+/// Each request gets 3 attempts (SDK standard mode: throttling and transient
+/// errors, with its own backoff) and 5 s per attempt, so one slow endpoint
+/// cannot eat the invocation; the pipeline's own retries, bounded by
+/// `RETRY_BUDGET_MS` and the invocation deadline, come on top.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(5))
+                .operation_timeout(Duration::from_secs(15))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// A short description of an SDK error and whether trying again may help.
+pub(crate) fn describe<E, R>(
+    error: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> (String, bool)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match error {
+        SdkError::ServiceError(service) => {
+            let err = service.err();
+            let code = err.code().unwrap_or("Unknown");
+            let message = err.message().unwrap_or_default();
+            let retryable = matches!(
+                code,
+                "ProvisionedThroughputExceededException"
+                    | "ThrottlingException"
+                    | "Throttling"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "InternalFailure"
+                    | "InternalError"
+                    | "ServiceUnavailable"
+                    | "KMSThrottling"
+            ) || code.contains("Throttl");
+            (format!("{code}: {message}"), retryable)
+        }
+        SdkError::ConstructionFailure(_) => (
+            format!(
+                "{}",
+                aws_smithy_types::error::display::DisplayErrorContext(error)
+            ),
+            false,
+        ),
+        other => (
+            format!(
+                "{}",
+                aws_smithy_types::error::display::DisplayErrorContext(other)
+            ),
+            true,
+        ),
+    }
+}

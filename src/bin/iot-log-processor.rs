@@ -1,0 +1,24 @@
+//! The Lambda function: configuration and clients are built once, then the
+//! runtime loop serves invocations.
+
+use iot_log_monitor::aws::dynamodb::{DynamoAlertGate, DynamoIncidentStore};
+use iot_log_monitor::aws::{sdk_config, sns::SnsPublisher};
+use iot_log_monitor::config::Config;
+use iot_log_monitor::handler;
+use iot_log_monitor::pipeline::Processor;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    handler::init_tracing();
+    let config =
+        Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    let sdk = sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let processor = Processor {
+        store: DynamoIncidentStore::new(dynamodb.clone(), &config.incidents_table),
+        gate: DynamoAlertGate::new(dynamodb, &config.alert_state_table, config.alert_window),
+        publisher: SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), &config.alert_topic_arn),
+        config,
+    };
+    handler::serve(processor).await
+}

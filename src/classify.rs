@@ -1,0 +1,178 @@
+//! Which log entries are incidents, and of what kind.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::entry::{EventType, LogEntry};
+
+/// An incident's category. Entries that are none of these are not incidents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Category {
+    /// A message was published to a rule that does not exist: every such message is dropped.
+    RuleNotFound,
+    /// The rules engine throttled a message: it was not processed.
+    RuleMessageThrottled,
+    /// Any other entry with `status: Failure` or `logLevel: ERROR`.
+    Failure,
+    /// `logLevel: WARN`.
+    Warning,
+    /// A log event that is not an IoT v2 JSON entry (legacy text, truncated JSON, no `eventType`).
+    Unparseable,
+}
+
+impl Category {
+    pub const ALL: [Category; 5] = [
+        Self::RuleNotFound,
+        Self::RuleMessageThrottled,
+        Self::Failure,
+        Self::Warning,
+        Self::Unparseable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RuleNotFound => "RuleNotFound",
+            Self::RuleMessageThrottled => "RuleMessageThrottled",
+            Self::Failure => "Failure",
+            Self::Warning => "Warning",
+            Self::Unparseable => "Unparseable",
+        }
+    }
+
+    /// For SNS filter policies: how urgently someone should look.
+    pub fn severity(self) -> &'static str {
+        match self {
+            // Every message for the rule is being dropped until someone acts.
+            Self::RuleNotFound => "critical",
+            Self::RuleMessageThrottled | Self::Failure => "high",
+            Self::Warning => "medium",
+            Self::Unparseable => "low",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Category {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl FromStr for Category {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|c| c.as_str()).collect();
+                format!(
+                    "unknown category {s:?} (expected one of {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// Classifies a parsed entry; `None` means it is not an incident.
+///
+/// The rule errors are recognised by `eventType` alone: AWS's own throttling
+/// example carries `reason: RuleExecutionThrottled`, not the event type's name.
+pub fn classify(entry: &LogEntry<'_>) -> Option<Category> {
+    match entry.event_type {
+        EventType::RuleNotFound => return Some(Category::RuleNotFound),
+        EventType::RuleMessageThrottled => return Some(Category::RuleMessageThrottled),
+        _ => {}
+    }
+    let is = |value: Option<&str>, expected: &str| {
+        value.is_some_and(|v| v.eq_ignore_ascii_case(expected))
+    };
+    if is(entry.status(), "Failure") || is(entry.log_level(), "ERROR") {
+        Some(Category::Failure)
+    } else if is(entry.log_level(), "WARN") || is(entry.log_level(), "WARNING") {
+        Some(Category::Warning)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::parse_entry;
+
+    fn class(msg: &str) -> Option<Category> {
+        classify(&parse_entry(msg).unwrap())
+    }
+
+    #[test]
+    fn status_and_level_decide_for_any_event_type() {
+        assert_eq!(
+            class(r#"{"eventType":"Connect","status":"Failure","logLevel":"INFO"}"#),
+            Some(Category::Failure)
+        );
+        assert_eq!(
+            class(r#"{"eventType":"Connect","status":"Success","logLevel":"ERROR"}"#),
+            Some(Category::Failure)
+        );
+        assert_eq!(
+            class(r#"{"eventType":"Future","status":"FAILURE"}"#),
+            Some(Category::Failure)
+        );
+        assert_eq!(
+            class(r#"{"eventType":"Publish-In","status":"Failure","logLevel":"WARN"}"#),
+            Some(Category::Failure)
+        );
+        assert_eq!(
+            class(r#"{"eventType":"Publish-In","status":"Success","logLevel":"WARN"}"#),
+            Some(Category::Warning)
+        );
+        assert_eq!(
+            class(r#"{"eventType":"Publish-In","status":"Success","logLevel":"INFO"}"#),
+            None
+        );
+        assert_eq!(
+            class(r#"{"eventType":"Publish-In","logLevel":"DEBUG"}"#),
+            None
+        );
+        assert_eq!(class(r#"{"eventType":"Publish-In"}"#), None);
+    }
+
+    #[test]
+    fn rule_errors_go_by_event_type_whatever_the_reason() {
+        assert_eq!(
+            class(r#"{"eventType":"RuleMessageThrottled","reason":"RuleExecutionThrottled"}"#),
+            Some(Category::RuleMessageThrottled)
+        );
+        assert_eq!(
+            class(r#"{"eventType":"RuleNotFound","logLevel":"INFO"}"#),
+            Some(Category::RuleNotFound)
+        );
+        assert_eq!(
+            class(r#"{"eventType":"RuleExecution","reason":"RuleNotFound","status":"Success"}"#),
+            None
+        );
+    }
+
+    #[test]
+    fn category_names_round_trip() {
+        for c in Category::ALL {
+            assert_eq!(c.as_str().parse::<Category>(), Ok(c));
+            assert_eq!(c.as_str().to_lowercase().parse::<Category>(), Ok(c));
+        }
+        assert!("Success"
+            .parse::<Category>()
+            .unwrap_err()
+            .contains("RuleNotFound"));
+    }
+}

@@ -1,0 +1,254 @@
+//! Configuration from environment variables, read once at start-up.
+
+use std::time::Duration;
+
+use crate::classify::Category;
+use crate::decode::DEFAULT_MAX_DECOMPRESSED_BYTES;
+use crate::error::ConfigError;
+use crate::incident::CategorySet;
+
+/// Every variable the function reads (template.yaml must set the required ones).
+pub mod vars {
+    pub const INCIDENTS_TABLE: &str = "INCIDENTS_TABLE";
+    pub const ALERT_STATE_TABLE: &str = "ALERT_STATE_TABLE";
+    pub const ALERT_TOPIC_ARN: &str = "ALERT_TOPIC_ARN";
+    pub const ALERT_WINDOW_SECONDS: &str = "ALERT_WINDOW_SECONDS";
+    pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
+    pub const STORE_CATEGORIES: &str = "STORE_CATEGORIES";
+    pub const ALERT_CATEGORIES: &str = "ALERT_CATEGORIES";
+    pub const MAX_DECOMPRESSED_BYTES: &str = "MAX_DECOMPRESSED_BYTES";
+    pub const RETRY_BUDGET_MS: &str = "RETRY_BUDGET_MS";
+    pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
+    pub const REQUIRED: &[&str] = &[INCIDENTS_TABLE, ALERT_STATE_TABLE, ALERT_TOPIC_ARN];
+    pub const ALL: &[&str] = &[
+        INCIDENTS_TABLE,
+        ALERT_STATE_TABLE,
+        ALERT_TOPIC_ARN,
+        ALERT_WINDOW_SECONDS,
+        RETENTION_DAYS,
+        STORE_CATEGORIES,
+        ALERT_CATEGORIES,
+        MAX_DECOMPRESSED_BYTES,
+        RETRY_BUDGET_MS,
+        METRICS_NAMESPACE,
+    ];
+}
+
+pub const DEFAULT_STORE: &[Category] = &[
+    Category::RuleNotFound,
+    Category::RuleMessageThrottled,
+    Category::Failure,
+    Category::Warning,
+    Category::Unparseable,
+];
+pub const DEFAULT_ALERT: &[Category] = &[
+    Category::RuleNotFound,
+    Category::RuleMessageThrottled,
+    Category::Failure,
+];
+
+/// Bounds that keep a function of 128 MB safe whatever the configuration.
+const MAX_DECOMPRESSED_CEILING: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub incidents_table: String,
+    pub alert_state_table: String,
+    pub alert_topic_arn: String,
+    pub alert_window: Duration,
+    pub retention_days: u32,
+    pub store_categories: CategorySet,
+    pub alert_categories: CategorySet,
+    pub max_decompressed_bytes: usize,
+    /// How long writes and publishes may keep retrying, at most; the
+    /// invocation's own deadline (less a margin) bounds it further.
+    pub retry_budget: Duration,
+    pub metrics_namespace: String,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |var: &'static str| {
+            lookup(var)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let required = |var: &'static str| {
+            get(var).ok_or(ConfigError {
+                var,
+                problem: "is not set".into(),
+            })
+        };
+        let number =
+            |var: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
+                let Some(text) = get(var) else {
+                    return Ok(default);
+                };
+                let n: u64 = text.parse().map_err(|_| ConfigError {
+                    var,
+                    problem: format!("{text:?} is not a whole number"),
+                })?;
+                if !(min..=max).contains(&n) {
+                    return Err(ConfigError {
+                        var,
+                        problem: format!("{n} is outside {min}..={max}"),
+                    });
+                }
+                Ok(n)
+            };
+        let categories =
+            |var: &'static str, default: &[Category]| -> Result<CategorySet, ConfigError> {
+                let Some(text) = get(var) else {
+                    return Ok(CategorySet::of(default));
+                };
+                if text.eq_ignore_ascii_case("none") {
+                    return Ok(CategorySet::NONE);
+                }
+                let parsed = text
+                    .split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(str::parse)
+                    .collect::<Result<Vec<Category>, _>>()
+                    .map_err(|problem| ConfigError { var, problem })?;
+                Ok(CategorySet::of(&parsed))
+            };
+
+        let alert_topic_arn = required(vars::ALERT_TOPIC_ARN)?;
+        if !alert_topic_arn.starts_with("arn:") {
+            return Err(ConfigError {
+                var: vars::ALERT_TOPIC_ARN,
+                problem: format!("{alert_topic_arn:?} is not an ARN"),
+            });
+        }
+        let store_categories = categories(vars::STORE_CATEGORIES, DEFAULT_STORE)?;
+        let alert_categories = categories(vars::ALERT_CATEGORIES, DEFAULT_ALERT)?;
+        if !alert_categories.is_subset_of(store_categories) {
+            return Err(ConfigError {
+                var: vars::ALERT_CATEGORIES,
+                problem: "every alerting category must also be stored (STORE_CATEGORIES): an alert points at stored incidents".into(),
+            });
+        }
+        Ok(Self {
+            incidents_table: required(vars::INCIDENTS_TABLE)?,
+            alert_state_table: required(vars::ALERT_STATE_TABLE)?,
+            alert_topic_arn,
+            alert_window: Duration::from_secs(number(
+                vars::ALERT_WINDOW_SECONDS,
+                900,
+                1,
+                7 * 86_400,
+            )?),
+            retention_days: number(vars::RETENTION_DAYS, 30, 1, 3650)? as u32,
+            store_categories,
+            alert_categories,
+            max_decompressed_bytes: number(
+                vars::MAX_DECOMPRESSED_BYTES,
+                DEFAULT_MAX_DECOMPRESSED_BYTES as u64,
+                1024,
+                MAX_DECOMPRESSED_CEILING as u64,
+            )? as usize,
+            retry_budget: Duration::from_millis(number(
+                vars::RETRY_BUDGET_MS,
+                20_000,
+                100,
+                600_000,
+            )?),
+            metrics_namespace: get(vars::METRICS_NAMESPACE)
+                .unwrap_or_else(|| "IotLogMonitor".into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut env: HashMap<String, String> = [
+            (vars::INCIDENTS_TABLE, "incidents"),
+            (vars::ALERT_STATE_TABLE, "alert-state"),
+            (
+                vars::ALERT_TOPIC_ARN,
+                "arn:aws:sns:us-east-1:123456789012:alerts",
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in pairs {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        Config::from_lookup(|k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.alert_window, Duration::from_secs(900));
+        assert_eq!(c.retention_days, 30);
+        assert_eq!(c.max_decompressed_bytes, 32 * 1024 * 1024);
+        assert_eq!(c.store_categories, CategorySet::of(DEFAULT_STORE));
+        assert_eq!(c.alert_categories, CategorySet::of(DEFAULT_ALERT));
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        for (var, value, fragment) in [
+            (vars::INCIDENTS_TABLE, "", "is not set"),
+            (vars::ALERT_TOPIC_ARN, "my-topic", "is not an ARN"),
+            (vars::ALERT_WINDOW_SECONDS, "15m", "not a whole number"),
+            (vars::RETENTION_DAYS, "0", "outside"),
+            (vars::MAX_DECOMPRESSED_BYTES, "999999999999", "outside"),
+            (
+                vars::STORE_CATEGORIES,
+                "Failure,Oops",
+                "unknown category \"Oops\"",
+            ),
+            (
+                vars::ALERT_CATEGORIES,
+                "Warning,Unparseable,Oops",
+                "unknown category",
+            ),
+        ] {
+            let err = config(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var);
+            let text = err.to_string();
+            assert!(
+                text.starts_with(&format!("environment variable {var}:"))
+                    && text.contains(fragment),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn alerting_categories_must_be_stored() {
+        let err = config(&[
+            (vars::STORE_CATEGORIES, "Failure"),
+            (vars::ALERT_CATEGORIES, "Failure,Warning"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, vars::ALERT_CATEGORIES);
+        assert!(err.to_string().contains("must also be stored"), "{err}");
+    }
+
+    #[test]
+    fn categories_can_be_narrowed_or_switched_off() {
+        let c = config(&[
+            (vars::STORE_CATEGORIES, "failure, RuleNotFound"),
+            (vars::ALERT_CATEGORIES, "none"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.store_categories,
+            CategorySet::of(&[Category::Failure, Category::RuleNotFound])
+        );
+        assert_eq!(c.alert_categories, CategorySet::NONE);
+    }
+}

@@ -1,0 +1,345 @@
+//! From a Lambda invocation's bytes to the log events of one CloudWatch Logs
+//! batch: base64, bounded gunzip, and the envelope, parsed in place.
+//!
+//! Everything here is pure and bounded: the decompressed size is capped before
+//! memory is committed, so a gzip bomb costs at most the cap.
+
+use std::borrow::Cow;
+use std::io::Read;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::error::DecodeError;
+
+/// Default cap on a decompressed batch. Real batches are at most ~1 MB gzipped
+/// (a few MB of JSON); the cap leaves room while keeping peak memory far
+/// below a 128 MB function.
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 32 * 1024 * 1024;
+
+#[derive(Deserialize)]
+struct SubscriptionEvent<'a> {
+    #[serde(borrow)]
+    awslogs: AwsLogs<'a>,
+}
+
+#[derive(Deserialize)]
+struct AwsLogs<'a> {
+    #[serde(borrow)]
+    data: Cow<'a, str>,
+}
+
+/// Extracts `awslogs.data` from a Lambda event.
+pub fn subscription_data(event_json: &str) -> Result<Cow<'_, str>, DecodeError> {
+    serde_json::from_str::<SubscriptionEvent>(event_json)
+        .map(|e| e.awslogs.data)
+        .map_err(|e| DecodeError::NotSubscriptionEvent(e.to_string()))
+}
+
+/// base64 → gzip → bytes, refusing anything that decompresses past `max_decompressed`.
+pub fn decode_data(data_base64: &str, max_decompressed: usize) -> Result<Vec<u8>, DecodeError> {
+    let compressed = base64::engine::general_purpose::STANDARD.decode(data_base64.trim())?;
+    gunzip_bounded(&compressed, max_decompressed)
+}
+
+/// Gunzips one gzip member, reading at most `max` bytes of output.
+pub fn gunzip_bounded(compressed: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
+    // The gzip trailer's ISIZE (size mod 2^32) lets the buffer be sized once.
+    // It comes from outside, so it is only a hint, clamped by the cap.
+    let hint = compressed
+        .len()
+        .checked_sub(4)
+        .map(|at| u32::from_le_bytes(compressed[at..].try_into().expect("4 bytes")) as usize)
+        .unwrap_or(0);
+    let mut out = Vec::with_capacity(hint.min(max).saturating_add(1));
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    flate2::read::GzDecoder::new(compressed)
+        .take(limit)
+        .read_to_end(&mut out)
+        .map_err(DecodeError::Gzip)?;
+    if out.len() > max {
+        return Err(DecodeError::TooLarge { cap: max });
+    }
+    Ok(out)
+}
+
+/// What kind of batch CloudWatch Logs sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageType {
+    /// Log events.
+    Data,
+    /// CloudWatch's reachability check when a subscription is created; carries no IoT logs.
+    Control,
+}
+
+/// The decompressed subscription payload, borrowing from its buffer.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogsBatch<'a> {
+    #[serde(borrow)]
+    pub message_type: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub owner: Cow<'a, str>,
+    #[serde(borrow)]
+    pub log_group: Cow<'a, str>,
+    #[serde(borrow)]
+    pub log_stream: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub subscription_filters: Vec<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub log_events: Vec<RawLogEvent<'a>>,
+}
+
+/// One CloudWatch log event. `message` stays as its escaped JSON text until
+/// it is looked at: IoT messages are JSON inside a JSON string, so they
+/// always hold escapes and cannot be borrowed as `&str`.
+#[derive(Debug, Deserialize)]
+pub struct RawLogEvent<'a> {
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
+    pub timestamp: i64,
+    #[serde(borrow)]
+    pub message: &'a RawValue,
+}
+
+impl LogsBatch<'_> {
+    pub fn kind(&self) -> Result<MessageType, DecodeError> {
+        match &*self.message_type {
+            "DATA_MESSAGE" => Ok(MessageType::Data),
+            "CONTROL_MESSAGE" => Ok(MessageType::Control),
+            other => Err(DecodeError::UnknownMessageType(other.to_owned())),
+        }
+    }
+}
+
+/// Parses the envelope in place; unknown envelope fields (`policyLevel`, …) are ignored.
+pub fn parse_batch(decompressed: &[u8]) -> Result<LogsBatch<'_>, DecodeError> {
+    let batch: LogsBatch = serde_json::from_slice(decompressed).map_err(DecodeError::Envelope)?;
+    batch.kind()?;
+    Ok(batch)
+}
+
+impl RawLogEvent<'_> {
+    /// Writes the unescaped message into `out` (cleared first), reusing its allocation.
+    pub fn message_into(&self, out: &mut String) -> Result<(), DecodeError> {
+        out.clear();
+        unescape_json_string(self.message.get(), out).ok_or_else(|| DecodeError::MessageNotString {
+            id: self.id.clone().into_owned(),
+        })
+    }
+}
+
+/// Unescapes a quoted JSON string literal into `out`. `None` if `quoted` is not one.
+/// Lone surrogates become U+FFFD rather than an error: a log line's text is
+/// still worth keeping.
+pub fn unescape_json_string(quoted: &str, out: &mut String) -> Option<()> {
+    let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
+    let bytes = inner.as_bytes();
+    out.reserve(inner.len());
+    let mut start = 0;
+    while let Some(offset) = memchr::memchr(b'\\', &bytes[start..]) {
+        let at = start + offset;
+        out.push_str(&inner[start..at]);
+        let escape = *bytes.get(at + 1)?;
+        start = at + 2;
+        match escape {
+            b'"' => out.push('"'),
+            b'\\' => out.push('\\'),
+            b'/' => out.push('/'),
+            b'b' => out.push('\u{8}'),
+            b'f' => out.push('\u{c}'),
+            b'n' => out.push('\n'),
+            b'r' => out.push('\r'),
+            b't' => out.push('\t'),
+            b'u' => {
+                let unit = hex4(bytes.get(start..start + 4)?)?;
+                start += 4;
+                let ch = if (0xD800..0xDC00).contains(&unit) {
+                    let low = (bytes.get(start..start + 2) == Some(b"\\u"))
+                        .then(|| bytes.get(start + 2..start + 6).and_then(hex4))
+                        .flatten()
+                        .filter(|low| (0xDC00..0xE000).contains(low));
+                    match low {
+                        Some(low) => {
+                            start += 6;
+                            char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))
+                        }
+                        None => None,
+                    }
+                } else {
+                    char::from_u32(unit)
+                };
+                out.push(ch.unwrap_or(char::REPLACEMENT_CHARACTER));
+            }
+            _ => return None,
+        }
+    }
+    out.push_str(&inner[start..]);
+    Some(())
+}
+
+fn hex4(digits: &[u8]) -> Option<u32> {
+    if digits.len() != 4 {
+        return None;
+    }
+    digits
+        .iter()
+        .try_fold(0u32, |acc, &d| Some(acc * 16 + (d as char).to_digit(16)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::{gzip, subscription_event_json, BatchSpec};
+
+    fn encode(json: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(gzip(json))
+    }
+
+    #[test]
+    fn decodes_a_batch_and_ignores_unknown_envelope_fields() {
+        let json = br#"{"messageType":"DATA_MESSAGE","owner":"123456789012","logGroup":"AWSIotLogsV2",
+            "logStream":"s","subscriptionFilters":["f"],"policyLevel":"ACCOUNT_LEVEL_POLICY",
+            "logEvents":[{"id":"1","timestamp":5,"message":"{\"eventType\":\"Connect\"}","extra":1}]}"#;
+        let buf = decode_data(&encode(json), 1 << 20).unwrap();
+        let batch = parse_batch(&buf).unwrap();
+        assert_eq!(batch.kind().unwrap(), MessageType::Data);
+        assert_eq!(batch.log_group, "AWSIotLogsV2");
+        assert_eq!(batch.log_events.len(), 1);
+        let mut msg = String::new();
+        batch.log_events[0].message_into(&mut msg).unwrap();
+        assert_eq!(msg, r#"{"eventType":"Connect"}"#);
+    }
+
+    #[test]
+    fn control_messages_are_recognised() {
+        let json = br#"{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"",
+            "subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1,"message":"CWL CONTROL MESSAGE: Checking health of destination Lambda function."}]}"#;
+        let buf = decode_data(&encode(json), 1 << 20).unwrap();
+        assert_eq!(
+            parse_batch(&buf).unwrap().kind().unwrap(),
+            MessageType::Control
+        );
+    }
+
+    #[test]
+    fn every_bad_input_has_its_own_clear_error() {
+        assert!(matches!(
+            subscription_data(r#"{"Records":[]}"#),
+            Err(DecodeError::NotSubscriptionEvent(_))
+        ));
+        assert!(matches!(
+            subscription_data(r#"{"awslogs":{"data":7}}"#),
+            Err(DecodeError::NotSubscriptionEvent(_))
+        ));
+        assert!(matches!(
+            decode_data("not base64!!", 1024),
+            Err(DecodeError::Base64(_))
+        ));
+        let not_gzip = base64::engine::general_purpose::STANDARD.encode(b"plain text, not gzip");
+        assert!(matches!(
+            decode_data(&not_gzip, 1024),
+            Err(DecodeError::Gzip(_))
+        ));
+        let mut truncated = gzip(b"{\"messageType\":\"DATA_MESSAGE\"}");
+        truncated.truncate(truncated.len() - 6);
+        let truncated = base64::engine::general_purpose::STANDARD.encode(truncated);
+        assert!(matches!(
+            decode_data(&truncated, 1024),
+            Err(DecodeError::Gzip(_))
+        ));
+        let buf = decode_data(&encode(b"[1,2,3]"), 1024).unwrap();
+        assert!(matches!(parse_batch(&buf), Err(DecodeError::Envelope(_))));
+        let odd = br#"{"messageType":"NEW_KIND","logGroup":"g","logStream":"s","logEvents":[]}"#;
+        let buf = decode_data(&encode(odd), 1024).unwrap();
+        assert!(
+            matches!(parse_batch(&buf), Err(DecodeError::UnknownMessageType(t)) if t == "NEW_KIND")
+        );
+        let numeric = br#"{"messageType":"DATA_MESSAGE","logGroup":"g","logStream":"s","logEvents":[{"id":"9","timestamp":1,"message":42}]}"#;
+        let buf = decode_data(&encode(numeric), 1024).unwrap();
+        let batch = parse_batch(&buf).unwrap();
+        let err = batch.log_events[0]
+            .message_into(&mut String::new())
+            .unwrap_err();
+        assert!(err.to_string().contains("log event 9"), "{err}");
+    }
+
+    #[test]
+    fn the_decompression_cap_is_exact() {
+        let payload = vec![b'a'; 10_000];
+        let data = encode(&payload);
+        assert_eq!(decode_data(&data, 10_000).unwrap().len(), 10_000);
+        assert!(matches!(
+            decode_data(&data, 9_999),
+            Err(DecodeError::TooLarge { cap: 9_999 })
+        ));
+    }
+
+    #[test]
+    fn a_lying_size_trailer_does_not_reserve_memory() {
+        let mut bomb_hint = gzip(b"tiny");
+        let n = bomb_hint.len();
+        bomb_hint[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+        // The trailer no longer matches, so gzip reports it, but only after
+        // the buffer was sized by min(hint, cap), not by the hint.
+        assert!(gunzip_bounded(&bomb_hint, 1024).is_err());
+    }
+
+    #[test]
+    fn unescape_matches_serde_json() {
+        let cases = [
+            r#""plain""#,
+            r#""quote \" backslash \\ slash \/ controls \b\f\n\r\t""#,
+            r#""\u00e9t\u00E9 \u4e2d \ud83d\ude00 end""#,
+            r#""{\"eventType\":\"Connect\",\"clientId\":\"caf\u00e9\"}""#,
+            r#""""#,
+        ];
+        for case in cases {
+            let mut out = String::new();
+            unescape_json_string(case, &mut out).unwrap();
+            assert_eq!(out, serde_json::from_str::<String>(case).unwrap(), "{case}");
+        }
+    }
+
+    #[test]
+    fn unescape_refuses_non_strings_and_keeps_lone_surrogates_readable() {
+        let mut out = String::new();
+        assert!(unescape_json_string("42", &mut out).is_none());
+        assert!(unescape_json_string(r#""bad \x escape""#, &mut out).is_none());
+        assert!(unescape_json_string(r#""cut \u12""#, &mut out).is_none());
+        out.clear();
+        unescape_json_string(r#""lone \ud800 here""#, &mut out).unwrap();
+        assert_eq!(out, "lone \u{FFFD} here");
+    }
+
+    #[test]
+    fn agrees_with_aws_lambda_events_on_a_real_shaped_batch() {
+        let spec = BatchSpec::new("AWSIotLogsV2", "stream-1");
+        let lines = [
+            r#"{"timestamp":"2017-08-10 15:37:23.476","logLevel":"INFO","eventType":"Connect","status":"Success"}"#,
+            r#"{"eventType":"RuleNotFound","details":"Rule \"x\" not found ☃"}"#,
+        ];
+        let event = subscription_event_json(&spec, lines.iter().map(|l| (1_000i64, *l)));
+        let reference: aws_lambda_events::event::cloudwatch_logs::LogsEvent =
+            serde_json::from_str(&event).unwrap();
+        let data = subscription_data(&event).unwrap();
+        let buf = decode_data(&data, 1 << 20).unwrap();
+        let batch = parse_batch(&buf).unwrap();
+        assert_eq!(batch.log_group, reference.aws_logs.data.log_group);
+        assert_eq!(
+            batch.log_events.len(),
+            reference.aws_logs.data.log_events.len()
+        );
+        let mut msg = String::new();
+        for (mine, theirs) in batch
+            .log_events
+            .iter()
+            .zip(&reference.aws_logs.data.log_events)
+        {
+            mine.message_into(&mut msg).unwrap();
+            assert_eq!(msg, theirs.message);
+            assert_eq!(mine.id, theirs.id);
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! The library's errors. Each carries a stable `kind()` that the Lambda
+//! handler reports as the `errorType` of a failed invocation, so operators
+//! can tell a poison batch (retrying will not help) from a transient AWS
+//! failure (the retry will likely succeed) in the failure destination.
+
+use thiserror::Error;
+
+/// Why a batch could not be decoded. Retrying the same bytes gives the same error.
+#[derive(Debug, Error)]
+pub enum DecodeError {
+    #[error("the event is not a CloudWatch Logs subscription event (expected {{\"awslogs\":{{\"data\":\"…\"}}}}): {0}")]
+    NotSubscriptionEvent(String),
+    #[error("awslogs.data is not valid base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    #[error("awslogs.data is not valid gzip: {0}")]
+    Gzip(#[source] std::io::Error),
+    #[error(
+        "the batch decompresses to more than {cap} bytes (MAX_DECOMPRESSED_BYTES); refusing it"
+    )]
+    TooLarge { cap: usize },
+    #[error("the decompressed batch is not a CloudWatch Logs envelope: {0}")]
+    Envelope(#[source] serde_json::Error),
+    #[error(
+        "unsupported CloudWatch Logs messageType {0:?} (expected DATA_MESSAGE or CONTROL_MESSAGE)"
+    )]
+    UnknownMessageType(String),
+    #[error("log event {id}: `message` is not a JSON string")]
+    MessageNotString { id: String },
+}
+
+impl DecodeError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NotSubscriptionEvent(_) => "Decode.NotSubscriptionEvent",
+            Self::Base64(_) => "Decode.Base64",
+            Self::Gzip(_) => "Decode.Gzip",
+            Self::TooLarge { .. } => "Decode.TooLarge",
+            Self::Envelope(_) => "Decode.Envelope",
+            Self::UnknownMessageType(_) => "Decode.UnknownMessageType",
+            Self::MessageNotString { .. } => "Decode.MessageNotString",
+        }
+    }
+}
+
+/// A failure to store incidents or to record alert state in DynamoDB.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("{op} on table {table} failed: {message}")]
+    Request {
+        op: &'static str,
+        table: String,
+        message: String,
+        retryable: bool,
+    },
+    #[error("{remaining} of {total} incident writes still unprocessed when the retry budget of {budget_ms} ms ran out")]
+    Unprocessed {
+        remaining: usize,
+        total: usize,
+        budget_ms: u64,
+    },
+}
+
+/// A failure to publish alerts.
+#[derive(Debug, Error)]
+pub enum PublishError {
+    #[error("{failed} of {total} alerts were rejected by SNS: {first_error}")]
+    Rejected {
+        failed: usize,
+        total: usize,
+        first_error: String,
+    },
+}
+
+/// Why an invocation failed; the batch will be retried, then kept in the failure destination.
+#[derive(Debug, Error)]
+pub enum ProcessError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("incidents were not stored, so nothing was alerted: {0}")]
+    Store(#[from] StoreError),
+    #[error("alert state could not be recorded: {0}")]
+    AlertState(#[source] StoreError),
+    #[error("incidents are stored, but alerts were not published: {0}")]
+    Publish(#[from] PublishError),
+}
+
+impl ProcessError {
+    /// The `errorType` reported to Lambda.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Decode(e) => e.kind(),
+            Self::Store(StoreError::Unprocessed { .. }) => "Store.Unprocessed",
+            Self::Store(StoreError::Request { .. }) => "Store.Request",
+            Self::AlertState(_) => "AlertState.Request",
+            Self::Publish(_) => "Publish.Request",
+        }
+    }
+
+    /// A decode error will fail the same way on every retry; the rest may pass.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, Self::Decode(_))
+    }
+}
+
+/// A configuration variable that is missing or invalid; names the variable.
+#[derive(Debug, Error)]
+#[error("environment variable {var}: {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}

@@ -1,0 +1,133 @@
+//! The Lambda front door: the only module that knows `lambda_runtime`.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde_json::value::RawValue;
+
+use crate::error::ProcessError;
+use crate::metrics::emf_record;
+use crate::pipeline::{deadline_from_epoch_ms, Processor, Summary};
+use crate::ports::{AlertGate, AlertPublisher, IncidentStore};
+
+/// A failed invocation, reported to Lambda with a meaningful `errorType`
+/// (`IotLogMonitor.Decode.Gzip`, `IotLogMonitor.Store.Unprocessed`, …).
+#[derive(Debug)]
+pub struct InvocationError(pub ProcessError);
+
+impl From<InvocationError> for Diagnostic {
+    fn from(error: InvocationError) -> Self {
+        Diagnostic {
+            error_type: format!("IotLogMonitor.{}", error.0.kind()),
+            error_message: error.0.to_string(),
+        }
+    }
+}
+
+fn epoch_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Handles one invocation: one summary log line and one EMF record, success or not.
+pub async fn handle<S, G, P>(
+    processor: &Processor<S, G, P>,
+    event: LambdaEvent<Box<RawValue>>,
+) -> Result<Summary, InvocationError>
+where
+    S: IncidentStore,
+    G: AlertGate,
+    P: AlertPublisher,
+{
+    let now = epoch_ms();
+    let deadline = deadline_from_epoch_ms(event.context.deadline, now);
+    let request_id = &event.context.request_id;
+    let namespace = &processor.config.metrics_namespace;
+    match processor
+        .process(event.payload.get(), now as i64, deadline)
+        .await
+    {
+        Ok(summary) => {
+            tracing::info!(
+                request_id,
+                message_type = summary.message_type,
+                log_group = %summary.log_group,
+                entries = summary.entries,
+                rule_not_found = summary.by_category[0],
+                rule_message_throttled = summary.by_category[1],
+                failure = summary.by_category[2],
+                warning = summary.by_category[3],
+                unparseable = summary.by_category[4],
+                stored = summary.stored,
+                write_requests = summary.write_requests,
+                alerts_sent = summary.alerts_sent,
+                alerts_suppressed = summary.alerts_suppressed,
+                alerts_already_seen = summary.alerts_already_seen,
+                duration_ms = summary.duration_ms,
+                "batch processed"
+            );
+            println!("{}", emf_record(namespace, &summary, 0, now as i64));
+            Ok(summary)
+        }
+        Err(error) => {
+            tracing::error!(
+                request_id,
+                error_type = error.kind(),
+                retryable = error.is_retryable(),
+                error = %error,
+                "batch failed; Lambda will retry it, then keep it in the failure destination"
+            );
+            let decode_errors = u64::from(matches!(error, ProcessError::Decode(_)));
+            let summary = Summary {
+                log_group: "unknown".into(),
+                ..Summary::default()
+            };
+            println!(
+                "{}",
+                emf_record(namespace, &summary, decode_errors, now as i64)
+            );
+            Err(InvocationError(error))
+        }
+    }
+}
+
+/// Logs as Lambda asks: JSON when the function's log format is JSON, plain
+/// text otherwise; the level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .unwrap_or_else(|_| "info".into())
+        .to_lowercase();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .without_time();
+    if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder
+            .json()
+            .with_current_span(false)
+            .with_target(false)
+            .init();
+    } else {
+        builder.with_target(false).init();
+    }
+}
+
+/// Runs the Lambda runtime loop over one processor, built once.
+pub async fn serve<S, G, P>(processor: Processor<S, G, P>) -> Result<(), lambda_runtime::Error>
+where
+    S: IncidentStore + 'static,
+    G: AlertGate + 'static,
+    P: AlertPublisher + 'static,
+{
+    let processor = Arc::new(processor);
+    lambda_runtime::run(service_fn(move |event| {
+        let processor = Arc::clone(&processor);
+        async move { handle(&processor, event).await }
+    }))
+    .await
+}

@@ -1,0 +1,204 @@
+//! Turning one log event into an incident: classification of the message,
+//! the owned record kept for storage and alerting, and the synthetic
+//! traceId scheme for entries that have none.
+
+use crate::classify::{classify, Category};
+use crate::decode::RawLogEvent;
+use crate::entry::{parse_entry, LogEntry, NotAnEntry};
+use crate::timefmt::parse_iot_timestamp;
+
+/// A set of categories, as configured for storing and for alerting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CategorySet(u8);
+
+impl CategorySet {
+    pub const NONE: Self = Self(0);
+
+    pub fn of(categories: &[Category]) -> Self {
+        Self(categories.iter().fold(0, |bits, c| bits | 1 << c.index()))
+    }
+    pub fn contains(self, category: Category) -> bool {
+        self.0 & (1 << category.index()) != 0
+    }
+    pub fn is_subset_of(self, other: Self) -> bool {
+        self.0 & !other.0 == 0
+    }
+    pub fn iter(self) -> impl Iterator<Item = Category> {
+        Category::ALL.into_iter().filter(move |c| self.contains(*c))
+    }
+}
+
+/// An incident, owned: it outlives the batch buffer it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incident {
+    pub category: Category,
+    /// The entry's traceId, or a synthetic one (see [`synthetic_trace_id`]).
+    pub trace_id: String,
+    /// The CloudWatch log event id: unique per log event, stable across redeliveries.
+    pub event_id: String,
+    /// The entry's own time when it has a valid one, else CloudWatch's ingestion time.
+    pub time_ms: i64,
+    pub event_type: Option<String>,
+    pub rule_name: Option<String>,
+    pub client_id: Option<String>,
+    pub account_id: Option<String>,
+    pub reason: Option<String>,
+    pub details: Option<String>,
+    /// The log event's message, unchanged.
+    pub message: String,
+    /// For `Unparseable`: why the message is not an entry.
+    pub parse_problem: Option<&'static str>,
+}
+
+/// The traceId for entries that have none, deterministic so that redelivery
+/// overwrites rather than duplicates:
+/// - jobs entries with a `jobId`: `job:<jobId>`, so one job's entries read back together;
+/// - anything else (including unparseable lines): `event:<CloudWatch event id>`.
+pub fn synthetic_trace_id(job_id: Option<&str>, event_id: &str) -> String {
+    match job_id.filter(|j| !j.is_empty()) {
+        Some(job) => format!("job:{job}"),
+        None => format!("event:{event_id}"),
+    }
+}
+
+/// The result of looking at one log event.
+pub enum Verdict<'m> {
+    /// Parsed, and not an incident (or an incident of a category not kept).
+    Entry(LogEntry<'m>, Option<Category>),
+    /// Not an IoT v2 entry.
+    Unparseable(NotAnEntry),
+}
+
+impl Verdict<'_> {
+    pub fn category(&self) -> Option<Category> {
+        match self {
+            Self::Entry(_, category) => *category,
+            Self::Unparseable(_) => Some(Category::Unparseable),
+        }
+    }
+}
+
+pub fn judge(message: &str) -> Verdict<'_> {
+    match parse_entry(message) {
+        Ok(entry) => {
+            let category = classify(&entry);
+            Verdict::Entry(entry, category)
+        }
+        Err(why) => Verdict::Unparseable(why),
+    }
+}
+
+/// Builds the owned incident for a log event whose verdict has a category.
+pub fn incident(event: &RawLogEvent<'_>, message: &str, verdict: &Verdict<'_>) -> Option<Incident> {
+    let owned = |s: Option<&str>| s.map(str::to_owned);
+    let category = verdict.category()?;
+    let event_id = event.id.to_string();
+    Some(match verdict {
+        Verdict::Entry(entry, _) => Incident {
+            category,
+            trace_id: entry
+                .trace_id()
+                .map(str::to_owned)
+                .unwrap_or_else(|| synthetic_trace_id(entry.job_id(), &event_id)),
+            time_ms: entry
+                .timestamp()
+                .and_then(parse_iot_timestamp)
+                .unwrap_or(event.timestamp),
+            event_type: Some(entry.event_type.as_str().to_owned()),
+            rule_name: owned(entry.rule_name()),
+            client_id: owned(entry.client_id()),
+            account_id: owned(entry.account_id()),
+            reason: owned(entry.reason()),
+            details: owned(entry.details()),
+            message: message.to_owned(),
+            parse_problem: None,
+            event_id,
+        },
+        Verdict::Unparseable(why) => Incident {
+            category,
+            trace_id: synthetic_trace_id(None, &event_id),
+            time_ms: event.timestamp,
+            event_type: None,
+            rule_name: None,
+            client_id: None,
+            account_id: None,
+            reason: None,
+            details: None,
+            message: message.to_owned(),
+            parse_problem: Some(why.as_str()),
+            event_id,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::value::RawValue;
+
+    fn event<'a>(id: &'a str, raw: &'a RawValue) -> RawLogEvent<'a> {
+        RawLogEvent {
+            id: id.into(),
+            timestamp: 1_000,
+            message: raw,
+        }
+    }
+
+    #[test]
+    fn synthetic_trace_ids_are_deterministic() {
+        assert_eq!(synthetic_trace_id(Some("002"), "e1"), "job:002");
+        assert_eq!(synthetic_trace_id(Some(""), "e1"), "event:e1");
+        assert_eq!(synthetic_trace_id(None, "e1"), "event:e1");
+    }
+
+    #[test]
+    fn incidents_keep_what_alerts_and_storage_need() {
+        let raw = RawValue::from_string("\"x\"".into()).unwrap();
+        let msg = r#"{"timestamp":"2017-10-04 19:25:46.070","logLevel":"ERROR","traceId":"t","accountId":"1",
+            "status":"Failure","eventType":"RuleNotFound","clientId":"c","ruleName":"r","reason":"RuleNotFound","details":"d"}"#;
+        let verdict = judge(msg);
+        let i = incident(&event("e9", &raw), msg, &verdict).unwrap();
+        assert_eq!(i.category, Category::RuleNotFound);
+        assert_eq!((i.trace_id.as_str(), i.event_id.as_str()), ("t", "e9"));
+        assert_eq!(i.time_ms, 1_507_145_146_070);
+        assert_eq!(i.rule_name.as_deref(), Some("r"));
+        assert_eq!(i.message, msg);
+    }
+
+    #[test]
+    fn a_bad_timestamp_falls_back_to_cloudwatch_time() {
+        let raw = RawValue::from_string("\"x\"".into()).unwrap();
+        let msg =
+            r#"{"timestamp":"yesterday","eventType":"Connect","status":"Failure","jobId":"j"}"#;
+        let i = incident(&event("e1", &raw), msg, &judge(msg)).unwrap();
+        assert_eq!(i.time_ms, 1_000);
+        assert_eq!(i.trace_id, "job:j");
+    }
+
+    #[test]
+    fn unparseable_lines_become_incidents_with_their_text() {
+        let raw = RawValue::from_string("\"x\"".into()).unwrap();
+        let i = incident(&event("e2", &raw), "plain text", &judge("plain text")).unwrap();
+        assert_eq!(i.category, Category::Unparseable);
+        assert_eq!(i.trace_id, "event:e2");
+        assert_eq!(i.parse_problem, Some("not JSON"));
+        assert!(incident(
+            &event("e3", &raw),
+            "{}",
+            &judge(r#"{"eventType":"Connect"}"#)
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn category_sets() {
+        let s = CategorySet::of(&[Category::Failure, Category::Warning]);
+        assert!(s.contains(Category::Failure) && !s.contains(Category::RuleNotFound));
+        assert!(CategorySet::of(&[Category::Failure]).is_subset_of(s));
+        assert!(!s.is_subset_of(CategorySet::of(&[Category::Failure])));
+        assert_eq!(
+            s.iter().collect::<Vec<_>>(),
+            [Category::Failure, Category::Warning]
+        );
+    }
+}

@@ -1,0 +1,474 @@
+//! The incident table's items, as plain data: keys, attributes, trimming to
+//! DynamoDB's item size limit, and the write chunks. The DynamoDB adapter
+//! only converts these to SDK types.
+//!
+//! Table layout (see template.yaml):
+//! - partition key `traceId`, sort key `entryKey` = `<timeMs, 13 digits>#<eventId>`:
+//!   unique per log event, deterministic, and oldest-first within a trace;
+//! - GSIs `byCategory`, `byRule`, `byClient` on `categoryDay`, `ruleDay`,
+//!   `clientDay` = `<value>#<UTC day>#<shard>`, sort key `timeMs`. The day
+//!   bounds a partition in time and the shard (0..SHARDS, from the event id)
+//!   spreads a storm of one rule or category over several partitions.
+
+use crate::classify::Category;
+use crate::decode::unescape_json_string;
+use crate::entry::{parse_entry, Field};
+use crate::incident::Incident;
+use crate::timefmt::utc_day;
+
+/// How many write shards each GSI key has per day. Readers query all of them.
+pub const SHARDS: u64 = 4;
+
+/// DynamoDB accepts at most 25 writes per BatchWriteItem.
+pub const MAX_BATCH_WRITE: usize = 25;
+
+/// DynamoDB's item limit is 400 KiB; leave headroom for the size estimate.
+pub const ITEM_BUDGET_BYTES: usize = 350 * 1024;
+
+/// What a trimmed attribute keeps.
+pub const TRIMMED_FIELD_BYTES: usize = 8 * 1024;
+
+/// DynamoDB limits key attributes to 2048 (partition) and 1024 (sort) bytes.
+const MAX_KEY_PART_BYTES: usize = 512;
+
+/// The attributes this table writes itself; a log entry's own field of the
+/// same name is left in `rawMessage` instead.
+pub const OWN_ATTRIBUTES: &[&str] = &[
+    "traceId",
+    "entryKey",
+    "category",
+    "timeMs",
+    "logGroup",
+    "logStream",
+    "eventId",
+    "rawMessage",
+    "expiresAt",
+    "trimmed",
+    "categoryDay",
+    "ruleDay",
+    "clientDay",
+    "parseProblem",
+];
+
+/// A DynamoDB attribute value, as far as this table uses them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attr {
+    S(String),
+    /// A number in DynamoDB's textual form; only integers are written as N.
+    N(String),
+    Bool(bool),
+    Null,
+}
+
+impl Attr {
+    fn size(&self) -> usize {
+        match self {
+            Attr::S(s) | Attr::N(s) => s.len(),
+            Attr::Bool(_) | Attr::Null => 1,
+        }
+    }
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Attr::S(s) | Attr::N(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// One incident as a DynamoDB item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub attributes: Vec<(String, Attr)>,
+}
+
+impl Item {
+    pub fn get(&self, name: &str) -> Option<&Attr> {
+        self.attributes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+
+    /// DynamoDB counts attribute names and values.
+    pub fn size(&self) -> usize {
+        self.attributes
+            .iter()
+            .map(|(n, v)| n.len() + v.size())
+            .sum()
+    }
+
+    fn set(&mut self, name: &str, value: Attr) {
+        match self.attributes.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => *v = value,
+            None => self.attributes.push((name.to_owned(), value)),
+        }
+    }
+}
+
+/// Where a batch came from, shared by its items.
+#[derive(Debug, Clone)]
+pub struct Source<'a> {
+    pub log_group: &'a str,
+    pub log_stream: &'a str,
+}
+
+/// A short, stable, non-cryptographic hash (FNV-1a): shards and fingerprints.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// Keeps at most `max` bytes of `s` on a char boundary.
+pub fn truncate_str(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// A key part bounded in size; an over-long value keeps a prefix and its hash,
+/// so it stays unique and deterministic.
+pub fn bounded_key_part(s: &str) -> String {
+    if s.len() <= MAX_KEY_PART_BYTES {
+        return s.to_owned();
+    }
+    format!(
+        "{}~{:016x}",
+        truncate_str(s, MAX_KEY_PART_BYTES - 17),
+        fnv1a(s.as_bytes())
+    )
+}
+
+/// The shard of an event, stable across redeliveries.
+pub fn shard_of(event_id: &str) -> u64 {
+    fnv1a(event_id.as_bytes()) % SHARDS
+}
+
+/// A GSI partition key: `<value>#<UTC day>#<shard>`.
+pub fn day_key(value: &str, day: &str, shard: u64) -> String {
+    format!("{}#{day}#{shard}", bounded_key_part(value))
+}
+
+pub fn entry_key(time_ms: i64, event_id: &str) -> String {
+    format!("{:013}#{}", time_ms.max(0), bounded_key_part(event_id))
+}
+
+/// Builds the item for an incident. `retention_days` sets `expiresAt` from the
+/// entry's own time, so a redelivered entry gets the identical item.
+pub fn incident_item(incident: &Incident, source: &Source<'_>, retention_days: u32) -> Item {
+    let mut item = Item {
+        attributes: Vec::with_capacity(32),
+    };
+    let s = |v: &str| Attr::S(v.to_owned());
+    let day = utc_day(incident.time_ms);
+    let shard = shard_of(&incident.event_id);
+    item.set("traceId", Attr::S(bounded_key_part(&incident.trace_id)));
+    item.set(
+        "entryKey",
+        Attr::S(entry_key(incident.time_ms, &incident.event_id)),
+    );
+    item.set("category", s(incident.category.as_str()));
+    item.set("timeMs", Attr::N(incident.time_ms.to_string()));
+    item.set(
+        "categoryDay",
+        Attr::S(day_key(incident.category.as_str(), &day, shard)),
+    );
+    if let Some(rule) = incident.rule_name.as_deref().filter(|r| !r.is_empty()) {
+        item.set("ruleDay", Attr::S(day_key(rule, &day, shard)));
+    }
+    if let Some(client) = incident.client_id.as_deref().filter(|c| !c.is_empty()) {
+        item.set("clientDay", Attr::S(day_key(client, &day, shard)));
+    }
+    item.set("logGroup", s(source.log_group));
+    item.set("logStream", s(source.log_stream));
+    item.set("eventId", s(&incident.event_id));
+    item.set("rawMessage", s(&incident.message));
+    let expires = incident.time_ms.div_euclid(1000) + i64::from(retention_days) * 86_400;
+    item.set("expiresAt", Attr::N(expires.to_string()));
+    if let Some(problem) = incident.parse_problem {
+        item.set("parseProblem", s(problem));
+    }
+    if incident.category != Category::Unparseable {
+        add_entry_fields(&mut item, &incident.message);
+    }
+    trim_to_budget(&mut item);
+    item
+}
+
+/// Copies the entry's own top-level fields under their own names: strings
+/// and booleans as such, integers as N, anything else (objects, arrays,
+/// other numbers) as its JSON text, which DynamoDB always accepts.
+fn add_entry_fields(item: &mut Item, message: &str) {
+    let Ok(entry) = parse_entry(message) else {
+        return;
+    };
+    let mut add = |name: &str, attr: Attr| {
+        if !name.is_empty() && !OWN_ATTRIBUTES.contains(&name) {
+            item.attributes.push((name.to_owned(), attr));
+        }
+    };
+    add("eventType", Attr::S(entry.event_type.as_str().to_owned()));
+    for &field in Field::ALL {
+        if let Some(value) = entry.get(field) {
+            add(field.name(), Attr::S(value.to_owned()));
+        }
+    }
+    if let Some(port) = entry.source_port {
+        add("sourcePort", Attr::N(port.to_string()));
+    }
+    if let Some(resources) = entry.resources {
+        add("resources", Attr::S(resources.get().to_owned()));
+    }
+    for (name, raw) in &entry.other {
+        add(name, raw_attr(raw.get()));
+    }
+}
+
+fn raw_attr(json: &str) -> Attr {
+    match json.as_bytes().first() {
+        Some(b'"') => {
+            let mut text = String::new();
+            match unescape_json_string(json, &mut text) {
+                Some(()) => Attr::S(text),
+                None => Attr::S(json.to_owned()),
+            }
+        }
+        Some(b't') if json == "true" => Attr::Bool(true),
+        Some(b'f') if json == "false" => Attr::Bool(false),
+        Some(b'n') if json == "null" => Attr::Null,
+        _ if json.parse::<i64>().is_ok() || json.parse::<u64>().is_ok() => Attr::N(json.to_owned()),
+        _ => Attr::S(json.to_owned()),
+    }
+}
+
+/// Never lets an item exceed DynamoDB's limit: first every large string is
+/// cut to [`TRIMMED_FIELD_BYTES`], then (rare: thousands of fields) the
+/// entry's own extra attributes are dropped, largest first. The full text
+/// stays in the log group; the item says it was trimmed.
+pub fn trim_to_budget(item: &mut Item) {
+    let original = item.size();
+    if original <= ITEM_BUDGET_BYTES {
+        return;
+    }
+    for (name, value) in &mut item.attributes {
+        if OWN_ATTRIBUTES.contains(&name.as_str()) && name != "rawMessage" {
+            continue;
+        }
+        if let Attr::S(s) = value {
+            if s.len() > TRIMMED_FIELD_BYTES {
+                let keep = truncate_str(s, TRIMMED_FIELD_BYTES).len();
+                s.truncate(keep);
+                s.push_str("…[trimmed]");
+            }
+        }
+    }
+    let mut dropped = Vec::new();
+    // Room for the markers below, `droppedFields` included.
+    let reserve = TRIMMED_FIELD_BYTES + 128;
+    while item.size() + reserve > ITEM_BUDGET_BYTES {
+        let largest = item
+            .attributes
+            .iter()
+            .enumerate()
+            .filter(|(_, (n, _))| !OWN_ATTRIBUTES.contains(&n.as_str()))
+            .max_by_key(|(_, (n, v))| n.len() + v.size())
+            .map(|(i, _)| i);
+        match largest {
+            Some(i) => dropped.push(item.attributes.swap_remove(i).0),
+            None => break,
+        }
+    }
+    item.set("trimmed", Attr::Bool(true));
+    item.set("originalSize", Attr::N(original.to_string()));
+    if !dropped.is_empty() {
+        dropped.sort();
+        let names = truncate_str(&dropped.join(","), TRIMMED_FIELD_BYTES).to_owned();
+        item.set("droppedFields", Attr::S(names));
+    }
+}
+
+/// Splits writes into BatchWriteItem requests of at most [`MAX_BATCH_WRITE`],
+/// dropping repeats of the same key (DynamoDB refuses a batch that writes one
+/// key twice, and a batch can carry the same log event twice).
+pub fn write_chunks(items: Vec<Item>) -> Vec<Vec<Item>> {
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    let mut unique: Vec<Item> = Vec::with_capacity(items.len());
+    for item in items {
+        let key = (
+            item.get("traceId")
+                .and_then(Attr::as_str)
+                .map(str::to_owned),
+            item.get("entryKey")
+                .and_then(Attr::as_str)
+                .map(str::to_owned),
+        );
+        if seen.insert(key) {
+            unique.push(item);
+        }
+    }
+    let mut chunks = Vec::with_capacity(unique.len().div_ceil(MAX_BATCH_WRITE));
+    let mut rest = unique.into_iter().peekable();
+    while rest.peek().is_some() {
+        chunks.push(rest.by_ref().take(MAX_BATCH_WRITE).collect());
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incident(message: &str) -> Incident {
+        Incident {
+            category: Category::Failure,
+            trace_id: "trace-1".into(),
+            event_id: "36000000000000000000000000000000000000000000000000000001".into(),
+            time_ms: 1_507_145_146_070,
+            event_type: Some("Publish-In".into()),
+            rule_name: Some("rule_a".into()),
+            client_id: Some("device-ü".into()),
+            account_id: Some("123456789012".into()),
+            reason: None,
+            details: None,
+            message: message.into(),
+            parse_problem: None,
+        }
+    }
+
+    const SOURCE: Source<'static> = Source {
+        log_group: "AWSIotLogsV2",
+        log_stream: "s",
+    };
+
+    #[test]
+    fn keys_are_deterministic_and_carry_the_day_and_shard() {
+        let i = incident(
+            r#"{"eventType":"Publish-In","status":"Failure","sourcePort":13490,"resources":{"a":1}}"#,
+        );
+        let a = incident_item(&i, &SOURCE, 30);
+        assert_eq!(a, incident_item(&i, &SOURCE, 30));
+        let shard = shard_of(&i.event_id);
+        assert!(shard < SHARDS);
+        assert_eq!(
+            a.get("entryKey").unwrap().as_str().unwrap(),
+            format!("1507145146070#{}", i.event_id)
+        );
+        assert_eq!(
+            a.get("categoryDay"),
+            Some(&Attr::S(format!("Failure#2017-10-04#{shard}")))
+        );
+        assert_eq!(
+            a.get("ruleDay"),
+            Some(&Attr::S(format!("rule_a#2017-10-04#{shard}")))
+        );
+        assert_eq!(
+            a.get("clientDay"),
+            Some(&Attr::S(format!("device-ü#2017-10-04#{shard}")))
+        );
+        assert_eq!(
+            a.get("expiresAt"),
+            Some(&Attr::N((1_507_145_146 + 30 * 86_400).to_string()))
+        );
+        assert_eq!(a.get("sourcePort"), Some(&Attr::N("13490".into())));
+        assert_eq!(a.get("resources"), Some(&Attr::S(r#"{"a":1}"#.into())));
+        assert_eq!(a.get("trimmed"), None);
+    }
+
+    #[test]
+    fn entry_fields_never_overwrite_the_tables_own_attributes() {
+        let i = incident(
+            r#"{"eventType":"X","category":"forged","traceId":"other","":"empty","big":1e400}"#,
+        );
+        let item = incident_item(&i, &SOURCE, 30);
+        assert_eq!(item.get("category"), Some(&Attr::S("Failure".into())));
+        assert_eq!(item.get("traceId"), Some(&Attr::S("trace-1".into())));
+        assert_eq!(
+            item.attributes
+                .iter()
+                .filter(|(n, _)| n == "category")
+                .count(),
+            1
+        );
+        assert_eq!(item.get(""), None);
+        assert!(
+            matches!(item.get("big"), Some(Attr::S(_))),
+            "non-integers are kept as text"
+        );
+    }
+
+    #[test]
+    fn missing_rule_or_client_leaves_the_index_key_out() {
+        let mut i = incident(r#"{"eventType":"X"}"#);
+        i.rule_name = None;
+        i.client_id = Some(String::new());
+        let item = incident_item(&i, &SOURCE, 30);
+        assert!(item.get("ruleDay").is_none() && item.get("clientDay").is_none());
+    }
+
+    #[test]
+    fn over_long_key_parts_stay_unique_and_bounded() {
+        let a = bounded_key_part(&"x".repeat(5000));
+        let b = bounded_key_part(&format!("{}y", "x".repeat(4999)));
+        assert!(a.len() <= 512 && b.len() <= 512);
+        assert_ne!(a, b);
+        let multibyte = bounded_key_part(&"é".repeat(1000));
+        assert!(multibyte.len() <= 512);
+    }
+
+    #[test]
+    fn an_oversized_entry_is_trimmed_and_marked() {
+        let huge = "d".repeat(900 * 1024);
+        let msg = format!(r#"{{"eventType":"X","status":"Failure","details":"{huge}"}}"#);
+        let mut i = incident(&msg);
+        i.details = Some(huge);
+        let item = incident_item(&i, &SOURCE, 30);
+        assert!(item.size() <= ITEM_BUDGET_BYTES, "{}", item.size());
+        assert_eq!(item.get("trimmed"), Some(&Attr::Bool(true)));
+        assert!(item
+            .get("details")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .ends_with("…[trimmed]"));
+        assert!(item.get("rawMessage").unwrap().as_str().unwrap().len() < TRIMMED_FIELD_BYTES + 16);
+        assert_eq!(item.get("traceId"), Some(&Attr::S("trace-1".into())));
+    }
+
+    #[test]
+    fn thousands_of_fields_are_dropped_largest_first() {
+        let fields: Vec<String> = (0..3000)
+            .map(|n| format!(r#""f{n}":"{}""#, "v".repeat(200)))
+            .collect();
+        let msg = format!(
+            r#"{{"eventType":"X","status":"Failure",{}}}"#,
+            fields.join(",")
+        );
+        let item = incident_item(&incident(&msg), &SOURCE, 30);
+        assert!(item.size() <= ITEM_BUDGET_BYTES);
+        assert!(item.get("droppedFields").is_some());
+        assert_eq!(
+            item.get("eventType"),
+            Some(&Attr::S("X".into())),
+            "small fields survive"
+        );
+    }
+
+    #[test]
+    fn chunks_hold_at_most_25_unique_writes() {
+        let items: Vec<Item> = (0..60)
+            .map(|n| {
+                let mut i = incident(r#"{"eventType":"X"}"#);
+                i.event_id = format!("e{}", n % 53);
+                incident_item(&i, &SOURCE, 30)
+            })
+            .collect();
+        let chunks = write_chunks(items);
+        assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), [25, 25, 3]);
+        assert!(write_chunks(Vec::new()).is_empty());
+    }
+}

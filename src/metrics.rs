@@ -1,0 +1,86 @@
+//! One CloudWatch Embedded Metric Format record per invocation: CloudWatch
+//! turns the log line into metrics, so there is no PutMetricData call.
+
+use serde_json::{json, Map, Value};
+
+use crate::classify::Category;
+use crate::pipeline::Summary;
+
+/// Renders the EMF record for an invocation. `decode_errors` is 1 for a batch that could not be decoded.
+pub fn emf_record(
+    namespace: &str,
+    summary: &Summary,
+    decode_errors: u64,
+    timestamp_ms: i64,
+) -> String {
+    let mut values = Map::new();
+    let mut definitions = Vec::new();
+    let mut metric = |name: &str, unit: &str, value: u64| {
+        definitions.push(json!({ "Name": name, "Unit": unit }));
+        values.insert(name.to_owned(), json!(value));
+    };
+    metric("EntriesReceived", "Count", summary.entries);
+    metric("BytesDecompressed", "Bytes", summary.decompressed_bytes);
+    metric("DecodeErrors", "Count", decode_errors);
+    for category in Category::ALL {
+        metric(
+            category.as_str(),
+            "Count",
+            summary.by_category[category.index()],
+        );
+    }
+    metric("IncidentsStored", "Count", summary.stored as u64);
+    metric("AlertsSent", "Count", summary.alerts_sent);
+    metric("AlertsSuppressed", "Count", summary.alerts_suppressed);
+    metric(
+        "DynamoDBWriteRequests",
+        "Count",
+        u64::from(summary.write_requests),
+    );
+    metric("DurationMs", "Milliseconds", summary.duration_ms);
+    let mut record = Map::new();
+    record.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [["LogGroup"]],
+                "Metrics": definitions,
+            }],
+        }),
+    );
+    record.insert("LogGroup".into(), Value::String(summary.log_group.clone()));
+    record.extend(values);
+    Value::Object(record).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_declares_every_value_it_carries() {
+        let mut s = Summary {
+            log_group: "AWSIotLogsV2".into(),
+            entries: 12,
+            ..Summary::default()
+        };
+        s.by_category[Category::RuleNotFound.index()] = 3;
+        let record: Value = serde_json::from_str(&emf_record("Ns", &s, 0, 1_000)).unwrap();
+        let directive = &record["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "Ns");
+        assert_eq!(directive["Dimensions"], json!([["LogGroup"]]));
+        assert_eq!(record["LogGroup"], "AWSIotLogsV2");
+        assert_eq!(record["EntriesReceived"], 12);
+        assert_eq!(record["RuleNotFound"], 3);
+        for definition in directive["Metrics"].as_array().unwrap() {
+            let name = definition["Name"].as_str().unwrap();
+            assert!(record[name].is_u64(), "{name} is declared but has no value");
+        }
+        assert_eq!(
+            directive["Metrics"].as_array().unwrap().len(),
+            8 + Category::ALL.len()
+        );
+    }
+}

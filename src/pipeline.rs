@@ -1,0 +1,251 @@
+//! One invocation's work: decode, analyse, store, then alert, in that order
+//! so that nothing is alerted that was not stored, and a batch that fails at
+//! any step fails the invocation (Lambda retries it, then keeps it in the
+//! failure destination).
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use serde::Serialize;
+
+use crate::alert::{aggregate, render};
+use crate::classify::Category;
+use crate::config::Config;
+use crate::decode::{decode_data, parse_batch, subscription_data, LogsBatch, MessageType};
+use crate::error::{DecodeError, ProcessError};
+use crate::incident::{incident, judge, CategorySet, Incident};
+use crate::item::{fnv1a, incident_item, Source};
+use crate::ports::{AlertGate, AlertPublisher, Claim, GateDecision, IncidentStore};
+
+/// What one invocation did; the handler logs it and returns it.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub message_type: &'static str,
+    pub log_group: String,
+    pub log_stream: String,
+    pub entries: u64,
+    pub decompressed_bytes: u64,
+    #[serde(serialize_with = "by_category_map")]
+    pub by_category: [u64; Category::ALL.len()],
+    pub stored: usize,
+    pub write_requests: u32,
+    pub write_retries: u32,
+    pub alert_groups: u64,
+    pub alerts_sent: u64,
+    pub alerts_suppressed: u64,
+    pub alerts_already_seen: u64,
+    pub publish_requests: u32,
+    pub duration_ms: u64,
+}
+
+fn by_category_map<S: serde::Serializer>(counts: &[u64; 5], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(counts.len()))?;
+    for c in Category::ALL {
+        map.serialize_entry(c.as_str(), &counts[c.index()])?;
+    }
+    map.end()
+}
+
+/// Every entry of a batch looked at; the incidents of the kept categories owned.
+#[derive(Debug, Default)]
+pub struct Analysis {
+    pub entries: u64,
+    pub by_category: [u64; Category::ALL.len()],
+    pub incidents: Vec<Incident>,
+}
+
+/// Parses and classifies every event of a batch. Each message is unescaped
+/// into one reused buffer and parsed from it in place; only incidents are
+/// copied out.
+pub fn analyze(batch: &LogsBatch<'_>, keep: CategorySet) -> Result<Analysis, DecodeError> {
+    let mut analysis = Analysis {
+        entries: batch.log_events.len() as u64,
+        ..Analysis::default()
+    };
+    let mut message = String::new();
+    for event in &batch.log_events {
+        event.message_into(&mut message)?;
+        let verdict = judge(&message);
+        let Some(category) = verdict.category() else {
+            continue;
+        };
+        analysis.by_category[category.index()] += 1;
+        if keep.contains(category) {
+            analysis
+                .incidents
+                .extend(incident(event, &message, &verdict));
+        }
+    }
+    Ok(analysis)
+}
+
+/// Identifies a batch across redeliveries: CloudWatch event ids are unique,
+/// so the batch's source and ids name it.
+pub fn batch_fingerprint(batch: &LogsBatch<'_>) -> String {
+    let mut h =
+        fnv1a(batch.log_group.as_bytes()) ^ fnv1a(batch.log_stream.as_bytes()).rotate_left(17);
+    for event in &batch.log_events {
+        h = (h ^ fnv1a(event.id.as_bytes())).wrapping_mul(0x100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The pipeline over its three ports.
+pub struct Processor<S, G, P> {
+    pub config: Config,
+    pub store: S,
+    pub gate: G,
+    pub publisher: P,
+}
+
+impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
+    /// Processes one invocation event (the Lambda payload's JSON text).
+    /// `deadline` is when the invocation must be done; retries stop before it.
+    pub async fn process(
+        &self,
+        event_json: &str,
+        now_ms: i64,
+        deadline: Instant,
+    ) -> Result<Summary, ProcessError> {
+        let started = Instant::now();
+        let retry_deadline = deadline.min(started + self.config.retry_budget);
+        let data = subscription_data(event_json)?;
+        let buffer = decode_data(&data, self.config.max_decompressed_bytes)?;
+        drop(data);
+        let batch = parse_batch(&buffer)?;
+        let mut summary = Summary {
+            message_type: "DATA_MESSAGE",
+            log_group: batch.log_group.to_string(),
+            log_stream: batch.log_stream.to_string(),
+            decompressed_bytes: buffer.len() as u64,
+            ..Summary::default()
+        };
+        if batch.kind()? == MessageType::Control {
+            summary.message_type = "CONTROL_MESSAGE";
+            return Ok(summary);
+        }
+
+        let analysis = analyze(&batch, self.config.store_categories)?;
+        summary.entries = analysis.entries;
+        summary.by_category = analysis.by_category;
+
+        let source = Source {
+            log_group: &batch.log_group,
+            log_stream: &batch.log_stream,
+        };
+        let items = analysis
+            .incidents
+            .iter()
+            .map(|i| incident_item(i, &source, self.config.retention_days))
+            .collect();
+        let stats = self.store.put_items(items, retry_deadline).await?;
+        summary.stored = stats.items;
+        summary.write_requests = stats.requests;
+        summary.write_retries = stats.retries;
+
+        let groups = aggregate(
+            &analysis.incidents,
+            self.config.alert_categories,
+            &batch.log_group,
+        );
+        summary.alert_groups = groups.len() as u64;
+        if !groups.is_empty() {
+            let fingerprint = batch_fingerprint(&batch);
+            self.alert(
+                &groups,
+                &fingerprint,
+                &batch.log_group,
+                now_ms,
+                retry_deadline,
+                &mut summary,
+            )
+            .await?;
+        }
+        summary.duration_ms = started.elapsed().as_millis() as u64;
+        Ok(summary)
+    }
+
+    async fn alert(
+        &self,
+        groups: &[crate::alert::AlertGroup],
+        fingerprint: &str,
+        log_group: &str,
+        now_ms: i64,
+        deadline: Instant,
+        summary: &mut Summary,
+    ) -> Result<(), ProcessError> {
+        let keys: Vec<String> = groups.iter().map(|g| g.key()).collect();
+        let decisions = join_all(
+            groups
+                .iter()
+                .zip(&keys)
+                .map(|(g, key)| self.gate.claim(key, fingerprint, g.count, now_ms)),
+        )
+        .await;
+        let mut claims = Vec::new();
+        let mut rendered = Vec::new();
+        let mut first_error = None;
+        for ((group, key), decision) in groups.iter().zip(&keys).zip(decisions) {
+            match decision {
+                Ok(GateDecision::Send {
+                    suppressed_since_last,
+                }) => {
+                    claims.push(Claim {
+                        key: key.clone(),
+                        fingerprint: fingerprint.to_owned(),
+                        claimed_at_ms: now_ms,
+                        suppressed_since_last,
+                    });
+                    let window = self.config.alert_window.as_secs();
+                    rendered.push(render(group, log_group, suppressed_since_last, window));
+                }
+                Ok(GateDecision::Suppressed) => summary.alerts_suppressed += 1,
+                Ok(GateDecision::AlreadySeen) => summary.alerts_already_seen += 1,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(error) = first_error {
+            // Alerts this invocation claimed but will not send must be
+            // claimable again by the retry.
+            self.release_all(claims.iter()).await;
+            return Err(ProcessError::AlertState(error));
+        }
+        if rendered.is_empty() {
+            return Ok(());
+        }
+        match self.publisher.publish(&rendered, deadline).await {
+            Ok(requests) => {
+                summary.publish_requests = requests;
+                summary.alerts_sent = rendered.len() as u64;
+                Ok(())
+            }
+            Err((unsent, error)) => {
+                summary.alerts_sent = (rendered.len() - unsent.len()) as u64;
+                self.release_all(unsent.iter().map(|&i| &claims[i])).await;
+                Err(error.into())
+            }
+        }
+    }
+
+    async fn release_all(&self, claims: impl Iterator<Item = &Claim>) {
+        for result in join_all(claims.map(|c| self.gate.release(c))).await {
+            if let Err(e) = result {
+                // The claim lapses with the window; until then that alert stays unsent.
+                tracing::error!(error = %e, "could not release an alert claim");
+            }
+        }
+    }
+}
+
+/// How long the invocation may run, from the Lambda deadline, keeping a
+/// margin to report the outcome.
+pub fn deadline_from_epoch_ms(deadline_epoch_ms: u64, now_epoch_ms: u64) -> Instant {
+    let remaining = deadline_epoch_ms
+        .saturating_sub(now_epoch_ms)
+        .saturating_sub(2_000);
+    Instant::now() + Duration::from_millis(remaining)
+}
