@@ -17,6 +17,7 @@ pub mod error;
 pub mod handler;
 pub mod incident;
 pub mod item;
+pub mod local;
 pub mod metrics;
 pub mod pipeline;
 pub mod ports;

@@ -18,6 +18,11 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 /// cannot eat the invocation; the pipeline's own retries, bounded by
 /// `RETRY_BUDGET_MS` and the invocation deadline, come on top.
 pub async fn sdk_config() -> aws_config::SdkConfig {
+    sdk_config_loader().load().await
+}
+
+/// The loader behind [`sdk_config`], for callers that set more (an endpoint, a region, credentials).
+pub fn sdk_config_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
@@ -27,8 +32,6 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
                 .operation_timeout(Duration::from_secs(15))
                 .build(),
         )
-        .load()
-        .await
 }
 
 /// A short description of an SDK error and whether trying again may help.

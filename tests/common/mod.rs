@@ -1,0 +1,254 @@
+//! Test harness: a real moto server on a free loopback port (one per test
+//! binary, stopped when the binary exits) and stacks created from
+//! template.yaml on it.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::types::AttributeValue;
+use iot_log_monitor::aws::dynamodb::{DynamoAlertGate, DynamoIncidentStore};
+use iot_log_monitor::aws::sdk_config_loader;
+use iot_log_monitor::aws::sns::SnsPublisher;
+use iot_log_monitor::config::Config;
+use iot_log_monitor::encode::{subscription_event_json, BatchSpec};
+use iot_log_monitor::local::{drain_inbox, provision, Provisioned, ReceivedAlert, Template};
+use iot_log_monitor::pipeline::{Processor, Summary};
+
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+fn moto_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("MOTO_SERVER") {
+        return path.into();
+    }
+    let venv = repo_path(".venv/bin/moto_server");
+    if venv.exists() {
+        return venv;
+    }
+    panic!("moto_server not found: run `make tools` (installs it into .venv) or set MOTO_SERVER");
+}
+
+pub struct Moto {
+    pub endpoint: String,
+}
+
+/// The moto server of this test binary. A watchdog shell stops it when the
+/// test process exits, so no server outlives the tests.
+pub fn moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = std::env::temp_dir().join(format!("moto-{}-{port}.log", std::process::id()));
+        Command::new("bash")
+            .arg("-c")
+            .arg(
+                r#""$3" -H 127.0.0.1 -p "$1" >"$2" 2>&1 & m=$!
+                 while kill -0 "$0" 2>/dev/null && kill -0 "$m" 2>/dev/null; do sleep 0.5; done
+                 kill "$m" 2>/dev/null"#,
+            )
+            .arg(std::process::id().to_string())
+            .arg(port.to_string())
+            .arg(&log)
+            .arg(moto_binary())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "moto_server did not start; see {}",
+                log.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    })
+}
+
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    sdk_config_loader()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+/// The stack's resources on moto, named uniquely per test.
+pub struct Stack {
+    pub sdk: aws_config::SdkConfig,
+    pub provisioned: Provisioned,
+    pub env: BTreeMap<String, String>,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+pub type RealProcessor = Processor<DynamoIncidentStore, DynamoAlertGate, SnsPublisher>;
+
+impl Stack {
+    pub async fn new(name: &str) -> Self {
+        Self::on(&moto().endpoint, name).await
+    }
+
+    pub async fn on(endpoint: &str, name: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let prefix = format!(
+            "{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let sdk = sdk_config(endpoint).await;
+        let template = Template::load(&repo_path("template.yaml")).unwrap();
+        let provisioned = provision(&template, &sdk, &prefix).await.unwrap();
+        let env = provisioned
+            .environment(&template, "ProcessorFunction")
+            .unwrap();
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            sdk,
+            provisioned,
+            env,
+        }
+    }
+
+    /// The function's configuration, as the template's environment gives it, with overrides.
+    pub fn config(&self, overrides: &[(&str, &str)]) -> Config {
+        let mut env = self.env.clone();
+        for (k, v) in overrides {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        Config::from_lookup(|k| env.get(k).cloned()).unwrap()
+    }
+
+    pub fn processor(&self, overrides: &[(&str, &str)]) -> RealProcessor {
+        self.processor_on(&self.sdk, overrides)
+    }
+
+    /// A processor whose AWS calls go through `sdk` (for example via a fault-injecting proxy).
+    pub fn processor_on(
+        &self,
+        sdk: &aws_config::SdkConfig,
+        overrides: &[(&str, &str)],
+    ) -> RealProcessor {
+        let config = self.config(overrides);
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        Processor {
+            store: DynamoIncidentStore::new(dynamodb.clone(), &config.incidents_table),
+            gate: DynamoAlertGate::new(dynamodb, &config.alert_state_table, config.alert_window),
+            publisher: SnsPublisher::new(aws_sdk_sns::Client::new(sdk), &config.alert_topic_arn),
+            config,
+        }
+    }
+
+    pub fn table(&self, logical_id: &str) -> &str {
+        &self.provisioned.refs[logical_id]
+    }
+
+    /// Every stored incident (a Scan: fine for a test table).
+    pub async fn incidents(&self) -> Vec<HashMap<String, AttributeValue>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamodb
+                .scan()
+                .table_name(self.table("IncidentsTable"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return items;
+            }
+        }
+    }
+
+    pub async fn alert_state(&self, key: &str) -> Option<HashMap<String, AttributeValue>> {
+        self.dynamodb
+            .get_item()
+            .table_name(self.table("AlertStateTable"))
+            .key("alertKey", AttributeValue::S(key.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+    }
+
+    /// Alerts that reached the inbox queue subscribed to the topic.
+    pub async fn alerts(&self, wait: Duration) -> Vec<ReceivedAlert> {
+        drain_inbox(&self.sqs, &self.provisioned.inbox_queue_url, wait)
+            .await
+            .unwrap()
+    }
+}
+
+/// An attribute as text; panics if the item lacks it.
+pub fn s(item: &HashMap<String, AttributeValue>, name: &str) -> String {
+    opt(item, name).unwrap_or_else(|| panic!("item has no attribute {name}: {item:?}"))
+}
+
+pub fn opt(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    match item.get(name)? {
+        AttributeValue::S(v) | AttributeValue::N(v) => Some(v.clone()),
+        AttributeValue::Bool(b) => Some(b.to_string()),
+        other => Some(format!("{other:?}")),
+    }
+}
+
+/// A subscription event for raw lines (timestamps from the lines, else `at_ms`).
+pub fn event(stream: &str, seed: u64, lines: &[String], at_ms: i64) -> String {
+    let mut spec = BatchSpec::new("AWSIotLogsV2", stream);
+    spec.id_seed = seed;
+    let timed: Vec<(i64, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                iot_log_monitor::encode::line_timestamp(l, at_ms),
+                l.as_str(),
+            )
+        })
+        .collect();
+    subscription_event_json(&spec, timed)
+}
+
+pub fn lines_of(file: &str) -> Vec<String> {
+    std::fs::read_to_string(repo_path(file))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+pub fn far_deadline() -> Instant {
+    Instant::now() + Duration::from_secs(60)
+}
+
+pub async fn run(processor: &RealProcessor, event_json: &str, now_ms: i64) -> Summary {
+    processor
+        .process(event_json, now_ms, far_deadline())
+        .await
+        .unwrap()
+}

@@ -1,0 +1,304 @@
+//! Incidents stored in DynamoDB and alerts through SNS, against a real moto
+//! server: items read back through DynamoDB, alerts through an SQS queue
+//! subscribed to the topic. No SDK mocks.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{event, lines_of, opt, run, s, Stack};
+use iot_log_monitor::classify::Category;
+use iot_log_monitor::error::ProcessError;
+
+const NOW: i64 = 1_800_000_000_000;
+const WAIT: Duration = Duration::from_secs(5);
+
+fn throttled(rule: &str, n: usize) -> String {
+    format!(
+        r#"{{"timestamp":"2026-11-22 10:{:02}:{:02}.{:03}","logLevel":"ERROR","traceId":"storm-{rule}-{n}","accountId":"123456789012","status":"Failure","eventType":"RuleMessageThrottled","clientId":"sensor-{}","topicName":"$aws/rules/{rule}","ruleName":"{rule}","reason":"RuleExecutionThrottled","details":"Message for Rule {rule} throttled"}}"#,
+        (n / 60000) % 60,
+        (n / 1000) % 60,
+        n % 1000,
+        n % 17
+    )
+}
+
+fn mixed_lines() -> Vec<String> {
+    let mut lines = Vec::new();
+    for file in [
+        "success-traffic",
+        "rule-not-found",
+        "authorization-failures",
+        "job-failure",
+        "garbage-lines",
+        "warnings-and-new-types",
+    ] {
+        lines.extend(lines_of(&format!("events/lines/{file}.jsonl")));
+    }
+    lines
+}
+
+#[tokio::test]
+async fn a_mixed_batch_is_stored_by_category_and_alerted_per_group() {
+    let stack = Stack::new("mixed").await;
+    let processor = stack.processor(&[]);
+    let summary = run(&processor, &event("mixed", 1, &mixed_lines(), NOW), NOW).await;
+
+    let count = |c: Category| summary.by_category[c.index()];
+    assert_eq!(count(Category::RuleNotFound), 2);
+    assert_eq!(
+        count(Category::Failure),
+        4 + 1 + 2,
+        "authorization failures, the job failure, rule action and new event type"
+    );
+    assert_eq!(count(Category::Warning), 1);
+    assert_eq!(count(Category::Unparseable), 3);
+    assert_eq!(count(Category::RuleMessageThrottled), 0);
+
+    let items = stack.incidents().await;
+    assert_eq!(items.len(), summary.stored);
+    assert_eq!(
+        items.len(),
+        2 + 7 + 1 + 3,
+        "every incident stored, no success traffic"
+    );
+    let job = items
+        .iter()
+        .find(|i| opt(i, "eventType").as_deref() == Some("UpdateJobExecution"))
+        .unwrap();
+    assert_eq!(s(job, "traceId"), "job:firmware-2026-11");
+    assert_eq!(s(job, "category"), "Failure");
+    assert_eq!(s(job, "jobId"), "firmware-2026-11");
+    assert_eq!(s(job, "logGroup"), "AWSIotLogsV2");
+    for garbage in items.iter().filter(|i| s(i, "category") == "Unparseable") {
+        assert!(s(garbage, "traceId").starts_with("event:"));
+        assert!(s(garbage, "traceId").ends_with(&s(garbage, "eventId")));
+        assert!(!s(garbage, "rawMessage").is_empty());
+    }
+    let new_type = items
+        .iter()
+        .find(|i| opt(i, "eventType").as_deref() == Some("DeviceDefenderViolation2031"))
+        .unwrap();
+    assert_eq!(
+        s(new_type, "newField"),
+        r#"{"nested":[1,2,3]}"#,
+        "unknown fields are kept"
+    );
+
+    let alerts = stack.alerts(WAIT).await;
+    let mut subjects: Vec<_> = alerts.iter().map(|a| a.subject.as_str()).collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        [
+            "[AWS IoT] Failure: client thermostat-0 (2)",
+            "[AWS IoT] Failure: client thermostat-1 (1)",
+            "[AWS IoT] Failure: client thermostat-2 (1)",
+            "[AWS IoT] Failure: client thingOne (1)",
+            "[AWS IoT] Failure: rule StoreTelemetry (1)",
+            "[AWS IoT] Failure: client plc-7 (1)",
+            "[AWS IoT] RuleNotFound: rule example_rule (2)",
+        ]
+        .iter()
+        .copied()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect::<Vec<_>>()
+    );
+    assert_eq!(summary.alerts_sent as usize, alerts.len());
+    let rule_alert = alerts
+        .iter()
+        .find(|a| a.subject.contains("RuleNotFound"))
+        .unwrap();
+    assert_eq!(rule_alert.attributes["category"], "RuleNotFound");
+    assert_eq!(rule_alert.attributes["ruleName"], "example_rule");
+    assert_eq!(rule_alert.attributes["severity"], "critical");
+    assert_eq!(rule_alert.attributes["accountId"], "123456789012");
+    assert_eq!(rule_alert.attributes["eventType"], "RuleNotFound");
+    let body: serde_json::Value = serde_json::from_str(&rule_alert.message).unwrap();
+    assert_eq!(body["count"], 2);
+    assert_eq!(body["details"], "Rule example_rule not found");
+    assert_eq!(body["logGroup"], "AWSIotLogsV2");
+}
+
+#[tokio::test]
+async fn a_redelivered_batch_overwrites_and_does_not_alert_again() {
+    let stack = Stack::new("redeliver").await;
+    let processor = stack.processor(&[]);
+    let batch = event("redeliver", 2, &mixed_lines(), NOW);
+    let first = run(&processor, &batch, NOW).await;
+    let items_after_first = stack.incidents().await.len();
+    let alerts_after_first = stack.alerts(WAIT).await.len();
+    assert!(alerts_after_first > 0);
+
+    let second = run(&processor, &batch, NOW + 1_000).await;
+    assert_eq!(
+        stack.incidents().await.len(),
+        items_after_first,
+        "same keys, overwritten"
+    );
+    assert_eq!(second.alerts_sent, 0);
+    assert_eq!(second.alerts_already_seen, first.alert_groups);
+    assert!(
+        stack.alerts(Duration::from_millis(1500)).await.is_empty(),
+        "no second alert"
+    );
+    let key = "RuleNotFound|Rule|example_rule";
+    let state = stack.alert_state(key).await.unwrap();
+    assert_eq!(
+        s(&state, "suppressed"),
+        "0",
+        "a redelivery is not counted as suppressed"
+    );
+}
+
+#[tokio::test]
+async fn a_storm_of_2000_throttled_entries_is_stored_and_alerted_once() {
+    let stack = Stack::new("storm").await;
+    let processor = stack.processor(&[]);
+    let mut sent = 0;
+    let mut suppressed = 0;
+    for batch in 0..4 {
+        let lines: Vec<String> = (batch * 500..(batch + 1) * 500)
+            .map(|n| throttled("telemetry_rule", n))
+            .collect();
+        let summary = run(
+            &processor,
+            &event("storm", 100 + batch as u64, &lines, NOW),
+            NOW + batch as i64 * 1000,
+        )
+        .await;
+        assert_eq!(summary.stored, 500);
+        sent += summary.alerts_sent;
+        suppressed += summary.alerts_suppressed;
+    }
+    assert_eq!(stack.incidents().await.len(), 2000);
+    assert_eq!((sent, suppressed), (1, 3));
+    let alerts = stack.alerts(WAIT).await;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(
+        alerts[0].subject,
+        "[AWS IoT] RuleMessageThrottled: rule telemetry_rule (500)"
+    );
+    let state = stack
+        .alert_state("RuleMessageThrottled|Rule|telemetry_rule")
+        .await
+        .unwrap();
+    assert_eq!(s(&state, "suppressed"), "1500");
+
+    // After a quiet window, the next alert says how many were held back.
+    let lines: Vec<String> = (5000..5010)
+        .map(|n| throttled("telemetry_rule", n))
+        .collect();
+    let later = NOW + 3 * 1000 + 900_000 + 1;
+    let summary = run(&processor, &event("storm", 200, &lines, later), later).await;
+    assert_eq!(summary.alerts_sent, 1);
+    let alerts = stack.alerts(WAIT).await;
+    let body: serde_json::Value = serde_json::from_str(&alerts[0].message).unwrap();
+    assert_eq!(body["suppressedSinceLastAlert"], 1500);
+    assert_eq!(body["count"], 10);
+}
+
+#[tokio::test]
+async fn an_oversized_entry_is_stored_trimmed() {
+    let stack = Stack::new("oversized").await;
+    let processor = stack.processor(&[]);
+    let details = "x".repeat(700 * 1024);
+    let line = format!(
+        r#"{{"timestamp":"2026-11-22 10:00:00.000","logLevel":"ERROR","traceId":"big-1","status":"Failure","eventType":"Publish-In","clientId":"c","details":"{details}"}}"#
+    );
+    let summary = run(&processor, &event("oversized", 3, &[line], NOW), NOW).await;
+    assert_eq!(summary.stored, 1);
+    let items = stack.incidents().await;
+    assert_eq!(s(&items[0], "trimmed"), "true");
+    assert!(s(&items[0], "details").len() < 10 * 1024);
+    assert!(s(&items[0], "originalSize").parse::<usize>().unwrap() > 1_400_000);
+}
+
+#[tokio::test]
+async fn unicode_names_are_kept_in_items_and_attributes_and_made_ascii_in_subjects() {
+    let stack = Stack::new("unicode").await;
+    let processor = stack.processor(&[]);
+    let line = r#"{"timestamp":"2026-11-22 10:00:00.000","logLevel":"ERROR","traceId":"u-1","accountId":"123456789012","status":"Failure","eventType":"RuleNotFound","clientId":"capteur-é-😀","ruleName":"règle_温度","details":"Règle introuvable"}"#;
+    run(
+        &processor,
+        &event("unicode", 4, &[line.to_owned()], NOW),
+        NOW,
+    )
+    .await;
+    let items = stack.incidents().await;
+    assert_eq!(s(&items[0], "ruleName"), "règle_温度");
+    assert_eq!(s(&items[0], "clientId"), "capteur-é-😀");
+    assert!(s(&items[0], "ruleDay").starts_with("règle_温度#2026-11-22#"));
+    let alerts = stack.alerts(WAIT).await;
+    assert_eq!(
+        alerts[0].subject,
+        "[AWS IoT] RuleNotFound: rule r?gle_?? (1)"
+    );
+    assert_eq!(alerts[0].attributes["ruleName"], "règle_温度");
+    let body: serde_json::Value = serde_json::from_str(&alerts[0].message).unwrap();
+    assert_eq!(body["subject"], "règle_温度");
+}
+
+#[tokio::test]
+async fn nothing_is_alerted_when_incidents_cannot_be_stored() {
+    let stack = Stack::new("nostore").await;
+    let processor = stack.processor(&[("INCIDENTS_TABLE", "no-such-table")]);
+    let error = processor
+        .process(
+            &event("nostore", 5, &mixed_lines(), NOW),
+            NOW,
+            common::far_deadline(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ProcessError::Store(_)), "{error}");
+    assert!(error.to_string().contains("no-such-table"), "{error}");
+    assert!(stack.alerts(Duration::from_millis(1500)).await.is_empty());
+    assert!(
+        stack
+            .alert_state("RuleNotFound|Rule|example_rule")
+            .await
+            .is_none(),
+        "no claim was taken"
+    );
+}
+
+#[tokio::test]
+async fn categories_not_configured_are_neither_stored_nor_alerted() {
+    let stack = Stack::new("narrow").await;
+    let processor = stack.processor(&[
+        ("STORE_CATEGORIES", "RuleNotFound"),
+        ("ALERT_CATEGORIES", "none"),
+    ]);
+    let summary = run(&processor, &event("narrow", 6, &mixed_lines(), NOW), NOW).await;
+    assert_eq!(
+        summary.by_category[Category::Failure.index()],
+        7,
+        "still counted"
+    );
+    let items = stack.incidents().await;
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|i| s(i, "category") == "RuleNotFound"));
+    assert!(stack.alerts(Duration::from_millis(1500)).await.is_empty());
+}
+
+/// The figure the issue asks for: requests made for 1,000 failures over 10 rules.
+#[tokio::test]
+async fn a_thousand_failures_over_ten_rules_take_forty_writes_and_one_publish() {
+    let stack = Stack::new("thousand").await;
+    let processor = stack.processor(&[]);
+    let lines: Vec<String> = (0..1000)
+        .map(|n| throttled(&format!("rule_{}", n % 10), n))
+        .collect();
+    let summary = run(&processor, &event("thousand", 7, &lines, NOW), NOW).await;
+    assert_eq!(summary.stored, 1000);
+    assert_eq!(
+        summary.write_requests, 40,
+        "1000 items / 25 per BatchWriteItem"
+    );
+    assert_eq!(summary.alerts_sent, 10);
+    assert_eq!(summary.publish_requests, 1, "10 alerts in one PublishBatch");
+    assert_eq!(stack.alerts(WAIT).await.len(), 10);
+    println!("1000 failures over 10 rules: {} BatchWriteItem, {} PublishBatch, 10 alert-state UpdateItem", summary.write_requests, summary.publish_requests);
+}
