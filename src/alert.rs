@@ -217,7 +217,7 @@ pub fn render(
     suppressed_since_last: u64,
     window_seconds: u64,
 ) -> RenderedAlert {
-    fn small(s: &String) -> &str {
+    fn small(s: &str) -> &str {
         truncate_str(s, 128)
     }
     let body = AlertBody {
@@ -233,8 +233,8 @@ pub fn render(
             .details
             .as_deref()
             .map(|d| truncate_str(d, MAX_FIELD_BYTES)),
-        event_types: group.event_types.iter().map(small).collect(),
-        sample_trace_ids: group.sample_trace_ids.iter().map(small).collect(),
+        event_types: group.event_types.iter().map(|s| small(s)).collect(),
+        sample_trace_ids: group.sample_trace_ids.iter().map(|s| small(s)).collect(),
         account_id: group.account_id.as_deref().map(|a| truncate_str(a, 64)),
         log_group: truncate_str(log_group, MAX_FIELD_BYTES),
         suppressed_since_last_alert: suppressed_since_last,

@@ -61,7 +61,9 @@ pub fn synthetic_trace_id(job_id: Option<&str>, event_id: &str) -> String {
     }
 }
 
-/// The result of looking at one log event.
+/// The result of looking at one log event. Lives on the stack for one
+/// entry: boxing the large variant would cost an allocation per entry.
+#[allow(clippy::large_enum_variant)]
 pub enum Verdict<'m> {
     /// Parsed, and not an incident (or an incident of a category not kept).
     Entry(LogEntry<'m>, Option<Category>),

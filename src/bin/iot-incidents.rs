@@ -38,9 +38,15 @@ struct EncodeArgs {
     /// Makes the event ids of this batch distinct from another built from the same lines.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// CloudWatch timestamp (epoch ms) for lines without a valid `timestamp`; default now.
+    #[arg(long)]
+    time: Option<i64>,
     /// Also write the readable decoded envelope to this file.
     #[arg(long)]
     decoded: Option<std::path::PathBuf>,
+    /// The input is a decoded envelope (like events/*.decoded.json), not log lines: wrap it as is.
+    #[arg(long, conflicts_with_all = ["decoded", "time", "seed"])]
+    envelope: bool,
 }
 
 fn encode(args: EncodeArgs) -> Result<()> {
@@ -51,9 +57,18 @@ fn encode(args: EncodeArgs) -> Result<()> {
             std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?
         }
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis() as i64;
+    if args.envelope {
+        let value: serde_json::Value =
+            serde_json::from_str(&text).context("the envelope is not JSON")?;
+        println!("{}", wrap_envelope_json(&serde_json::to_vec(&value)?));
+        return Ok(());
+    }
+    let now = match args.time {
+        Some(t) => t,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis() as i64,
+    };
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let spec = BatchSpec {
         owner: args.owner,

@@ -1,0 +1,78 @@
+# The two commands users need: `make demo` and `make test` (see README.md).
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+TOOLS_STAMP := $(VENV)/.installed
+BIN         := target/debug
+CLI         := $(BIN)/iot-incidents
+export SAM_CLI_TELEMETRY := 0
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+# Every event in events/ is built from events/lines/<name>.jsonl (or, for the
+# control message, its decoded twin) by the query tool's `encode`.
+EVENT_LINES := $(wildcard events/lines/*.jsonl)
+EVENT_TIME  := 1763802000000
+
+.PHONY: help
+help:
+	@echo "make demo    run the processor locally end to end (no AWS account needed)"
+	@echo "make test    run every test, lint and check"
+	@echo "make events  rebuild events/*.json from events/lines/ and the decoded twins"
+	@echo "make bench   criterion benchmarks of each stage and the whole path"
+	@echo "make compare the processor beside Python and Node.js handlers on the same batches"
+	@echo "make sam-build  sam build (arm64 bootstrap via cargo-lambda and zig)"
+
+## Tools: a Python venv inside the repository with moto, cfn-lint, SAM CLI and cargo-lambda.
+.PHONY: tools
+tools: $(TOOLS_STAMP)
+$(TOOLS_STAMP): requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+.PHONY: build
+build:
+	cargo build --bins
+
+## Tests: unit, integration (moto), end to end (cargo lambda), template checks.
+.PHONY: test
+test: tools lint
+	cargo test --all-targets --no-fail-fast
+
+.PHONY: lint
+lint: tools
+	cargo fmt --all -- --check
+	cargo clippy --all-targets --quiet -- -D warnings
+	cfn-lint template.yaml
+	sam validate --lint --region us-east-1 --template template.yaml
+	$(VENV)/bin/python scripts/lint_transformed.py template.yaml
+
+.PHONY: events
+events: build
+	for lines in $(EVENT_LINES); do \
+	  name=$$(basename $$lines .jsonl); \
+	  $(CLI) encode --log-stream "$$name" --seed "$$(cksum <<< "$$name" | cut -d' ' -f1)" --time $(EVENT_TIME) \
+	    --decoded events/$$name.decoded.json $$lines > events/$$name.json; \
+	done
+	$(CLI) encode --envelope events/control-message.decoded.json > events/control-message.json
+
+.PHONY: demo
+demo: tools build
+	bash scripts/demo.sh
+
+.PHONY: bench
+bench:
+	cargo bench --bench pipeline
+
+.PHONY: sam-build
+sam-build: tools
+	time sam build --template template.yaml
+	ls -l .aws-sam/build/ProcessorFunction/bootstrap
+
+.PHONY: clean
+clean:
+	rm -rf .aws-sam .demo
+	cargo clean

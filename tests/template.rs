@@ -1,0 +1,373 @@
+//! What cfn-lint and `sam validate` cannot check in template.yaml: least
+//! privilege, encryption, the environment the code requires, the binary the
+//! build names, and the default subscription filter against the documented
+//! log entries.
+
+mod common;
+
+use common::repo_path;
+use iot_log_monitor::config::vars;
+use iot_log_monitor::local::{template_value, Template, TemplateValue};
+use serde_norway::Value;
+
+fn template() -> Template {
+    Template::load(&repo_path("template.yaml")).unwrap()
+}
+
+fn resource<'t>(t: &'t Template, id: &str) -> &'t Value {
+    t.resource(id)
+        .unwrap_or_else(|| panic!("template has no {id}"))
+}
+
+fn list(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Sequence(items) => items.iter().collect(),
+        Value::Null => Vec::new(),
+        single => vec![single],
+    }
+}
+
+#[test]
+fn the_function_may_touch_only_the_stacks_own_resources() {
+    let t = template();
+    let role = resource(&t, "ProcessorRole");
+    let logical_ids: Vec<&str> = t.resources().map(|(id, _, _)| id).collect();
+    let mut statements = 0;
+    for policy in list(&role["Properties"]["Policies"]) {
+        for statement in list(&policy["PolicyDocument"]["Statement"]) {
+            statements += 1;
+            assert_eq!(statement["Effect"].as_str(), Some("Allow"));
+            for action in list(&statement["Action"]) {
+                let action = action.as_str().unwrap();
+                assert!(!action.contains('*'), "wildcard action {action}");
+            }
+            for target in list(&statement["Resource"]) {
+                match template_value(target) {
+                    TemplateValue::Ref(id) | TemplateValue::GetAtt(id, _) => {
+                        assert!(
+                            logical_ids.contains(&id.as_str()),
+                            "{id} is not a resource of this stack"
+                        )
+                    }
+                    other => panic!("resource {other:?} is not one of the stack's own"),
+                }
+            }
+        }
+    }
+    assert_eq!(statements, 6);
+    assert!(
+        role["Properties"]["ManagedPolicyArns"].is_null(),
+        "no managed policies (they grant Resource *)"
+    );
+    let function = resource(&t, "ProcessorFunction");
+    assert!(
+        function["Properties"]["Policies"].is_null(),
+        "permissions come from ProcessorRole only"
+    );
+}
+
+#[test]
+fn the_invoke_permission_is_scoped_to_the_log_group() {
+    let t = template();
+    let permission = &resource(&t, "LogsInvokePermission")["Properties"];
+    assert_eq!(permission["Principal"].as_str(), Some("logs.amazonaws.com"));
+    let Value::Tagged(source) = &permission["SourceArn"] else {
+        panic!("SourceArn is not a !Sub")
+    };
+    assert_eq!(source.tag.to_string(), "!Sub");
+    assert!(source
+        .value
+        .as_str()
+        .unwrap()
+        .ends_with(":log-group:${LogGroupName}:*"));
+    assert!(!permission["SourceAccount"].is_null());
+}
+
+#[test]
+fn storage_topic_and_queue_are_encrypted() {
+    let t = template();
+    for table in ["IncidentsTable", "AlertStateTable"] {
+        assert_eq!(
+            resource(&t, table)["Properties"]["SSESpecification"]["SSEEnabled"].as_bool(),
+            Some(true),
+            "{table}"
+        );
+    }
+    let incidents = &resource(&t, "IncidentsTable")["Properties"];
+    assert_eq!(
+        incidents["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        incidents["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some("expiresAt")
+    );
+    assert_eq!(
+        template_value(&resource(&t, "AlertTopic")["Properties"]["KmsMasterKeyId"]),
+        TemplateValue::Ref("AlertTopicKey".into())
+    );
+    assert_eq!(
+        resource(&t, "FailedBatchQueue")["Properties"]["SqsManagedSseEnabled"].as_bool(),
+        Some(true)
+    );
+}
+
+#[test]
+fn the_function_environment_sets_every_variable_the_code_reads() {
+    let t = template();
+    let env: Vec<String> = t
+        .function_environment("ProcessorFunction")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    for required in vars::REQUIRED {
+        assert!(
+            env.iter().any(|k| k == required),
+            "template does not set {required}"
+        );
+    }
+    for name in &env {
+        assert!(
+            vars::ALL.contains(&name.as_str()),
+            "template sets {name}, which the code never reads"
+        );
+    }
+    assert_eq!(
+        env.len(),
+        vars::ALL.len(),
+        "every setting is visible in the template"
+    );
+}
+
+#[test]
+fn the_built_binary_exists_and_the_timeout_covers_the_retry_budget() {
+    let t = template();
+    let function = resource(&t, "ProcessorFunction");
+    let binary = function["Metadata"]["BuildProperties"]["Binary"]
+        .as_str()
+        .unwrap();
+    let cargo: toml_like::Manifest = toml_like::read(&repo_path("Cargo.toml"));
+    assert!(
+        cargo.bins.iter().any(|b| b == binary),
+        "Cargo.toml has no [[bin]] {binary}"
+    );
+    assert_eq!(
+        function["Metadata"]["BuildMethod"].as_str(),
+        Some("rust-cargolambda")
+    );
+    let props = &function["Properties"];
+    assert_eq!(props["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(props["Handler"].as_str(), Some("bootstrap"));
+    let env = t.function_environment("ProcessorFunction");
+    let budget_ms: u64 = env
+        .iter()
+        .find(|(k, _)| k == vars::RETRY_BUDGET_MS)
+        .map(|(_, v)| match v {
+            TemplateValue::Literal(s) => s.parse().unwrap(),
+            other => panic!("{other:?}"),
+        })
+        .unwrap();
+    let timeout = props["Timeout"].as_u64().unwrap();
+    // One SDK operation may still be in flight when the budget ends (15 s operation timeout).
+    assert!(
+        timeout * 1000 > budget_ms + 15_000,
+        "Timeout {timeout}s does not cover the {budget_ms} ms retry budget"
+    );
+    let invoke = &props["EventInvokeConfig"];
+    assert_eq!(invoke["MaximumRetryAttempts"].as_u64(), Some(2));
+    assert_eq!(
+        template_value(&invoke["DestinationConfig"]["OnFailure"]["Destination"]),
+        TemplateValue::GetAtt("FailedBatchQueue".into(), "Arn".into())
+    );
+}
+
+/// Just enough of Cargo.toml: the binary names.
+mod toml_like {
+    pub struct Manifest {
+        pub bins: Vec<String>,
+    }
+    pub fn read(path: &std::path::Path) -> Manifest {
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut bins = Vec::new();
+        let mut in_bin = false;
+        for line in text.lines().map(str::trim) {
+            if line.starts_with('[') {
+                in_bin = line == "[[bin]]";
+            } else if in_bin {
+                if let Some(name) = line
+                    .strip_prefix("name")
+                    .and_then(|r| r.trim().strip_prefix('='))
+                {
+                    bins.push(name.trim().trim_matches('"').to_owned());
+                }
+            }
+        }
+        Manifest { bins }
+    }
+}
+
+/// A CloudWatch Logs JSON filter pattern, for the subset the template uses:
+/// `{ cond || cond && cond … }` with `($.field = "v")` / `!=` and parentheses.
+mod filter_pattern {
+    #[derive(Debug)]
+    pub enum Expr {
+        Eq(String, String, bool),
+        Or(Box<Expr>, Box<Expr>),
+        And(Box<Expr>, Box<Expr>),
+    }
+
+    pub fn parse(pattern: &str) -> Expr {
+        let inner = pattern
+            .trim()
+            .strip_prefix('{')
+            .and_then(|p| p.strip_suffix('}'))
+            .expect("a JSON filter pattern");
+        let tokens = tokenize(inner);
+        let mut pos = 0;
+        let expr = or(&tokens, &mut pos);
+        assert_eq!(pos, tokens.len(), "unparsed tail in {pattern}");
+        expr
+    }
+
+    fn tokenize(s: &str) -> Vec<String> {
+        let mut tokens = Vec::new();
+        let mut chars = s.chars().peekable();
+        while let Some(&c) = chars.peek() {
+            match c {
+                ' ' => {
+                    chars.next();
+                }
+                '(' | ')' => tokens.push(chars.next().unwrap().to_string()),
+                '"' => {
+                    chars.next();
+                    let text: String = chars.by_ref().take_while(|&c| c != '"').collect();
+                    tokens.push(format!("\"{text}"));
+                }
+                _ => {
+                    let mut word = String::new();
+                    while let Some(&c) = chars.peek() {
+                        if c == ' ' || c == '(' || c == ')' || c == '"' {
+                            break;
+                        }
+                        word.push(c);
+                        chars.next();
+                    }
+                    tokens.push(word);
+                }
+            }
+        }
+        tokens
+    }
+
+    fn or(t: &[String], pos: &mut usize) -> Expr {
+        let mut left = and(t, pos);
+        while t.get(*pos).map(String::as_str) == Some("||") {
+            *pos += 1;
+            left = Expr::Or(Box::new(left), Box::new(and(t, pos)));
+        }
+        left
+    }
+
+    fn and(t: &[String], pos: &mut usize) -> Expr {
+        let mut left = atom(t, pos);
+        while t.get(*pos).map(String::as_str) == Some("&&") {
+            *pos += 1;
+            left = Expr::And(Box::new(left), Box::new(atom(t, pos)));
+        }
+        left
+    }
+
+    fn atom(t: &[String], pos: &mut usize) -> Expr {
+        if t[*pos] == "(" {
+            *pos += 1;
+            let e = or(t, pos);
+            assert_eq!(t[*pos], ")");
+            *pos += 1;
+            return e;
+        }
+        let field = t[*pos]
+            .strip_prefix("$.")
+            .expect("a $.field selector")
+            .to_owned();
+        let op = t[*pos + 1].as_str();
+        let value = t[*pos + 2]
+            .strip_prefix('"')
+            .expect("a quoted value")
+            .to_owned();
+        *pos += 3;
+        match op {
+            "=" => Expr::Eq(field, value, true),
+            "!=" => Expr::Eq(field, value, false),
+            other => panic!("operator {other} is not in this evaluator's subset"),
+        }
+    }
+
+    /// Whether CloudWatch Logs would deliver `message`. Non-JSON never matches a JSON pattern.
+    pub fn matches(expr: &Expr, message: &str) -> bool {
+        let Ok(json) = serde_json::from_str::<serde_json::Value>(message) else {
+            return false;
+        };
+        eval(expr, &json)
+    }
+
+    fn eval(expr: &Expr, json: &serde_json::Value) -> bool {
+        match expr {
+            Expr::Eq(field, value, equal) => {
+                (json.get(field).and_then(|v| v.as_str()) == Some(value)) == *equal
+            }
+            Expr::Or(a, b) => eval(a, json) || eval(b, json),
+            Expr::And(a, b) => eval(a, json) && eval(b, json),
+        }
+    }
+}
+
+#[test]
+fn the_default_filter_pattern_passes_every_incident_and_stops_success_traffic() {
+    use iot_log_monitor::classify::classify;
+    use iot_log_monitor::entry::parse_entry;
+
+    let pattern = template().parameter_default("FilterPattern").unwrap();
+    let expr = filter_pattern::parse(&pattern);
+    let mut lines: Vec<String> = Vec::new();
+    let seed: Vec<serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(repo_path("tests/fixtures/seed-examples.json")).unwrap(),
+    )
+    .unwrap();
+    lines.extend(seed.iter().map(|f| f["entry"].to_string()));
+    for entry in std::fs::read_dir(repo_path("events/lines"))
+        .unwrap()
+        .flatten()
+    {
+        lines.extend(
+            std::fs::read_to_string(entry.path())
+                .unwrap()
+                .lines()
+                .map(str::to_owned),
+        );
+    }
+    let (mut passed, mut stopped) = (0, 0);
+    for line in &lines {
+        let Ok(entry) = parse_entry(line) else {
+            continue;
+        };
+        let incident = classify(&entry).is_some();
+        assert_eq!(
+            filter_pattern::matches(&expr, line),
+            incident,
+            "pattern and classification disagree on {line}"
+        );
+        if incident {
+            passed += 1;
+        } else {
+            stopped += 1;
+        }
+    }
+    assert!(
+        passed >= 40 && stopped >= 30,
+        "passed {passed}, stopped {stopped}"
+    );
+    assert!(
+        !filter_pattern::matches(&expr, "2026-11-22 legacy text line [ERROR]"),
+        "JSON patterns never match text"
+    );
+}
