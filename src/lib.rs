@@ -21,5 +21,7 @@ pub mod local;
 pub mod metrics;
 pub mod pipeline;
 pub mod ports;
+pub mod query;
+pub mod redrive;
 pub mod retry;
 pub mod timefmt;

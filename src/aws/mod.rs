@@ -2,7 +2,9 @@
 //! (and per-service variants), so the same binary runs against moto locally.
 
 pub mod dynamodb;
+pub mod reader;
 pub mod sns;
+pub mod stack;
 
 use std::time::Duration;
 

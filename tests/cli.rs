@@ -1,0 +1,465 @@
+//! The query tool against the same moto server, over incidents written by
+//! the real pipeline: every command, output format, filter and error.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{event, moto, run, Stack};
+use iot_log_monitor::timefmt::format_iot_timestamp;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn cli(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_iot-incidents"));
+    command
+        .args(args)
+        .env("AWS_ENDPOINT_URL", &moto().endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("INCIDENTS_TABLE")
+        .env_remove("FAILED_BATCH_QUEUE_URL")
+        .env_remove("ALERT_STATE_TABLE")
+        .env_remove("ALERT_TOPIC_ARN");
+    command
+}
+
+fn ok(output: Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exit {:?}: {stderr}",
+        output.status.code()
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn failed(output: Output) -> String {
+    assert!(
+        !output.status.success(),
+        "expected a failure: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one line, no backtrace: {stderr}"
+    );
+    stderr
+}
+
+fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `n` failures of rules r0..r2 from clients c0..c4, one per second ending a minute ago, plus one RuleNotFound.
+async fn seeded_stack(name: &str, n: usize) -> Stack {
+    let stack = Stack::new(name).await;
+    let processor = stack.processor(&[]);
+    let base = now_ms() - 60_000 - n as i64 * 1000;
+    let mut lines: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"timestamp":"{}","logLevel":"ERROR","traceId":"t-{i}","accountId":"123456789012","status":"Failure","eventType":"RuleExecution","clientId":"c{}","ruleName":"r{}","reason":"ActionFailure","details":"action failed, \"quoted\", with commas"}}"#,
+                format_iot_timestamp(base + i as i64 * 1000),
+                i % 5,
+                i % 3
+            )
+        })
+        .collect();
+    lines.push(format!(
+        r#"{{"timestamp":"{}","logLevel":"ERROR","traceId":"t-0","status":"Failure","eventType":"RuleNotFound","clientId":"c0","ruleName":"gone","details":"Rule gone not found"}}"#,
+        format_iot_timestamp(base - 500)
+    ));
+    run(&processor, &event(name, 9, &lines, now_ms()), now_ms()).await;
+    stack
+}
+
+#[tokio::test]
+async fn list_filters_orders_and_paginates() {
+    let stack = seeded_stack("cli-list", 120).await;
+    let table = stack.table("IncidentsTable").to_owned();
+    let all = json_lines(&ok(cli(&[
+        "--table",
+        &table,
+        "list",
+        "--since",
+        "1h",
+        "--limit",
+        "500",
+        "--page-size",
+        "7",
+    ])
+    .output()
+    .unwrap()));
+    assert_eq!(
+        all.len(),
+        121,
+        "every incident across categories, days, shards and pages"
+    );
+    let times: Vec<i64> = all.iter().map(|r| r["timeMs"].as_i64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+
+    let limited = json_lines(&ok(cli(&[
+        "--table",
+        &table,
+        "list",
+        "--limit",
+        "10",
+        "--page-size",
+        "3",
+    ])
+    .output()
+    .unwrap()));
+    assert_eq!(limited.len(), 10);
+    assert_eq!(limited[0]["traceId"], "t-119");
+
+    let rule = json_lines(&ok(cli(&[
+        "--table", &table, "list", "--rule", "r1", "--limit", "500",
+    ])
+    .output()
+    .unwrap()));
+    assert_eq!(rule.len(), 40);
+    assert!(rule.iter().all(|r| r["ruleName"] == "r1"));
+
+    let both = json_lines(&ok(cli(&[
+        "--table", &table, "list", "--rule", "r1", "--client", "c2", "--limit", "500",
+    ])
+    .output()
+    .unwrap()));
+    assert_eq!(both.len(), 8, "i ≡ 1 mod 3 and i ≡ 2 mod 5 for i < 120");
+
+    let client = json_lines(&ok(cli(&[
+        "--table",
+        &table,
+        "list",
+        "--client",
+        "c0",
+        "--category",
+        "RuleNotFound",
+    ])
+    .output()
+    .unwrap()));
+    assert_eq!(client.len(), 1);
+    assert_eq!(client[0]["ruleName"], "gone");
+
+    let category = json_lines(&ok(cli(&[
+        "--table",
+        &table,
+        "list",
+        "--category",
+        "failure",
+        "--limit",
+        "500",
+    ])
+    .output()
+    .unwrap()));
+    assert_eq!(category.len(), 120);
+}
+
+#[tokio::test]
+async fn outputs_are_a_table_json_lines_or_csv() {
+    let stack = seeded_stack("cli-output", 6).await;
+    let table = stack.table("IncidentsTable").to_owned();
+    let text = ok(cli(&["--table", &table, "--output", "table", "list"])
+        .output()
+        .unwrap());
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "time",
+            "category",
+            "eventType",
+            "rule",
+            "client",
+            "traceId",
+            "reason",
+            "details"
+        ]
+    );
+    assert_eq!(lines.count(), 7);
+
+    let csv = ok(
+        cli(&["--table", &table, "--output", "csv", "list", "--rule", "r0"])
+            .output()
+            .unwrap(),
+    );
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        rows[0],
+        "time,category,eventType,rule,client,traceId,reason,details"
+    );
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows[1].ends_with(r#","ActionFailure","action failed, ""quoted"", with commas""#)
+            || rows[1].contains(r#""action failed, ""quoted"", with commas""#),
+        "{}",
+        rows[1]
+    );
+
+    // Piped with no --output: JSON lines.
+    let piped = ok(cli(&["--table", &table, "list"]).output().unwrap());
+    assert_eq!(json_lines(&piped).len(), 7);
+}
+
+#[tokio::test]
+async fn get_shows_every_entry_of_a_trace_oldest_first() {
+    let stack = seeded_stack("cli-get", 3).await;
+    let table = stack.table("IncidentsTable").to_owned();
+    let entries = json_lines(&ok(cli(&["--table", &table, "get", "t-0"])
+        .output()
+        .unwrap()));
+    assert_eq!(entries.len(), 2);
+    assert_eq!(
+        entries[0]["eventType"], "RuleNotFound",
+        "the older entry first"
+    );
+    assert_eq!(entries[1]["eventType"], "RuleExecution");
+    assert!(entries[1]["rawMessage"]
+        .as_str()
+        .unwrap()
+        .contains("\"traceId\":\"t-0\""));
+    let table_text = ok(cli(&["--table", &table, "--output", "table", "get", "t-0"])
+        .output()
+        .unwrap());
+    assert_eq!(
+        table_text.lines().filter(|l| l.starts_with("── ")).count(),
+        2
+    );
+    assert!(table_text.contains("ruleName"), "{table_text}");
+
+    let none = cli(&["--table", &table, "get", "no-such-trace"])
+        .output()
+        .unwrap();
+    assert!(none.status.success(), "an empty result is not an error");
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no stored entries"));
+}
+
+#[tokio::test]
+async fn summary_counts_ranks_and_charts() {
+    let stack = seeded_stack("cli-summary", 30).await;
+    let table = stack.table("IncidentsTable").to_owned();
+    let doc: serde_json::Value = serde_json::from_str(&ok(cli(&[
+        "--table", &table, "summary", "--since", "3h", "--top", "2",
+    ])
+    .output()
+    .unwrap()))
+    .unwrap();
+    assert_eq!(doc["total"], 31);
+    assert_eq!(doc["byCategory"]["Failure"], 30);
+    assert_eq!(doc["byCategory"]["RuleNotFound"], 1);
+    assert_eq!(doc["topRules"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["topRules"][0]["count"], 10);
+    assert_eq!(
+        doc["topClients"][0],
+        serde_json::json!({"name": "c0", "count": 7})
+    );
+    let hours = doc["perHour"].as_array().unwrap();
+    assert_eq!(
+        hours
+            .iter()
+            .map(|h| h["count"].as_u64().unwrap())
+            .sum::<u64>(),
+        31
+    );
+
+    let text = ok(cli(&[
+        "--table", &table, "--output", "table", "summary", "--since", "3h",
+    ])
+    .output()
+    .unwrap());
+    assert!(text.contains("31 incidents"), "{text}");
+    assert!(text.contains('█'), "an hourly bar chart: {text}");
+}
+
+#[tokio::test]
+async fn errors_are_one_clear_line_with_a_failing_exit_code() {
+    let stack = Stack::new("cli-errors").await;
+    let table = stack.table("IncidentsTable").to_owned();
+
+    let bad_time = failed(
+        cli(&["--table", &table, "list", "--since", "yesterday"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        bad_time.contains("--since") && bad_time.contains("15m, 6h or 7d"),
+        "{bad_time}"
+    );
+
+    let unknown_table = failed(cli(&["--table", "nope", "list"]).output().unwrap());
+    assert!(
+        unknown_table.contains("table nope does not exist"),
+        "{unknown_table}"
+    );
+
+    let unknown_stack = failed(cli(&["--stack", "no-such-stack", "list"]).output().unwrap());
+    assert!(
+        unknown_stack.contains("stack no-such-stack does not exist"),
+        "{unknown_stack}"
+    );
+
+    let nowhere = failed(cli(&["list"]).output().unwrap());
+    assert!(nowhere.contains("--table, or --stack"), "{nowhere}");
+
+    let home = std::env::temp_dir().join("iot-incidents-no-credentials");
+    std::fs::create_dir_all(&home).unwrap();
+    let no_credentials = failed(
+        cli(&["--table", &table, "list"])
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_PROFILE")
+            .env("HOME", &home)
+            .env("AWS_CONFIG_FILE", home.join("config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("credentials"))
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        no_credentials.contains("no AWS credentials"),
+        "{no_credentials}"
+    );
+
+    let empty = cli(&["--table", &table, "list"]).output().unwrap();
+    assert!(empty.status.success(), "an empty result is not an error");
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("no incidents match"));
+
+    let usage = cli(&["list", "--category", "Sucess"]).output().unwrap();
+    assert_eq!(usage.status.code(), Some(2), "usage errors exit 2");
+}
+
+#[tokio::test]
+async fn redrive_processes_failed_batches_and_deletes_only_what_it_processed() {
+    let stack = Stack::new("cli-redrive").await;
+    let queue = stack.provisioned.refs["FailedBatchQueue"].clone();
+    let flags = [
+        "--table",
+        stack.table("IncidentsTable"),
+        "--queue-url",
+        &queue,
+    ];
+    let event_file = common::repo_path("events/rule-not-found.json");
+    ok(cli(&[
+        &flags[..],
+        &["local", "fail-batch", event_file.to_str().unwrap()],
+    ]
+    .concat())
+    .output()
+    .unwrap());
+
+    let dry = ok(cli(&[&flags[..], &["redrive", "--dry-run"]].concat())
+        .output()
+        .unwrap());
+    assert!(
+        dry.contains("would process") && dry.contains("IotLogMonitor.Store.Unprocessed"),
+        "{dry}"
+    );
+    assert!(
+        stack.incidents().await.is_empty(),
+        "a dry run changes nothing"
+    );
+
+    let env_state = stack.env["ALERT_STATE_TABLE"].clone();
+    let env_topic = stack.env["ALERT_TOPIC_ARN"].clone();
+    let real = ok(cli(&[
+        &flags[..],
+        &[
+            "redrive",
+            "--alert-state-table",
+            &env_state,
+            "--topic-arn",
+            &env_topic,
+        ],
+    ]
+    .concat())
+    .output()
+    .unwrap());
+    assert!(
+        real.contains("processed") && real.contains("2 incidents stored, 1 alerts sent"),
+        "{real}"
+    );
+    assert_eq!(stack.incidents().await.len(), 2);
+    assert_eq!(stack.alerts(Duration::from_secs(5)).await.len(), 1);
+
+    let again = cli(&[
+        &flags[..],
+        &[
+            "redrive",
+            "--alert-state-table",
+            &env_state,
+            "--topic-arn",
+            &env_topic,
+        ],
+    ]
+    .concat())
+    .output()
+    .unwrap();
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("the failure queue is empty"),
+        "the message was deleted"
+    );
+
+    // A message that is not a destination record stays where it is, and the run fails.
+    stack
+        .sqs
+        .send_message()
+        .queue_url(&queue)
+        .message_body("not a record")
+        .send()
+        .await
+        .unwrap();
+    let bad = failed(
+        cli(&[
+            &flags[..],
+            &[
+                "redrive",
+                "--alert-state-table",
+                &env_state,
+                "--topic-arn",
+                &env_topic,
+            ],
+        ]
+        .concat())
+        .output()
+        .unwrap(),
+    );
+    assert!(bad.contains("could not be processed"), "{bad}");
+}
+
+#[test]
+fn encode_builds_what_the_decoder_reads() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iot-incidents"))
+        .args(["encode", "--log-stream", "s1", "--time", "1000"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"eventType\":\"Connect\"}\n\nplain text\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let event = String::from_utf8(out.stdout).unwrap();
+    let data = iot_log_monitor::decode::subscription_data(&event).unwrap();
+    let buffer = iot_log_monitor::decode::decode_data(&data, 1 << 20).unwrap();
+    let batch = iot_log_monitor::decode::parse_batch(&buffer).unwrap();
+    assert_eq!(batch.log_stream, "s1");
+    assert_eq!(batch.log_events.len(), 2);
+    assert_eq!(batch.log_events[1].timestamp, 1000);
+}
