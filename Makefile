@@ -61,7 +61,7 @@ events: build
 
 .PHONY: demo
 demo: tools build
-	bash scripts/demo.sh
+	bash scripts/demo.sh </dev/null
 
 .PHONY: bench
 bench:

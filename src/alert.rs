@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 use crate::classify::Category;
 use crate::incident::{CategorySet, Incident};
@@ -23,7 +25,7 @@ const MAX_EVENT_TYPES: usize = 5;
 const MAX_FIELD_BYTES: usize = 1024;
 
 /// What an alert is about, after the category.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum SubjectKind {
     Rule,
@@ -146,27 +148,37 @@ pub struct RenderedAlert {
 }
 
 /// The JSON that machine subscribers receive.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AlertBody<'a> {
     pub category: Category,
-    pub severity: &'static str,
+    pub severity: Cow<'a, str>,
     pub subject_kind: SubjectKind,
-    pub subject: &'a str,
+    #[serde(borrow)]
+    pub subject: Cow<'a, str>,
     pub count: u64,
     pub first_time: String,
     pub last_time: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<&'a str>,
-    pub event_types: Vec<&'a str>,
-    pub sample_trace_ids: Vec<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account_id: Option<&'a str>,
-    pub log_group: &'a str,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub event_types: Vec<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub sample_trace_ids: Vec<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub log_group: Cow<'a, str>,
     pub suppressed_since_last_alert: u64,
     pub window_seconds: u64,
+}
+
+/// The email text of an alert, from the JSON that machine subscribers get
+/// (so a local inbox can show what a person would read).
+pub fn email_text(alert_json: &str) -> Result<String, serde_json::Error> {
+    serde_json::from_str::<AlertBody>(alert_json).map(|body| render_text(&body))
 }
 
 fn what_it_means(category: Category) -> &'static str {
@@ -217,26 +229,23 @@ pub fn render(
     suppressed_since_last: u64,
     window_seconds: u64,
 ) -> RenderedAlert {
-    fn small(s: &str) -> &str {
-        truncate_str(s, 128)
+    fn cut(s: &str, max: usize) -> Cow<'_, str> {
+        Cow::Borrowed(truncate_str(s, max))
     }
     let body = AlertBody {
         category: group.category,
-        severity: group.category.severity(),
+        severity: Cow::Borrowed(group.category.severity()),
         subject_kind: group.subject_kind,
-        subject: truncate_str(&group.subject, 256),
+        subject: cut(&group.subject, 256),
         count: group.count,
         first_time: format_rfc3339(group.first_ms),
         last_time: format_rfc3339(group.last_ms),
-        reason: group.reason.as_deref().map(|r| truncate_str(r, 256)),
-        details: group
-            .details
-            .as_deref()
-            .map(|d| truncate_str(d, MAX_FIELD_BYTES)),
-        event_types: group.event_types.iter().map(|s| small(s)).collect(),
-        sample_trace_ids: group.sample_trace_ids.iter().map(|s| small(s)).collect(),
-        account_id: group.account_id.as_deref().map(|a| truncate_str(a, 64)),
-        log_group: truncate_str(log_group, MAX_FIELD_BYTES),
+        reason: group.reason.as_deref().map(|r| cut(r, 256)),
+        details: group.details.as_deref().map(|d| cut(d, MAX_FIELD_BYTES)),
+        event_types: group.event_types.iter().map(|s| cut(s, 128)).collect(),
+        sample_trace_ids: group.sample_trace_ids.iter().map(|s| cut(s, 128)).collect(),
+        account_id: group.account_id.as_deref().map(|a| cut(a, 64)),
+        log_group: cut(log_group, MAX_FIELD_BYTES),
         suppressed_since_last_alert: suppressed_since_last,
         window_seconds,
     };
@@ -246,16 +255,16 @@ pub fn render(
 
     let mut attributes = vec![
         ("category", group.category.as_str().to_owned()),
-        ("severity", body.severity.to_owned()),
+        ("severity", body.severity.to_string()),
     ];
     if let Some(event_type) = body.event_types.first().filter(|t| !t.is_empty()) {
-        attributes.push(("eventType", (*event_type).to_owned()));
+        attributes.push(("eventType", event_type.to_string()));
     }
     if group.subject_kind == SubjectKind::Rule {
-        attributes.push(("ruleName", body.subject.to_owned()));
+        attributes.push(("ruleName", body.subject.to_string()));
     }
-    if let Some(account) = body.account_id.filter(|a| !a.is_empty()) {
-        attributes.push(("accountId", account.to_owned()));
+    if let Some(account) = body.account_id.as_ref().filter(|a| !a.is_empty()) {
+        attributes.push(("accountId", account.to_string()));
     }
     RenderedAlert {
         key: group.key(),
@@ -281,16 +290,16 @@ fn render_text(b: &AlertBody<'_>) -> String {
     let _ = writeln!(t, "Severity:     {}", b.severity);
     let _ = writeln!(t, "First seen:   {}", b.first_time);
     let _ = writeln!(t, "Last seen:    {}", b.last_time);
-    if let Some(r) = b.reason {
+    if let Some(r) = &b.reason {
         let _ = writeln!(t, "Reason:       {r}");
     }
-    if let Some(d) = b.details {
+    if let Some(d) = &b.details {
         let _ = writeln!(t, "Details:      {d}");
     }
     if !b.event_types.is_empty() {
         let _ = writeln!(t, "Event types:  {}", b.event_types.join(", "));
     }
-    if let Some(a) = b.account_id {
+    if let Some(a) = &b.account_id {
         let _ = writeln!(t, "Account:      {a}");
     }
     let _ = writeln!(t, "Log group:    {}", b.log_group);

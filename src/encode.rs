@@ -76,6 +76,37 @@ pub fn line_timestamp(line: &str, fallback_ms: i64) -> i64 {
         .unwrap_or(fallback_ms)
 }
 
+/// Shifts every line's `timestamp` by the same amount so that the newest is
+/// `newest_ms`: recorded lines replayed as if they happened just now. Lines
+/// without a valid timestamp are left as they are.
+pub fn retime_lines(lines: &[&str], newest_ms: i64) -> Vec<String> {
+    let stamps: Vec<Option<(String, i64)>> = lines
+        .iter()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).ok()?;
+            let text = value.get("timestamp")?.as_str()?.to_owned();
+            let ms = parse_iot_timestamp(&text)?;
+            Some((text, ms))
+        })
+        .collect();
+    let Some(latest) = stamps.iter().flatten().map(|(_, ms)| *ms).max() else {
+        return lines.iter().map(|l| (*l).to_owned()).collect();
+    };
+    let shift = newest_ms - latest;
+    lines
+        .iter()
+        .zip(stamps)
+        .map(|(line, stamp)| match stamp {
+            Some((text, ms)) => line.replacen(
+                &format!("\"{text}\""),
+                &format!("\"{}\"", crate::timefmt::format_iot_timestamp(ms + shift)),
+                1,
+            ),
+            None => (*line).to_owned(),
+        })
+        .collect()
+}
+
 pub fn envelope<'a>(
     spec: &'a BatchSpec,
     events: impl IntoIterator<Item = (i64, &'a str)>,
@@ -95,6 +126,31 @@ pub fn envelope<'a>(
                 message,
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retiming_keeps_offsets_and_moves_the_newest_to_the_target() {
+        let lines = [
+            r#"{"timestamp":"2017-10-04 19:25:46.070","eventType":"RuleNotFound"}"#,
+            r#"{"eventType":"X","timestamp":"2017-10-04 19:25:47.112"}"#,
+            "plain text",
+        ];
+        let target = parse_iot_timestamp("2026-11-22 10:00:00.000").unwrap();
+        let out = retime_lines(&lines, target);
+        assert_eq!(
+            out[0],
+            r#"{"timestamp":"2026-11-22 09:59:58.958","eventType":"RuleNotFound"}"#
+        );
+        assert_eq!(
+            out[1],
+            r#"{"eventType":"X","timestamp":"2026-11-22 10:00:00.000"}"#
+        );
+        assert_eq!(out[2], "plain text");
     }
 }
 

@@ -50,7 +50,13 @@ pub fn emf_record(
             }],
         }),
     );
-    record.insert("LogGroup".into(), Value::String(summary.log_group.clone()));
+    // CloudWatch refuses an empty dimension value (control messages carry no log group).
+    let log_group = if summary.log_group.is_empty() {
+        "unknown"
+    } else {
+        summary.log_group.as_str()
+    };
+    record.insert("LogGroup".into(), Value::String(log_group.to_owned()));
     record.extend(values);
     Value::Object(record).to_string()
 }

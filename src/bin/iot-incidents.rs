@@ -17,7 +17,9 @@ use iot_log_monitor::aws::sns::SnsPublisher;
 use iot_log_monitor::aws::stack::StackOutputs;
 use iot_log_monitor::classify::Category;
 use iot_log_monitor::config::{vars, Config};
-use iot_log_monitor::encode::{envelope, line_timestamp, wrap_envelope_json, BatchSpec};
+use iot_log_monitor::encode::{
+    envelope, line_timestamp, retime_lines, wrap_envelope_json, BatchSpec,
+};
 use iot_log_monitor::local::{drain_inbox, provision, Template};
 use iot_log_monitor::pipeline::Processor;
 use iot_log_monitor::query::{bar, parse_time, plan, summarize, Counted, ListFilter};
@@ -141,11 +143,14 @@ struct EncodeArgs {
     /// CloudWatch timestamp (epoch ms) for lines without a valid `timestamp`; default now.
     #[arg(long)]
     time: Option<i64>,
+    /// Shift the lines' timestamps so the newest is now (or --time): replay recorded lines as fresh ones.
+    #[arg(long)]
+    retime: bool,
     /// Also write the readable decoded envelope to this file.
     #[arg(long)]
     decoded: Option<PathBuf>,
     /// The input is a decoded envelope (like events/*.decoded.json), not log lines: wrap it as is.
-    #[arg(long, conflicts_with_all = ["decoded", "time", "seed"])]
+    #[arg(long, conflicts_with_all = ["decoded", "time", "seed", "retime"])]
     envelope: bool,
 }
 
@@ -254,6 +259,8 @@ impl Session {
     }
 }
 
+const MAX_PERIOD_DAYS: i64 = 92;
+
 fn period(p: &Period) -> Result<(i64, i64)> {
     let now = now_ms();
     let since = parse_time(&p.since, now).map_err(|e| anyhow!("--since: {e}"))?;
@@ -263,6 +270,12 @@ fn period(p: &Period) -> Result<(i64, i64)> {
             "--since ({}) is after --until ({})",
             format_rfc3339(since),
             format_rfc3339(until)
+        );
+    }
+    // The indexes are keyed by day: a period costs one Query per day, shard and category.
+    if until - since > MAX_PERIOD_DAYS * 86_400_000 {
+        bail!(
+            "the period is longer than {MAX_PERIOD_DAYS} days; narrow it with --since and --until"
         );
     }
     Ok((since, until))
@@ -593,9 +606,23 @@ async fn summary(ctx: &mut Session, args: SummaryArgs) -> Result<()> {
             }
             writeln!(out, "\nPer hour (UTC)")?;
             let max = s.per_hour.iter().map(|(_, c)| *c).max().unwrap_or(0);
+            // Two days of hours fit a screen; past that, runs of quiet hours fold into one line.
+            let fold = s.per_hour.len() > 48;
+            let mut quiet = 0;
             for (hour, n) in &s.per_hour {
+                if fold && *n == 0 {
+                    quiet += 1;
+                    continue;
+                }
+                if quiet > 0 {
+                    writeln!(out, "  {:<16}  {:>7}  ({quiet} quiet hours)", "…", 0)?;
+                    quiet = 0;
+                }
                 let label = &format_rfc3339(*hour)[..16];
                 writeln!(out, "  {label}  {n:>7}  {}", bar(*n, max, 50))?;
+            }
+            if quiet > 0 {
+                writeln!(out, "  {:<16}  {:>7}  ({quiet} quiet hours)", "…", 0)?;
             }
         }
     }
@@ -620,6 +647,13 @@ fn encode(args: EncodeArgs) -> Result<()> {
     if lines.is_empty() {
         bail!("no log lines in the input");
     }
+    let retimed;
+    let lines: Vec<&str> = if args.retime {
+        retimed = retime_lines(&lines, fallback);
+        retimed.iter().map(String::as_str).collect()
+    } else {
+        lines
+    };
     let spec = BatchSpec {
         owner: args.owner,
         log_group: args.log_group,
@@ -688,14 +722,15 @@ async fn redrive(ctx: &mut Session, args: RedriveArgs) -> Result<()> {
         })
     };
     let (mut processed, mut failed, mut seen) = (0usize, 0usize, 0usize);
+    let mut handed_back = Vec::new();
     let mut out = std::io::stdout().lock();
     while seen < args.max {
         let batch = sqs
             .receive_message()
             .queue_url(&queue_url)
             .max_number_of_messages(((args.max - seen).min(10)) as i32)
-            // A dry run hands messages straight back; a real run keeps them hidden while it works.
-            .visibility_timeout(if args.dry_run { 0 } else { 120 })
+            // Hidden while looked at, so each is seen once; a dry run hands them back at the end.
+            .visibility_timeout(120)
             .wait_time_seconds(1)
             .send()
             .await
@@ -717,6 +752,7 @@ async fn redrive(ctx: &mut Session, args: RedriveArgs) -> Result<()> {
                 Err(why) => {
                     failed += 1;
                     writeln!(out, "skip {id}: {why} (left in the queue)")?;
+                    handed_back.extend(message.receipt_handle().map(str::to_owned));
                     continue;
                 }
             };
@@ -728,6 +764,7 @@ async fn redrive(ctx: &mut Session, args: RedriveArgs) -> Result<()> {
             );
             let Some(processor) = &processor else {
                 writeln!(out, "would process {what}")?;
+                handed_back.extend(message.receipt_handle().map(str::to_owned));
                 continue;
             };
             let deadline = Instant::now() + Duration::from_secs(60);
@@ -756,9 +793,24 @@ async fn redrive(ctx: &mut Session, args: RedriveArgs) -> Result<()> {
                 Err(e) => {
                     failed += 1;
                     writeln!(out, "failed {what}: {e} (left in the queue)")?;
+                    handed_back.extend(message.receipt_handle().map(str::to_owned));
                 }
             }
         }
+    }
+    for receipt in handed_back {
+        sqs.change_message_visibility()
+            .queue_url(&queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "could not hand a message back: {}",
+                    aws_smithy_types::error::display::DisplayErrorContext(e)
+                )
+            })?;
     }
     if failed > 0 && !args.dry_run {
         bail!("{failed} batch(es) could not be processed and stay in the queue; {processed} processed and removed");
@@ -797,7 +849,6 @@ async fn local(ctx: &mut Session, command: LocalCommand) -> Result<()> {
             let alerts = drain_inbox(&sqs, &inbox_url, Duration::from_secs(wait_seconds)).await?;
             let mut out = std::io::stdout().lock();
             for alert in &alerts {
-                let body: Value = serde_json::from_str(&alert.message).unwrap_or(Value::Null);
                 writeln!(out, "Subject: {}", alert.subject)?;
                 let attributes: Vec<String> = alert
                     .attributes
@@ -805,7 +856,15 @@ async fn local(ctx: &mut Session, command: LocalCommand) -> Result<()> {
                     .map(|(k, v)| format!("{k}={v}"))
                     .collect();
                 writeln!(out, "Attributes: {}", attributes.join(" "))?;
-                writeln!(out, "{}\n", serde_json::to_string_pretty(&body)?)?;
+                match iot_log_monitor::alert::email_text(&alert.message) {
+                    Ok(text) => {
+                        for line in text.trim_end().lines() {
+                            writeln!(out, "    {line}")?;
+                        }
+                    }
+                    Err(_) => writeln!(out, "{}", alert.message)?,
+                }
+                writeln!(out, "{}", "─".repeat(72))?;
             }
             eprintln!("{} alert(s) in the inbox", alerts.len());
         }

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# `make demo`: the whole product on this machine, no AWS account.
+#
+# A moto server stands in for AWS; the resources are created from
+# template.yaml; the Lambda function runs under the Lambda Runtime API
+# emulation of `cargo lambda watch` with the environment the template gives
+# it; the batches in events/ go through `cargo lambda invoke`; then what an
+# operator would see: alerts, incidents, the function's own logs and metrics.
+# Everything started here is stopped by process id when the script ends.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export PATH="$root/.venv/bin:$PATH"
+
+run_dir=${DEMO_DIR:-$root/.demo}
+rm -rf "$run_dir"
+mkdir -p "$run_dir"
+cli="$root/target/debug/iot-incidents"
+
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do
+    # Each service runs in its own process group: stop the group.
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_for_port() {
+  local port=$1 what=$2 log=$3
+  for _ in $(seq 1 300); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.2
+  done
+  echo "$what did not start; its log:" >&2
+  tail -20 "$log" >&2
+  exit 1
+}
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+moto_port=$(free_port)
+lambda_port=$(free_port)
+
+say "Local AWS endpoint: moto on 127.0.0.1:$moto_port"
+setsid moto_server -H 127.0.0.1 -p "$moto_port" </dev/null >"$run_dir/moto.log" 2>&1 &
+pids+=($!)
+wait_for_port "$moto_port" "moto_server" "$run_dir/moto.log"
+
+export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
+export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+
+say "Resources, as template.yaml declares them"
+"$cli" local setup --template template.yaml --prefix "demo-$$" >"$run_dir/resources.env"
+sed 's/^/  /' "$run_dir/resources.env"
+{
+  grep -v -e '^INBOX_QUEUE_URL=' -e '^FAILED_BATCH_QUEUE_URL=' "$run_dir/resources.env"
+  printf 'AWS_ENDPOINT_URL=%s\nAWS_ACCESS_KEY_ID=demo\nAWS_SECRET_ACCESS_KEY=demo\nAWS_REGION=us-east-1\nAWS_EC2_METADATA_DISABLED=true\nRUST_LOG=info\n' "$AWS_ENDPOINT_URL"
+} >"$run_dir/function.env"
+inbox=$(sed -n 's/^INBOX_QUEUE_URL=//p' "$run_dir/resources.env")
+export INCIDENTS_TABLE=$(sed -n 's/^INCIDENTS_TABLE=//p' "$run_dir/resources.env")
+export FAILED_BATCH_QUEUE_URL=$(sed -n 's/^FAILED_BATCH_QUEUE_URL=//p' "$run_dir/resources.env")
+export ALERT_STATE_TABLE=$(sed -n 's/^ALERT_STATE_TABLE=//p' "$run_dir/resources.env")
+export ALERT_TOPIC_ARN=$(sed -n 's/^ALERT_TOPIC_ARN=//p' "$run_dir/resources.env")
+
+say "The function under the Lambda Runtime API (cargo lambda watch, 127.0.0.1:$lambda_port)"
+setsid cargo-lambda lambda watch --bin iot-log-processor --invoke-address 127.0.0.1 --invoke-port "$lambda_port" \
+  --ignore-changes --env-file "$run_dir/function.env" </dev/null >"$run_dir/lambda.log" 2>&1 &
+pids+=($!)
+wait_for_port "$lambda_port" "cargo lambda watch" "$run_dir/lambda.log"
+
+invoke() {
+  local label=$1 file=$2
+  printf '  %-40s ' "$label"
+  if cargo-lambda lambda invoke iot-log-processor --invoke-address 127.0.0.1 --invoke-port "$lambda_port" \
+      --data-file "$file" </dev/null >"$run_dir/invoke.out" 2>&1; then
+    python3 scripts/demo_helpers.py invocation "$run_dir/invoke.out"
+  else
+    echo "failed (as Lambda would report it): $(grep -m1 -E 'Error|×' "$run_dir/invoke.out" | sed 's/^ *//')"
+  fi
+  cat "$run_dir/invoke.out" >>"$run_dir/invocations.log"
+}
+
+# The recorded lines in events/lines are replayed as fresh ones (their
+# timestamps shifted to now), so they land in the query tool's window.
+mkdir -p "$run_dir/events"
+now_ms=$(python3 -c 'import time; print(int(time.time()*1000))')
+for lines in events/lines/*.jsonl; do
+  name=$(basename "$lines" .jsonl)
+  "$cli" encode --retime --time "$now_ms" --log-stream "$name" --seed "$now_ms" "$lines" >"$run_dir/events/$name.json"
+done
+
+say "Batches from events/, as CloudWatch Logs delivers them"
+invoke "control message (subscription check)" events/control-message.json
+invoke "success traffic" "$run_dir/events/success-traffic.json"
+invoke "a missing rule" "$run_dir/events/rule-not-found.json"
+invoke "a throttled rule" "$run_dir/events/rule-throttled.json"
+invoke "authorization failures" "$run_dir/events/authorization-failures.json"
+invoke "a job failure" "$run_dir/events/job-failure.json"
+invoke "garbage lines" "$run_dir/events/garbage-lines.json"
+invoke "warnings and a new event type" "$run_dir/events/warnings-and-new-types.json"
+invoke "the missing rule batch, delivered again" "$run_dir/events/rule-not-found.json"
+printf '{"awslogs":{"data":"bm90IGd6aXA="}}' >"$run_dir/broken.json"
+invoke "a broken batch (not gzip)" "$run_dir/broken.json"
+invoke "the throttled batch again, after it" "$run_dir/events/rule-throttled.json"
+
+say "Alerts that reached the operator's inbox (an SQS queue subscribed to the topic)"
+"$cli" local inbox --inbox-url "$inbox" --wait-seconds 3 | tee "$run_dir/alerts.txt"
+
+say "iot-incidents list --since 1h"
+"$cli" --output table list --since 1h --limit 20 | tee "$run_dir/list.txt"
+"$cli" --output json list --since 1h --limit 1000 >"$run_dir/list.json"
+
+say "iot-incidents summary --since 6h"
+"$cli" --output table summary --since 6h | tee "$run_dir/summary.txt"
+
+trace=$(python3 scripts/demo_helpers.py first-trace "$run_dir/list.json" RuleNotFound)
+say "iot-incidents get $trace"
+"$cli" --output table get "$trace" | tee "$run_dir/get.txt"
+
+say "A batch that failed every attempt, re-driven from the failure queue"
+cat >"$run_dir/failed-lines.jsonl" <<LINES
+{"timestamp":"2026-01-01 00:00:00.000","logLevel":"ERROR","traceId":"9f1c7e20-demo-4c1e-8d7a-00000000redr","accountId":"123456789012","status":"Failure","eventType":"RuleNotFound","clientId":"gateway-9","topicName":"\$aws/rules/legacy_rule","ruleName":"legacy_rule","reason":"RuleNotFound","details":"Rule legacy_rule not found"}
+LINES
+"$cli" encode --retime --time "$now_ms" --log-stream failed --seed 7 "$run_dir/failed-lines.jsonl" >"$run_dir/events/failed.json"
+"$cli" local fail-batch "$run_dir/events/failed.json"
+"$cli" redrive --dry-run | tee "$run_dir/redrive-dry-run.txt"
+"$cli" redrive | tee "$run_dir/redrive.txt"
+
+say "The function's own log: one summary line per invocation"
+grep -E 'batch processed|batch failed' "$run_dir/lambda.log" | sed -E 's/^.*\}: //' >"$run_dir/summaries.txt"
+cut -c1-200 "$run_dir/summaries.txt" | sed 's/^/  /'
+
+say "Its metrics: one CloudWatch Embedded Metric Format record per invocation (the last one)"
+grep '"_aws"' "$run_dir/lambda.log" >"$run_dir/metrics.jsonl" || true
+python3 scripts/demo_helpers.py metrics "$run_dir/metrics.jsonl"
+
+say "Done. Everything above ran locally; logs are in ${run_dir#$root/}/"

@@ -1,0 +1,166 @@
+//! `make demo`, run as a test: the same script, asserted on, twice (a second
+//! run must work too), and nothing it started may outlive it.
+
+mod common;
+
+use std::net::TcpStream;
+use std::process::Command;
+
+use common::repo_path;
+
+struct Run {
+    stdout: String,
+    dir: std::path::PathBuf,
+}
+
+impl Run {
+    fn file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+}
+
+fn run_demo(n: u32) -> Run {
+    let dir = std::env::temp_dir().join(format!("iot-demo-{}-{n}", std::process::id()));
+    // The environment a person's shell would give `make demo`: none of the
+    // variables cargo sets for tests, which would make the demo's nested
+    // `cargo run` see a different build environment and rebuild every crate.
+    let mut command = Command::new("bash");
+    command
+        .arg(repo_path("scripts/demo.sh"))
+        .env_clear()
+        .env("DEMO_DIR", &dir);
+    for (name, value) in std::env::vars_os() {
+        let name_text = name.to_string_lossy();
+        let keep = matches!(
+            name_text.as_ref(),
+            "PATH" | "HOME" | "USER" | "LANG" | "TMPDIR" | "TERM" | "CARGO_HOME" | "RUSTUP_HOME"
+        ) || name_text.starts_with("SSL_")
+            || name_text.starts_with("PIP_");
+        if keep {
+            command.env(name, value);
+        }
+    }
+    let output = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run scripts/demo.sh");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Run { stdout, dir }
+}
+
+fn port_after(text: &str, marker: &str) -> u16 {
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker:?} in the output"))
+        + marker.len();
+    text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+fn line_with<'a>(text: &'a str, label: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.trim_start().starts_with(label))
+        .unwrap_or_else(|| panic!("no line {label:?}"))
+}
+
+fn check(run: &Run) {
+    let out = &run.stdout;
+    assert!(line_with(out, "control message").contains("ok: 0 entries"));
+    assert!(line_with(out, "success traffic")
+        .contains("ok: 13 entries, 0 incidents, 0 stored, 0 alerts sent"));
+    assert!(line_with(out, "a missing rule ")
+        .contains("ok: 2 entries, 2 incidents, 2 stored, 1 alerts sent"));
+    assert!(line_with(out, "a throttled rule").contains("30 stored, 1 alerts sent"));
+    assert!(line_with(out, "authorization failures").contains("4 stored, 3 alerts sent"));
+    assert!(line_with(out, "a job failure").contains("1 stored, 1 alerts sent"));
+    assert!(line_with(out, "garbage lines").contains("3 incidents, 3 stored, 0 alerts sent"));
+    let again = line_with(out, "the missing rule batch, delivered again");
+    assert!(
+        again.contains("2 stored, 0 alerts sent, 0 suppressed, 1 already seen"),
+        "{again}"
+    );
+    assert!(line_with(out, "a broken batch")
+        .contains("failed (as Lambda would report it): Error: IotLogMonitor.Decode.Gzip"));
+    assert!(
+        line_with(out, "the throttled batch again, after it").contains("ok: 30 entries"),
+        "the function kept serving"
+    );
+
+    let alerts = run.file("alerts.txt");
+    let subjects: Vec<&str> = alerts
+        .lines()
+        .filter(|l| l.starts_with("Subject: "))
+        .collect();
+    assert_eq!(subjects.len(), 8, "{subjects:?}");
+    assert!(subjects.contains(&"Subject: [AWS IoT] RuleNotFound: rule example_rule (2)"));
+    assert!(
+        alerts.contains("Messages were published to a rule that does not exist"),
+        "the email text is shown"
+    );
+
+    let listed: Vec<serde_json::Value> = run
+        .file("list.json")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(listed.len(), 2 + 30 + 4 + 1 + 3 + 3);
+    assert!(run.file("summary.txt").contains("43 incidents"));
+    assert!(run
+        .file("get.txt")
+        .contains("ruleName               example_rule"));
+    assert!(run.file("redrive-dry-run.txt").contains("would process"));
+    assert!(run
+        .file("redrive.txt")
+        .contains("1 entries, 1 incidents stored, 1 alerts sent"));
+
+    let summaries = run.file("summaries.txt");
+    assert_eq!(
+        summaries
+            .lines()
+            .filter(|l| l.contains("batch processed"))
+            .count(),
+        10
+    );
+    assert_eq!(
+        summaries
+            .lines()
+            .filter(|l| l.contains("batch failed"))
+            .count(),
+        1
+    );
+    let metrics = run.file("metrics.jsonl");
+    assert_eq!(metrics.lines().count(), 11, "one EMF record per invocation");
+    for record in metrics.lines() {
+        let record: serde_json::Value = serde_json::from_str(record).unwrap();
+        assert_eq!(
+            record["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "IotLogMonitor"
+        );
+    }
+
+    for marker in ["moto on 127.0.0.1:", "cargo lambda watch, 127.0.0.1:"] {
+        let port = port_after(out, marker);
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "something still listens on {port} ({marker})"
+        );
+    }
+}
+
+#[test]
+fn make_demo_runs_end_to_end_and_again() {
+    for n in 0..2 {
+        let run = run_demo(n);
+        check(&run);
+        std::fs::remove_dir_all(&run.dir).ok();
+    }
+}
