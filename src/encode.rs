@@ -129,6 +129,29 @@ pub fn envelope<'a>(
     }
 }
 
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder
+        .write_all(bytes)
+        .expect("writing to a Vec cannot fail");
+    encoder.finish().expect("writing to a Vec cannot fail")
+}
+
+/// `{"awslogs":{"data":"<base64(gzip(envelope_json))>"}}`.
+pub fn wrap_envelope_json(envelope_json: &[u8]) -> String {
+    let data = base64::engine::general_purpose::STANDARD.encode(gzip(envelope_json));
+    serde_json::json!({ "awslogs": { "data": data } }).to_string()
+}
+
+/// A complete subscription event for `(timestamp, message)` pairs.
+pub fn subscription_event_json<'a>(
+    spec: &'a BatchSpec,
+    events: impl IntoIterator<Item = (i64, &'a str)>,
+) -> String {
+    let envelope = envelope(spec, events);
+    wrap_envelope_json(&serde_json::to_vec(&envelope).expect("serialising plain data cannot fail"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,27 +175,4 @@ mod tests {
         );
         assert_eq!(out[2], "plain text");
     }
-}
-
-pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder
-        .write_all(bytes)
-        .expect("writing to a Vec cannot fail");
-    encoder.finish().expect("writing to a Vec cannot fail")
-}
-
-/// `{"awslogs":{"data":"<base64(gzip(envelope_json))>"}}`.
-pub fn wrap_envelope_json(envelope_json: &[u8]) -> String {
-    let data = base64::engine::general_purpose::STANDARD.encode(gzip(envelope_json));
-    serde_json::json!({ "awslogs": { "data": data } }).to_string()
-}
-
-/// A complete subscription event for `(timestamp, message)` pairs.
-pub fn subscription_event_json<'a>(
-    spec: &'a BatchSpec,
-    events: impl IntoIterator<Item = (i64, &'a str)>,
-) -> String {
-    let envelope = envelope(spec, events);
-    wrap_envelope_json(&serde_json::to_vec(&envelope).expect("serialising plain data cannot fail"))
 }
