@@ -67,6 +67,11 @@ demo: tools build
 bench:
 	cargo bench --bench pipeline
 
+.PHONY: compare
+compare:
+	cargo build --release --bin iot-log-processor --bin iot-incidents
+	python3 scripts/compare.py
+
 .PHONY: sam-build
 sam-build: tools
 	time sam build --template template.yaml

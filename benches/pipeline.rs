@@ -1,1 +1,132 @@
-fn main() {}
+//! Each stage of the hot path and the whole of it, on generated batches:
+//! 1,000 entries; 7,000 entries (about 1 MB gzipped, 4 MB of JSON); and the
+//! same with 5% failures. `naive` is the common Rust approach for contrast:
+//! aws_lambda_events' `LogsEvent` (gunzip through a reader) then a
+//! `serde_json::Value` per message.
+
+use std::hint::black_box;
+
+use base64::Engine as _;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use iot_log_monitor::classify::classify;
+use iot_log_monitor::config::DEFAULT_STORE;
+use iot_log_monitor::decode::{
+    decode_data, gunzip_bounded, parse_batch, subscription_data, DEFAULT_MAX_DECOMPRESSED_BYTES,
+};
+use iot_log_monitor::encode::synthetic_event;
+use iot_log_monitor::entry::parse_entry;
+use iot_log_monitor::incident::CategorySet;
+use iot_log_monitor::pipeline::analyze;
+
+const CAP: usize = DEFAULT_MAX_DECOMPRESSED_BYTES;
+
+fn payloads() -> Vec<(&'static str, usize, String)> {
+    vec![
+        ("1k", 1_000, synthetic_event(1_000, 0, 1)),
+        ("7k", 7_000, synthetic_event(7_000, 0, 2)),
+        ("7k-5pct-failures", 7_000, synthetic_event(7_000, 5, 3)),
+    ]
+}
+
+fn stages(c: &mut Criterion) {
+    let event = synthetic_event(7_000, 5, 3);
+    let data = subscription_data(&event).unwrap().into_owned();
+    let compressed = base64::engine::general_purpose::STANDARD
+        .decode(&data)
+        .unwrap();
+    let buffer = gunzip_bounded(&compressed, CAP).unwrap();
+    eprintln!(
+        "7k batch: {} bytes base64, {} gzipped, {} JSON",
+        data.len(),
+        compressed.len(),
+        buffer.len()
+    );
+    let batch = parse_batch(&buffer).unwrap();
+    let mut messages = Vec::new();
+    for e in &batch.log_events {
+        let mut m = String::new();
+        e.message_into(&mut m).unwrap();
+        messages.push(m);
+    }
+    let entries: Vec<_> = messages.iter().map(|m| parse_entry(m).unwrap()).collect();
+
+    let mut g = c.benchmark_group("stages-7k");
+    g.throughput(Throughput::Elements(7_000));
+    g.bench_function("base64", |b| {
+        b.iter(|| {
+            base64::engine::general_purpose::STANDARD
+                .decode(black_box(&data))
+                .unwrap()
+        })
+    });
+    g.bench_function("gunzip", |b| {
+        b.iter(|| gunzip_bounded(black_box(&compressed), CAP).unwrap())
+    });
+    g.bench_function("envelope", |b| {
+        b.iter(|| parse_batch(black_box(&buffer)).unwrap().log_events.len())
+    });
+    g.bench_function("entries", |b| {
+        let mut scratch = String::new();
+        b.iter(|| {
+            let mut n = 0;
+            for e in &batch.log_events {
+                e.message_into(&mut scratch).unwrap();
+                n += parse_entry(&scratch).map(|e| e.other.len()).unwrap_or(0);
+            }
+            n
+        })
+    });
+    g.bench_function("classification", |b| {
+        b.iter(|| {
+            entries
+                .iter()
+                .filter(|e| classify(black_box(e)).is_some())
+                .count()
+        })
+    });
+    g.finish();
+}
+
+fn whole(c: &mut Criterion) {
+    let keep = CategorySet::of(DEFAULT_STORE);
+    let mut g = c.benchmark_group("decode-parse-classify");
+    for (name, count, event) in payloads() {
+        g.throughput(Throughput::Elements(count as u64));
+        g.bench_with_input(BenchmarkId::new("processor", name), &event, |b, event| {
+            b.iter(|| {
+                let data = subscription_data(event).unwrap();
+                let buffer = decode_data(&data, CAP).unwrap();
+                let batch = parse_batch(&buffer).unwrap();
+                analyze(&batch, keep).unwrap().incidents.len()
+            })
+        });
+    }
+    let (_, count, event) = payloads().remove(2);
+    g.throughput(Throughput::Elements(count as u64));
+    g.bench_with_input(
+        BenchmarkId::new("naive", "7k-5pct-failures"),
+        &event,
+        |b, event| {
+            b.iter(|| {
+                let logs: aws_lambda_events::event::cloudwatch_logs::LogsEvent =
+                    serde_json::from_str(event).unwrap();
+                logs.aws_logs
+                    .data
+                    .log_events
+                    .iter()
+                    .filter(|e| {
+                        let v: serde_json::Value =
+                            serde_json::from_str(&e.message).unwrap_or_default();
+                        v["status"] == "Failure"
+                            || v["logLevel"] == "ERROR"
+                            || v["logLevel"] == "WARN"
+                    })
+                    .count()
+            })
+        },
+    );
+    g.finish();
+}
+
+criterion_group!(benches, stages, whole);
+criterion_main!(benches);

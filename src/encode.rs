@@ -152,9 +152,88 @@ pub fn subscription_event_json<'a>(
     wrap_envelope_json(&serde_json::to_vec(&envelope).expect("serialising plain data cannot fail"))
 }
 
+/// Realistic IoT log lines for benchmarks and load tests: the mix of a busy
+/// fleet (connects, publishes, rule executions, shadow updates) with
+/// `failure_percent` of failures, distinct ids throughout so that gzip does
+/// not flatter the numbers. Deterministic for a given seed.
+pub fn synthetic_lines(count: usize, failure_percent: u32, seed: u64) -> Vec<String> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut hex = |n: usize| -> String {
+        (0..n)
+            .map(|_| char::from_digit(rng.u32(0..16), 16).unwrap())
+            .collect()
+    };
+    let base_ms = 1_795_300_000_000i64;
+    (0..count)
+        .map(|i| {
+            let ts = crate::timefmt::format_iot_timestamp(base_ms + i as i64 * 7);
+            let trace = format!("{}-{}-{}-{}-{}", hex(8), hex(4), hex(4), hex(4), hex(12));
+            let client = format!("sensor-{:05}", (i * 7919) % 20_000);
+            let principal = hex(64);
+            let ip = format!("10.{}.{}.{}", i % 200, (i / 200) % 250, i % 251);
+            let failed = (i as u64 * 2_654_435_761 + seed) % 100 < u64::from(failure_percent);
+            let (level, status) = if failed { ("ERROR", "Failure") } else { ("INFO", "Success") };
+            match i % 5 {
+                0 if failed => format!(
+                    r#"{{"timestamp":"{ts}","logLevel":"ERROR","traceId":"{trace}","accountId":"123456789012","status":"Failure","eventType":"RuleMessageThrottled","clientId":"{client}","topicName":"$aws/rules/telemetry_{r}","ruleName":"telemetry_{r}","principalId":"{principal}","reason":"RuleExecutionThrottled","details":"Message for Rule telemetry_{r} throttled"}}"#,
+                    r = i % 10
+                ),
+                0 | 1 => format!(
+                    r#"{{"timestamp":"{ts}","logLevel":"{level}","traceId":"{trace}","accountId":"123456789012","status":"{status}","eventType":"Publish-In","protocol":"MQTT","topicName":"factory/line{}/telemetry","clientId":"{client}","principalId":"{principal}","sourceIp":"{ip}","sourcePort":{}}}"#,
+                    i % 12,
+                    1024 + i % 60_000
+                ),
+                2 => format!(
+                    r#"{{"timestamp":"{ts}","logLevel":"{level}","traceId":"{trace}","accountId":"123456789012","status":"{status}","eventType":"RuleExecution","clientId":"{client}","topicName":"factory/line{}/telemetry","ruleName":"telemetry_{}","ruleAction":"DynamoActionV2","resources":{{"TableName":"telemetry","Region":"us-east-1"}},"principalId":"{principal}"}}"#,
+                    i % 12,
+                    i % 10
+                ),
+                3 => format!(
+                    r#"{{"timestamp":"{ts}","logLevel":"{level}","traceId":"{trace}","accountId":"123456789012","status":"{status}","eventType":"UpdateThingShadow","protocol":"MQTT","deviceShadowName":"{client}","topicName":"$aws/things/{client}/shadow/update"}}"#
+                ),
+                _ => format!(
+                    r#"{{"timestamp":"{ts}","logLevel":"{level}","traceId":"{trace}","accountId":"123456789012","status":"{status}","eventType":"Connect","protocol":"MQTT","clientId":"{client}","principalId":"{principal}","sourceIp":"{ip}","sourcePort":{}}}"#,
+                    1024 + i % 60_000
+                ),
+            }
+        })
+        .collect()
+}
+
+/// A subscription event of `count` synthetic lines.
+pub fn synthetic_event(count: usize, failure_percent: u32, seed: u64) -> String {
+    let lines = synthetic_lines(count, failure_percent, seed);
+    let mut spec = BatchSpec::new("AWSIotLogsV2", "synthetic");
+    spec.id_seed = seed;
+    subscription_event_json(
+        &spec,
+        lines.iter().map(|l| (line_timestamp(l, 0), l.as_str())),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn synthetic_batches_are_deterministic_and_classify_as_asked() {
+        use crate::decode::{decode_data, parse_batch, subscription_data};
+        let event = synthetic_event(1000, 5, 1);
+        assert_eq!(event, synthetic_event(1000, 5, 1));
+        let buffer = decode_data(&subscription_data(&event).unwrap(), 1 << 26).unwrap();
+        let analysis = crate::pipeline::analyze(
+            &parse_batch(&buffer).unwrap(),
+            crate::incident::CategorySet::NONE,
+        )
+        .unwrap();
+        assert_eq!(analysis.entries, 1000);
+        let incidents: u64 = analysis.by_category.iter().sum();
+        assert!(
+            (30..=70).contains(&incidents),
+            "about 5% failures: {incidents}"
+        );
+        assert!(analysis.by_category[crate::classify::Category::RuleMessageThrottled.index()] > 0);
+    }
 
     #[test]
     fn retiming_keeps_offsets_and_moves_the_newest_to_the_target() {

@@ -186,6 +186,15 @@ enum LocalCommand {
         #[arg(long, default_value_t = 3)]
         wait_seconds: u64,
     },
+    /// Write a synthetic subscription event (benchmarks, load tests).
+    Synth {
+        #[arg(long, default_value_t = 7000)]
+        entries: usize,
+        #[arg(long, default_value_t = 0)]
+        failure_percent: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Put a batch into the failure queue as Lambda's OnFailure destination would.
     FailBatch {
         /// A subscription event file (events/*.json).
@@ -867,6 +876,16 @@ async fn local(ctx: &mut Session, command: LocalCommand) -> Result<()> {
                 writeln!(out, "{}", "─".repeat(72))?;
             }
             eprintln!("{} alert(s) in the inbox", alerts.len());
+        }
+        LocalCommand::Synth {
+            entries,
+            failure_percent,
+            seed,
+        } => {
+            println!(
+                "{}",
+                iot_log_monitor::encode::synthetic_event(entries, failure_percent, seed)
+            );
         }
         LocalCommand::FailBatch { event, error_type } => {
             let queue_url = ctx
