@@ -50,7 +50,7 @@ pids+=($!)
 wait_for_port "$moto_port" "moto_server" "$run_dir/moto.log"
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
-export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo-secret-never-logged AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 
 say "Resources, as template.yaml declares them"
@@ -58,7 +58,7 @@ say "Resources, as template.yaml declares them"
 sed 's/^/  /' "$run_dir/resources.env"
 {
   grep -v -e '^INBOX_QUEUE_URL=' -e '^FAILED_BATCH_QUEUE_URL=' "$run_dir/resources.env"
-  printf 'AWS_ENDPOINT_URL=%s\nAWS_ACCESS_KEY_ID=demo\nAWS_SECRET_ACCESS_KEY=demo\nAWS_REGION=us-east-1\nAWS_EC2_METADATA_DISABLED=true\nRUST_LOG=info\n' "$AWS_ENDPOINT_URL"
+  printf 'AWS_ENDPOINT_URL=%s\nAWS_ACCESS_KEY_ID=demo\nAWS_SECRET_ACCESS_KEY=demo-secret-never-logged\nAWS_REGION=us-east-1\nAWS_EC2_METADATA_DISABLED=true\nRUST_LOG=info\n' "$AWS_ENDPOINT_URL"
 } >"$run_dir/function.env"
 inbox=$(sed -n 's/^INBOX_QUEUE_URL=//p' "$run_dir/resources.env")
 export INCIDENTS_TABLE=$(sed -n 's/^INCIDENTS_TABLE=//p' "$run_dir/resources.env")

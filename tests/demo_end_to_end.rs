@@ -147,6 +147,13 @@ fn check(run: &Run) {
         );
     }
 
+    let function_log = run.file("lambda.log");
+    assert!(function_log.contains("batch processed"));
+    assert!(
+        !function_log.contains("demo-secret-never-logged"),
+        "the function's log holds no credentials"
+    );
+
     for marker in ["moto on 127.0.0.1:", "cargo lambda watch, 127.0.0.1:"] {
         let port = port_after(out, marker);
         assert!(

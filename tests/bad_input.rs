@@ -1,0 +1,207 @@
+//! Whatever arrives, decoding, parsing and classification answer with a
+//! clear error or an `Unparseable` entry, never a panic; bombs stay bounded.
+
+use std::io::Write;
+
+use base64::Engine as _;
+use iot_log_monitor::classify::Category;
+use iot_log_monitor::decode::{decode_data, parse_batch, subscription_data};
+use iot_log_monitor::encode::{gzip, subscription_event_json, wrap_envelope_json, BatchSpec};
+use iot_log_monitor::entry::parse_entry;
+use iot_log_monitor::error::DecodeError;
+use iot_log_monitor::incident::{judge, CategorySet};
+use iot_log_monitor::pipeline::analyze;
+use proptest::prelude::*;
+
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::Bool),
+        any::<i64>().prop_map(|n| serde_json::json!(n)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| serde_json::json!(f)),
+        ".{0,40}".prop_map(serde_json::Value::String),
+    ];
+    leaf.prop_recursive(6, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..8).prop_map(serde_json::Value::Array),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("eventType".to_owned()),
+                    Just("status".to_owned()),
+                    Just("logLevel".to_owned()),
+                    Just("traceId".to_owned()),
+                    Just("ruleName".to_owned()),
+                    Just("sourcePort".to_owned()),
+                    Just("timestamp".to_owned()),
+                    ".{0,12}"
+                ],
+                inner,
+                0..8
+            )
+            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Runs a message through the whole decode → analyse path inside a batch.
+fn analyse_messages(messages: &[String]) -> iot_log_monitor::pipeline::Analysis {
+    let spec = BatchSpec::new("g", "s");
+    let event = subscription_event_json(&spec, messages.iter().map(|m| (0, m.as_str())));
+    let data = subscription_data(&event).unwrap();
+    let buffer = decode_data(&data, 1 << 24).unwrap();
+    analyze(
+        &parse_batch(&buffer).unwrap(),
+        CategorySet::of(&Category::ALL),
+    )
+    .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_as_data_are_an_error_not_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        let as_base64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        prop_assert!(decode_data(&as_base64, 1 << 20).is_err() || bytes.starts_with(&[0x1f, 0x8b]));
+        let text = String::from_utf8_lossy(&bytes);
+        let _ = decode_data(&text, 1 << 20);
+        let _ = subscription_data(&text);
+    }
+
+    #[test]
+    fn arbitrary_gzipped_bytes_are_a_clear_envelope_error(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        let data = base64::engine::general_purpose::STANDARD.encode(gzip(&bytes));
+        let buffer = decode_data(&data, 1 << 20).unwrap();
+        match parse_batch(&buffer) {
+            Ok(_) => {}
+            Err(e) => prop_assert!(matches!(e, DecodeError::Envelope(_) | DecodeError::UnknownMessageType(_)), "{e}"),
+        }
+    }
+
+    #[test]
+    fn arbitrary_text_messages_never_panic_and_non_json_is_unparseable(text in "\\PC{0,200}") {
+        let analysis = analyse_messages(std::slice::from_ref(&text));
+        prop_assert_eq!(analysis.entries, 1);
+        if serde_json::from_str::<serde_json::Value>(&text).is_err() {
+            prop_assert_eq!(analysis.by_category[Category::Unparseable.index()], 1);
+            prop_assert_eq!(&analysis.incidents[0].message, &text, "the raw text is kept");
+        }
+    }
+
+    #[test]
+    fn arbitrary_json_messages_parse_exactly_when_they_have_a_string_event_type(value in json_value()) {
+        let text = value.to_string();
+        let has_event_type = value.get("eventType").is_some_and(|v| v.is_string());
+        prop_assert_eq!(parse_entry(&text).is_ok(), has_event_type, "{}", text);
+        let category = judge(&text).category();
+        if !has_event_type {
+            prop_assert_eq!(category, Some(Category::Unparseable));
+        }
+        let analysis = analyse_messages(&[text]);
+        prop_assert_eq!(analysis.by_category.iter().sum::<u64>(), u64::from(category.is_some()));
+    }
+
+    #[test]
+    fn known_fields_of_the_wrong_type_do_not_lose_the_entry(
+        field in prop_oneof![Just("status"), Just("logLevel"), Just("traceId"), Just("sourcePort"), Just("ruleName"), Just("resources"), Just("timestamp")],
+        value in json_value(),
+    ) {
+        let mut entry = serde_json::json!({"eventType": "Publish-In", "status": "Failure"});
+        entry[field] = value;
+        let text = entry.to_string();
+        let parsed = parse_entry(&text);
+        prop_assert!(parsed.is_ok(), "{}", text);
+        let analysis = analyse_messages(&[text]);
+        prop_assert_eq!(analysis.entries, 1);
+    }
+}
+
+#[test]
+fn deep_nesting_and_huge_strings_are_handled() {
+    let deep_field = format!(
+        "{{\"eventType\":\"X\",\"status\":\"Failure\",\"a\":{}1{}}}",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let deep_document = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+    let huge = format!(
+        r#"{{"eventType":"Connect","status":"Failure","details":"{}"}}"#,
+        "x".repeat(5 << 20)
+    );
+    let analysis = analyse_messages(&[deep_field, deep_document, huge]);
+    assert_eq!(
+        analysis.by_category[Category::Failure.index()],
+        2,
+        "a deep unknown field is kept as raw JSON"
+    );
+    assert_eq!(analysis.by_category[Category::Unparseable.index()], 1);
+    let source = iot_log_monitor::item::Source {
+        log_group: "g",
+        log_stream: "s",
+    };
+    for incident in &analysis.incidents {
+        let item = iot_log_monitor::item::incident_item(incident, &source, 30);
+        assert!(item.size() <= iot_log_monitor::item::ITEM_BUDGET_BYTES);
+    }
+}
+
+#[test]
+fn invalid_utf8_in_the_batch_is_an_envelope_error() {
+    let mut json = br#"{"messageType":"DATA_MESSAGE","logGroup":"g","logStream":"s","logEvents":[{"id":"1","timestamp":1,"message":""#.to_vec();
+    json.extend_from_slice(&[0xff, 0xfe, b'x']);
+    json.extend_from_slice(br#""}]}"#);
+    let data = base64::engine::general_purpose::STANDARD.encode(gzip(&json));
+    let buffer = decode_data(&data, 1 << 20).unwrap();
+    assert!(matches!(
+        parse_batch(&buffer),
+        Err(DecodeError::Envelope(_))
+    ));
+}
+
+#[test]
+fn a_gzip_bomb_is_refused_at_the_cap() {
+    // 256 MiB of zeros gzip to a quarter of a megabyte; the cap stops the inflate at 32 MiB.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..256 {
+        encoder.write_all(&zeros).unwrap();
+    }
+    let bomb = encoder.finish().unwrap();
+    assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+    let event = serde_json::json!({"awslogs": {"data": base64::engine::general_purpose::STANDARD.encode(&bomb)}}).to_string();
+    let data = subscription_data(&event).unwrap();
+    let error = decode_data(&data, 32 << 20).unwrap_err();
+    assert!(
+        matches!(error, DecodeError::TooLarge { cap } if cap == 32 << 20),
+        "{error}"
+    );
+    assert!(error.to_string().contains("MAX_DECOMPRESSED_BYTES"));
+}
+
+#[test]
+fn an_event_of_the_wrong_shape_is_refused_clearly() {
+    for event in [
+        r#"{}"#,
+        r#"{"Records":[{"kinesis":{}}]}"#,
+        r#"{"awslogs":{}}"#,
+        r#"[1,2]"#,
+        r#""awslogs""#,
+    ] {
+        let error = subscription_data(event).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("not a CloudWatch Logs subscription event"),
+            "{event}: {error}"
+        );
+    }
+    let not_envelope = wrap_envelope_json(br#"{"hello":"world"}"#);
+    let buffer = decode_data(&subscription_data(&not_envelope).unwrap(), 1 << 20).unwrap();
+    let error = parse_batch(&buffer).unwrap_err();
+    assert!(
+        error.to_string().contains("not a CloudWatch Logs envelope"),
+        "{error}"
+    );
+}
