@@ -82,6 +82,10 @@ pub enum ProcessError {
     AlertState(#[source] StoreError),
     #[error("incidents are stored, but alerts were not published: {0}")]
     Publish(#[from] PublishError),
+    #[error(
+        "incidents are stored, but too little time is left to alert safely; the retry will alert"
+    )]
+    OutOfTime,
 }
 
 impl ProcessError {
@@ -93,6 +97,7 @@ impl ProcessError {
             Self::Store(StoreError::Request { .. }) => "Store.Request",
             Self::AlertState(_) => "AlertState.Request",
             Self::Publish(_) => "Publish.Request",
+            Self::OutOfTime => "Alert.OutOfTime",
         }
     }
 

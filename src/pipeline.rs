@@ -92,6 +92,10 @@ pub fn batch_fingerprint(batch: &LogsBatch<'_>) -> String {
     format!("{h:016x}")
 }
 
+/// Time kept for the alert step (claims, then publishing) once incidents are
+/// stored: two SDK operations at their timeout.
+pub const ALERT_TIME_RESERVE: Duration = Duration::from_secs(20);
+
 /// The pipeline over its three ports.
 pub struct Processor<S, G, P> {
     pub config: Config,
@@ -151,6 +155,12 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
             &batch.log_group,
         );
         summary.alert_groups = groups.len() as u64;
+        if !groups.is_empty() && Instant::now() + ALERT_TIME_RESERVE > deadline {
+            // Claiming alerts and then being cut off before publishing would
+            // lose them; failing now lets the retry (which overwrites the
+            // same items) alert in time.
+            return Err(ProcessError::OutOfTime);
+        }
         if !groups.is_empty() {
             let fingerprint = batch_fingerprint(&batch);
             self.alert(

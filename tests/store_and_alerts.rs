@@ -302,3 +302,29 @@ async fn a_thousand_failures_over_ten_rules_take_forty_writes_and_one_publish() 
     assert_eq!(stack.alerts(WAIT).await.len(), 10);
     println!("1000 failures over 10 rules: {} BatchWriteItem, {} PublishBatch, 10 alert-state UpdateItem", summary.write_requests, summary.publish_requests);
 }
+
+#[tokio::test]
+async fn without_time_to_alert_safely_the_batch_fails_and_the_retry_alerts() {
+    let stack = Stack::new("outoftime").await;
+    let processor = stack.processor(&[]);
+    let batch = event(
+        "outoftime",
+        8,
+        &lines_of("events/lines/rule-not-found.jsonl"),
+        NOW,
+    );
+    let soon = std::time::Instant::now() + Duration::from_secs(5);
+    let error = processor.process(&batch, NOW, soon).await.unwrap_err();
+    assert!(matches!(error, ProcessError::OutOfTime), "{error}");
+    assert_eq!(stack.incidents().await.len(), 2, "stored before giving up");
+    assert!(
+        stack
+            .alert_state("RuleNotFound|Rule|example_rule")
+            .await
+            .is_none(),
+        "nothing claimed"
+    );
+    let retry = run(&processor, &batch, NOW + 60_000).await;
+    assert_eq!(retry.alerts_sent, 1);
+    assert_eq!(stack.alerts(WAIT).await.len(), 1);
+}

@@ -13,12 +13,17 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Loads the SDK configuration once per process from the standard chain.
 ///
 /// Each request gets 3 attempts (SDK standard mode: throttling and transient
-/// errors, with its own backoff) and 5 s per attempt, so one slow endpoint
-/// cannot eat the invocation; the pipeline's own retries, bounded by
-/// `RETRY_BUDGET_MS` and the invocation deadline, come on top.
+/// errors, with its own backoff), [`ATTEMPT_TIMEOUT`] per attempt and
+/// [`OPERATION_TIMEOUT`] in all, so one slow endpoint cannot eat the
+/// invocation; the pipeline's own retries, bounded by `RETRY_BUDGET_MS` and
+/// the invocation deadline, come on top. DynamoDB and SNS answer in tens of
+/// milliseconds; seconds mean trouble worth retrying.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     sdk_config_loader().load().await
 }
@@ -29,9 +34,9 @@ pub fn sdk_config_loader() -> aws_config::ConfigLoader {
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(5))
-                .operation_timeout(Duration::from_secs(15))
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
                 .build(),
         )
 }

@@ -82,8 +82,17 @@ pub fn moto() -> &'static Moto {
     })
 }
 
+/// The product's SDK configuration pointed at `endpoint`, with looser
+/// timeouts: one moto process serves every test of a binary at once, and a
+/// slow answer there is not what these tests are about.
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     sdk_config_loader()
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_timeout(Duration::from_secs(90))
+                .build(),
+        )
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
