@@ -113,12 +113,32 @@ def processor(events):
                 if i >= 3:
                     times.append(ms)
             results[name] = (statistics.median(times), summary)
-        with open(f"/proc/{proc.pid}/status") as status:
-            peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
-        return startup_ms, results, peak_kb
+        peak_kb = peak_rss_kb(proc.pid)
+        # A gzip bomb (256 MiB of zeros) must be refused at the cap and leave memory bounded.
+        bomb = bomb_event()
+        api.events.put(("bomb", bomb))
+        _, _, ok, payload = api.done.get(timeout=60)
+        if ok or b"Decode.TooLarge" not in payload:
+            sys.exit(f"the bomb was not refused: {payload[:200]!r}")
+        ms, _ = api.invoke(n, events[next(iter(events))])
+        return startup_ms, results, peak_kb, peak_rss_kb(proc.pid)
     finally:
         proc.terminate()
         proc.wait()
+
+
+def peak_rss_kb(pid):
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+
+def bomb_event():
+    import base64
+    import zlib
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = bytes(1 << 20)
+    data = b"".join(compressor.compress(chunk) for _ in range(256)) + compressor.flush()
+    return json.dumps({"awslogs": {"data": base64.b64encode(data).decode()}}).encode()
 
 
 def python_times(events):
@@ -160,7 +180,7 @@ def main():
         with open(path, "rb") as f:
             events[name] = f.read().strip()
 
-    startup_ms, rust, peak_kb = processor(events)
+    startup_ms, rust, peak_kb, peak_after_bomb_kb = processor(events)
     python = python_times(events)
     node = node_times(paths)
 
@@ -179,6 +199,7 @@ def main():
         print(f"{name:<18} {size_kb:>7.0f}KB {rm:>8.2f}ms {pm:>7.2f}ms {nm:>7.2f}ms {pm / rm:>16.1f}x {nm / rm:>14.1f}x")
     print(f"\nprocessor start-up to first Runtime API poll: {startup_ms:.1f} ms")
     print(f"processor peak RSS over all invocations: {peak_kb / 1024:.1f} MiB")
+    print(f"processor peak RSS after a 256 MiB gzip bomb (refused at the 32 MiB cap), then one more batch: {peak_after_bomb_kb / 1024:.1f} MiB")
 
 
 if __name__ == "__main__":

@@ -463,3 +463,23 @@ fn encode_builds_what_the_decoder_reads() {
     assert_eq!(batch.log_events.len(), 2);
     assert_eq!(batch.log_events[1].timestamp, 1000);
 }
+
+#[tokio::test]
+async fn a_stack_name_finds_the_table_through_its_outputs() {
+    let stack = seeded_stack("cli-stack", 4).await;
+    let cloudformation = aws_sdk_cloudformation::Client::new(&stack.sdk);
+    let name = format!("iot-log-monitor-{}", std::process::id());
+    // A stack whose outputs name the tables, as the real template's do.
+    let template = serde_json::json!({
+        "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue", "Properties": {}}},
+        "Outputs": {
+            "IncidentsTableName": {"Value": stack.table("IncidentsTable")},
+            "FailedBatchQueueUrl": {"Value": stack.provisioned.refs["FailedBatchQueue"]},
+        }
+    });
+    cloudformation.create_stack().stack_name(&name).template_body(template.to_string()).send().await.unwrap();
+    let rows = json_lines(&ok(cli(&["--stack", &name, "list"]).output().unwrap()));
+    assert_eq!(rows.len(), 5);
+    let missing = failed(cli(&["--stack", &name, "redrive"]).output().unwrap());
+    assert!(missing.contains("has no output AlertStateTableName"), "{missing}");
+}
