@@ -372,21 +372,21 @@ async fn redrive_processes_failed_batches_and_deletes_only_what_it_processed() {
         "a dry run changes nothing"
     );
 
-    let env_state = stack.env["ALERT_STATE_TABLE"].clone();
-    let env_topic = stack.env["ALERT_TOPIC_ARN"].clone();
-    let real = ok(cli(&[
-        &flags[..],
-        &[
-            "redrive",
-            "--alert-state-table",
-            &env_state,
-            "--topic-arn",
-            &env_topic,
-        ],
-    ]
-    .concat())
-    .output()
-    .unwrap());
+    let redrive = || {
+        let args = [
+            &flags[..],
+            &[
+                "redrive",
+                "--alert-state-table",
+                &stack.env["ALERT_STATE_TABLE"],
+            ],
+        ]
+        .concat();
+        let mut command = cli(&args);
+        command.args(["--topic-arn", &stack.env["ALERT_TOPIC_ARN"]]);
+        command.output().unwrap()
+    };
+    let real = ok(redrive());
     assert!(
         real.contains("processed") && real.contains("2 incidents stored, 1 alerts sent"),
         "{real}"
@@ -394,19 +394,8 @@ async fn redrive_processes_failed_batches_and_deletes_only_what_it_processed() {
     assert_eq!(stack.incidents().await.len(), 2);
     assert_eq!(stack.alerts(Duration::from_secs(5)).await.len(), 1);
 
-    let again = cli(&[
-        &flags[..],
-        &[
-            "redrive",
-            "--alert-state-table",
-            &env_state,
-            "--topic-arn",
-            &env_topic,
-        ],
-    ]
-    .concat())
-    .output()
-    .unwrap();
+    let again = redrive();
+    assert!(again.status.success());
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("the failure queue is empty"),
         "the message was deleted"
@@ -421,21 +410,7 @@ async fn redrive_processes_failed_batches_and_deletes_only_what_it_processed() {
         .send()
         .await
         .unwrap();
-    let bad = failed(
-        cli(&[
-            &flags[..],
-            &[
-                "redrive",
-                "--alert-state-table",
-                &env_state,
-                "--topic-arn",
-                &env_topic,
-            ],
-        ]
-        .concat())
-        .output()
-        .unwrap(),
-    );
+    let bad = failed(redrive());
     assert!(bad.contains("could not be processed"), "{bad}");
 }
 
@@ -477,9 +452,18 @@ async fn a_stack_name_finds_the_table_through_its_outputs() {
             "FailedBatchQueueUrl": {"Value": stack.provisioned.refs["FailedBatchQueue"]},
         }
     });
-    cloudformation.create_stack().stack_name(&name).template_body(template.to_string()).send().await.unwrap();
+    cloudformation
+        .create_stack()
+        .stack_name(&name)
+        .template_body(template.to_string())
+        .send()
+        .await
+        .unwrap();
     let rows = json_lines(&ok(cli(&["--stack", &name, "list"]).output().unwrap()));
     assert_eq!(rows.len(), 5);
     let missing = failed(cli(&["--stack", &name, "redrive"]).output().unwrap());
-    assert!(missing.contains("has no output AlertStateTableName"), "{missing}");
+    assert!(
+        missing.contains("has no output AlertStateTableName"),
+        "{missing}"
+    );
 }
