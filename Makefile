@@ -38,8 +38,12 @@ build:
 	cargo build --bins
 
 ## Tests: unit, integration (moto), end to end (cargo lambda), template checks.
+# `build` first: the end-to-end test runs the demo, whose `cargo lambda watch`
+# does `cargo run` of the function; dev-dependencies turn on extra features of
+# a few shared crates, so the test build does not provide that binary's
+# dependencies, and building them inside the test would hide minutes there.
 .PHONY: test
-test: tools lint
+test: tools lint build
 	cargo test --all-targets --no-fail-fast
 
 .PHONY: lint
