@@ -19,6 +19,7 @@ pub mod vars {
     pub const MAX_DECOMPRESSED_BYTES: &str = "MAX_DECOMPRESSED_BYTES";
     pub const RETRY_BUDGET_MS: &str = "RETRY_BUDGET_MS";
     pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
+    pub const ALERT_TIME_RESERVE_MS: &str = "ALERT_TIME_RESERVE_MS";
     pub const REQUIRED: &[&str] = &[INCIDENTS_TABLE, ALERT_STATE_TABLE, ALERT_TOPIC_ARN];
     pub const ALL: &[&str] = &[
         INCIDENTS_TABLE,
@@ -31,6 +32,7 @@ pub mod vars {
         MAX_DECOMPRESSED_BYTES,
         RETRY_BUDGET_MS,
         METRICS_NAMESPACE,
+        ALERT_TIME_RESERVE_MS,
     ];
 }
 
@@ -64,6 +66,10 @@ pub struct Config {
     /// invocation's own deadline (less a margin) bounds it further.
     pub retry_budget: Duration,
     pub metrics_namespace: String,
+    /// Time that must be left after storing to claim and publish alerts;
+    /// with less, the invocation fails before claiming (the retry alerts).
+    /// Zero turns the check off (for emulators whose deadlines are not real).
+    pub alert_time_reserve: Duration,
 }
 
 impl Config {
@@ -160,6 +166,12 @@ impl Config {
             )?),
             metrics_namespace: get(vars::METRICS_NAMESPACE)
                 .unwrap_or_else(|| "IotLogMonitor".into()),
+            alert_time_reserve: Duration::from_millis(number(
+                vars::ALERT_TIME_RESERVE_MS,
+                20_000,
+                0,
+                300_000,
+            )?),
         })
     }
 }

@@ -83,9 +83,9 @@ pub enum ProcessError {
     #[error("incidents are stored, but alerts were not published: {0}")]
     Publish(#[from] PublishError),
     #[error(
-        "incidents are stored, but too little time is left to alert safely; the retry will alert"
+        "incidents are stored, but only {remaining_ms} ms are left, too little to alert safely; the retry will alert"
     )]
-    OutOfTime,
+    OutOfTime { remaining_ms: u64 },
 }
 
 impl ProcessError {
@@ -97,7 +97,7 @@ impl ProcessError {
             Self::Store(StoreError::Request { .. }) => "Store.Request",
             Self::AlertState(_) => "AlertState.Request",
             Self::Publish(_) => "Publish.Request",
-            Self::OutOfTime => "Alert.OutOfTime",
+            Self::OutOfTime { .. } => "Alert.OutOfTime",
         }
     }
 

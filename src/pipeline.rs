@@ -92,10 +92,6 @@ pub fn batch_fingerprint(batch: &LogsBatch<'_>) -> String {
     format!("{h:016x}")
 }
 
-/// Time kept for the alert step (claims, then publishing) once incidents are
-/// stored: two SDK operations at their timeout.
-pub const ALERT_TIME_RESERVE: Duration = Duration::from_secs(20);
-
 /// The pipeline over its three ports.
 pub struct Processor<S, G, P> {
     pub config: Config,
@@ -155,11 +151,15 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
             &batch.log_group,
         );
         summary.alert_groups = groups.len() as u64;
-        if !groups.is_empty() && Instant::now() + ALERT_TIME_RESERVE > deadline {
+        let reserve = self.config.alert_time_reserve;
+        if !groups.is_empty() && !reserve.is_zero() && Instant::now() + reserve > deadline {
             // Claiming alerts and then being cut off before publishing would
             // lose them; failing now lets the retry (which overwrites the
             // same items) alert in time.
-            return Err(ProcessError::OutOfTime);
+            let remaining_ms = deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis() as u64;
+            return Err(ProcessError::OutOfTime { remaining_ms });
         }
         if !groups.is_empty() {
             let fingerprint = batch_fingerprint(&batch);

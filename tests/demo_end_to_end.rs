@@ -66,10 +66,26 @@ fn port_after(text: &str, marker: &str) -> u16 {
         .unwrap()
 }
 
-fn line_with<'a>(text: &'a str, label: &str) -> &'a str {
-    text.lines()
-        .find(|l| l.trim_start().starts_with(label))
-        .unwrap_or_else(|| panic!("no line {label:?}"))
+fn line_with<'a>(text: &'a str, label: &str) -> Line<'a> {
+    Line(
+        text.lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("no line {label:?}")),
+    )
+}
+
+/// A line of the demo's output; `contains` names the line that failed.
+struct Line<'a>(&'a str);
+
+impl Line<'_> {
+    fn contains(&self, expected: &str) -> bool {
+        assert!(
+            self.0.contains(expected),
+            "expected {expected:?} in the demo's line:\n{}",
+            self.0
+        );
+        true
+    }
 }
 
 fn check(run: &Run) {
@@ -83,11 +99,8 @@ fn check(run: &Run) {
     assert!(line_with(out, "authorization failures").contains("4 stored, 3 alerts sent"));
     assert!(line_with(out, "a job failure").contains("1 stored, 1 alerts sent"));
     assert!(line_with(out, "garbage lines").contains("3 incidents, 3 stored, 0 alerts sent"));
-    let again = line_with(out, "the missing rule batch, delivered again");
-    assert!(
-        again.contains("2 stored, 0 alerts sent, 0 suppressed, 1 already seen"),
-        "{again}"
-    );
+    assert!(line_with(out, "the missing rule batch, delivered again")
+        .contains("2 stored, 0 alerts sent, 0 suppressed, 1 already seen"));
     assert!(line_with(out, "a broken batch")
         .contains("failed (as Lambda would report it): Error: IotLogMonitor.Decode.Gzip"));
     assert!(

@@ -315,7 +315,7 @@ async fn without_time_to_alert_safely_the_batch_fails_and_the_retry_alerts() {
     );
     let soon = std::time::Instant::now() + Duration::from_secs(5);
     let error = processor.process(&batch, NOW, soon).await.unwrap_err();
-    assert!(matches!(error, ProcessError::OutOfTime), "{error}");
+    assert!(matches!(error, ProcessError::OutOfTime { .. }), "{error}");
     assert_eq!(stack.incidents().await.len(), 2, "stored before giving up");
     assert!(
         stack

@@ -159,14 +159,17 @@ fn the_built_binary_exists_and_the_timeout_covers_the_retry_budget() {
     assert_eq!(props["Runtime"].as_str(), Some("provided.al2023"));
     assert_eq!(props["Handler"].as_str(), Some("bootstrap"));
     let env = t.function_environment("ProcessorFunction");
-    let budget_ms: u64 = env
-        .iter()
-        .find(|(k, _)| k == vars::RETRY_BUDGET_MS)
-        .map(|(_, v)| match v {
-            TemplateValue::Literal(s) => s.parse().unwrap(),
-            other => panic!("{other:?}"),
-        })
-        .unwrap();
+    let literal = |name: &str| -> u64 {
+        env.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| match v {
+                TemplateValue::Literal(s) => s.parse().unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .unwrap_or_else(|| panic!("template does not set {name}"))
+    };
+    let budget_ms = literal(vars::RETRY_BUDGET_MS);
+    let reserve_ms = literal(vars::ALERT_TIME_RESERVE_MS);
     let timeout = props["Timeout"].as_u64().unwrap();
     // One SDK operation may still be in flight when the budget ends (15 s operation timeout).
     assert!(
