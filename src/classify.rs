@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::entry::{EventType, LogEntry};
+use crate::entry::LogEntry;
 
 /// An incident's category. Entries that are none of these are not incidents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -92,21 +92,30 @@ impl FromStr for Category {
 }
 
 /// Classifies a parsed entry; `None` means it is not an incident.
+pub fn classify(entry: &LogEntry<'_>) -> Option<Category> {
+    category_of(entry.event_type.as_str(), entry.status(), entry.log_level())
+}
+
+/// The classification rule, over the only three fields it reads.
 ///
 /// The rule errors are recognised by `eventType` alone: AWS's own throttling
 /// example carries `reason: RuleExecutionThrottled`, not the event type's name.
-pub fn classify(entry: &LogEntry<'_>) -> Option<Category> {
-    match entry.event_type {
-        EventType::RuleNotFound => return Some(Category::RuleNotFound),
-        EventType::RuleMessageThrottled => return Some(Category::RuleMessageThrottled),
+pub fn category_of(
+    event_type: &str,
+    status: Option<&str>,
+    log_level: Option<&str>,
+) -> Option<Category> {
+    match event_type {
+        "RuleNotFound" => return Some(Category::RuleNotFound),
+        "RuleMessageThrottled" => return Some(Category::RuleMessageThrottled),
         _ => {}
     }
     let is = |value: Option<&str>, expected: &str| {
         value.is_some_and(|v| v.eq_ignore_ascii_case(expected))
     };
-    if is(entry.status(), "Failure") || is(entry.log_level(), "ERROR") {
+    if is(status, "Failure") || is(log_level, "ERROR") {
         Some(Category::Failure)
-    } else if is(entry.log_level(), "WARN") || is(entry.log_level(), "WARNING") {
+    } else if is(log_level, "WARN") || is(log_level, "WARNING") {
         Some(Category::Warning)
     } else {
         None

@@ -4,12 +4,9 @@
 //! Everything here is pure and bounded: the decompressed size is capped before
 //! memory is committed, so a gzip bomb costs at most the cap.
 
-use std::borrow::Cow;
-use std::io::Read;
-
-use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 use crate::error::DecodeError;
 
@@ -39,29 +36,42 @@ pub fn subscription_data(event_json: &str) -> Result<Cow<'_, str>, DecodeError> 
 
 /// base64 → gzip → bytes, refusing anything that decompresses past `max_decompressed`.
 pub fn decode_data(data_base64: &str, max_decompressed: usize) -> Result<Vec<u8>, DecodeError> {
-    let compressed = base64::engine::general_purpose::STANDARD.decode(data_base64.trim())?;
+    let compressed = base64_simd::STANDARD
+        .decode_to_vec(data_base64.trim())
+        .map_err(|_| DecodeError::Base64)?;
     gunzip_bounded(&compressed, max_decompressed)
 }
 
-/// Gunzips one gzip member, reading at most `max` bytes of output.
+/// Gunzips one gzip member of at most `max` bytes of output.
+///
+/// libdeflate inflates in one call into a buffer of the final size, which
+/// the gzip trailer's ISIZE gives. ISIZE comes from outside, so the buffer is
+/// never larger than the cap, and libdeflate refuses to write past it: a
+/// trailer that understates the size is an error, never a bigger allocation.
 pub fn gunzip_bounded(compressed: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
-    // The gzip trailer's ISIZE (size mod 2^32) lets the buffer be sized once.
-    // It comes from outside, so it is only a hint, clamped by the cap.
-    let hint = compressed
-        .len()
-        .checked_sub(4)
-        .map(|at| u32::from_le_bytes(compressed[at..].try_into().expect("4 bytes")) as usize)
-        .unwrap_or(0);
-    let mut out = Vec::with_capacity(hint.min(max).saturating_add(1));
-    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    flate2::read::GzDecoder::new(compressed)
-        .take(limit)
-        .read_to_end(&mut out)
-        .map_err(DecodeError::Gzip)?;
-    if out.len() > max {
-        return Err(DecodeError::TooLarge { cap: max });
+    const HEADER_AND_TRAILER: usize = 18;
+    if compressed.len() < HEADER_AND_TRAILER || !compressed.starts_with(&[0x1f, 0x8b]) {
+        return Err(DecodeError::Gzip("no gzip header"));
     }
-    Ok(out)
+    let trailer = &compressed[compressed.len() - 4..];
+    let declared = u32::from_le_bytes(trailer.try_into().expect("4 bytes")) as usize;
+    // A trailer declaring more than the cap may be honest (a bomb) or torn
+    // (a truncated stream): inflating up to the cap tells which.
+    let mut out = vec![0u8; declared.min(max)];
+    match libdeflater::Decompressor::new().gzip_decompress(compressed, &mut out) {
+        // libdeflate has checked the CRC and that the size matches ISIZE.
+        Ok(written) if written == declared => Ok(out),
+        Ok(_) => Err(DecodeError::Gzip("size does not match its trailer")),
+        Err(libdeflater::DecompressionError::InsufficientSpace) if declared > max => {
+            Err(DecodeError::TooLarge { cap: max })
+        }
+        Err(libdeflater::DecompressionError::InsufficientSpace) => Err(DecodeError::Gzip(
+            "inflates past the size its trailer declares",
+        )),
+        Err(libdeflater::DecompressionError::BadData) => {
+            Err(DecodeError::Gzip("corrupt or truncated data"))
+        }
+    }
 }
 
 /// What kind of batch CloudWatch Logs sent.
@@ -133,14 +143,22 @@ impl RawLogEvent<'_> {
 /// Unescapes a quoted JSON string literal into `out`. `None` if `quoted` is not one.
 /// Lone surrogates become U+FFFD rather than an error: a log line's text is
 /// still worth keeping.
+///
+/// IoT messages escape every quote, one escape every few bytes, so the scan
+/// for the next backslash looks at eight bytes at a time rather than paying
+/// a call per short run.
 pub fn unescape_json_string(quoted: &str, out: &mut String) -> Option<()> {
     let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
     let bytes = inner.as_bytes();
     out.reserve(inner.len());
     let mut start = 0;
-    while let Some(offset) = memchr::memchr(b'\\', &bytes[start..]) {
-        let at = start + offset;
+    loop {
+        // A backslash is ASCII, so `at` is always a char boundary.
+        let at = next_backslash(bytes, start);
         out.push_str(&inner[start..at]);
+        if at == bytes.len() {
+            return Some(());
+        }
         let escape = *bytes.get(at + 1)?;
         start = at + 2;
         match escape {
@@ -175,8 +193,27 @@ pub fn unescape_json_string(quoted: &str, out: &mut String) -> Option<()> {
             _ => return None,
         }
     }
-    out.push_str(&inner[start..]);
-    Some(())
+}
+
+/// The index of the next `\\` at or after `from`, or `bytes.len()`.
+#[inline]
+fn next_backslash(bytes: &[u8], mut from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = bytes.get(from..from + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let x = word ^ (ONES * u64::from(b'\\'));
+        // The lowest set high bit marks the first zero byte of `x`, i.e. the first backslash.
+        let found = x.wrapping_sub(ONES) & !x & HIGHS;
+        if found != 0 {
+            return from + (found.trailing_zeros() / 8) as usize;
+        }
+        from += 8;
+    }
+    bytes[from..]
+        .iter()
+        .position(|&b| b == b'\\')
+        .map_or(bytes.len(), |i| from + i)
 }
 
 fn hex4(digits: &[u8]) -> Option<u32> {
@@ -194,7 +231,7 @@ mod tests {
     use crate::encode::{gzip, subscription_event_json, BatchSpec};
 
     fn encode(json: &[u8]) -> String {
-        base64::engine::general_purpose::STANDARD.encode(gzip(json))
+        base64_simd::STANDARD.encode_to_string(gzip(json))
     }
 
     #[test]
@@ -235,16 +272,16 @@ mod tests {
         ));
         assert!(matches!(
             decode_data("not base64!!", 1024),
-            Err(DecodeError::Base64(_))
+            Err(DecodeError::Base64)
         ));
-        let not_gzip = base64::engine::general_purpose::STANDARD.encode(b"plain text, not gzip");
+        let not_gzip = base64_simd::STANDARD.encode_to_string(b"plain text, not gzip");
         assert!(matches!(
             decode_data(&not_gzip, 1024),
             Err(DecodeError::Gzip(_))
         ));
         let mut truncated = gzip(b"{\"messageType\":\"DATA_MESSAGE\"}");
         truncated.truncate(truncated.len() - 6);
-        let truncated = base64::engine::general_purpose::STANDARD.encode(truncated);
+        let truncated = base64_simd::STANDARD.encode_to_string(truncated);
         assert!(matches!(
             decode_data(&truncated, 1024),
             Err(DecodeError::Gzip(_))
@@ -277,13 +314,33 @@ mod tests {
     }
 
     #[test]
-    fn a_lying_size_trailer_does_not_reserve_memory() {
-        let mut bomb_hint = gzip(b"tiny");
-        let n = bomb_hint.len();
-        bomb_hint[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
-        // The trailer no longer matches, so gzip reports it, but only after
-        // the buffer was sized by min(hint, cap), not by the hint.
-        assert!(gunzip_bounded(&bomb_hint, 1024).is_err());
+    fn a_lying_size_trailer_is_refused_without_reserving_memory() {
+        let with_size = |size: u32| {
+            let mut gz = gzip(&[b'a'; 4096]);
+            let n = gz.len();
+            gz[n - 4..].copy_from_slice(&size.to_le_bytes());
+            gz
+        };
+        // Larger than the cap, but the data ends well before: corrupt, not too large.
+        assert!(matches!(
+            gunzip_bounded(&with_size(u32::MAX), 1 << 20),
+            Err(DecodeError::Gzip(_))
+        ));
+        let understated = gunzip_bounded(&with_size(100), 1 << 20).unwrap_err();
+        assert!(
+            understated
+                .to_string()
+                .contains("past the size its trailer declares"),
+            "{understated}"
+        );
+        assert!(matches!(
+            gunzip_bounded(&with_size(5000), 1 << 20),
+            Err(DecodeError::Gzip(_))
+        ));
+        assert_eq!(
+            gunzip_bounded(&with_size(4096), 1 << 20).unwrap().len(),
+            4096
+        );
     }
 
     #[test]
@@ -300,6 +357,28 @@ mod tests {
             unescape_json_string(case, &mut out).unwrap();
             assert_eq!(out, serde_json::from_str::<String>(case).unwrap(), "{case}");
         }
+    }
+
+    #[test]
+    fn the_backslash_scan_finds_every_position_across_word_boundaries() {
+        for len in 0..40 {
+            let plain = "a".repeat(len);
+            assert_eq!(next_backslash(plain.as_bytes(), 0), len);
+            for at in 0..len {
+                let mut bytes = plain.clone().into_bytes();
+                bytes[at] = b'\\';
+                for from in 0..=at {
+                    assert_eq!(
+                        next_backslash(&bytes, from),
+                        at,
+                        "len {len} at {at} from {from}"
+                    );
+                }
+                assert_eq!(next_backslash(&bytes, at + 1), len);
+            }
+        }
+        // Bytes just below and above 0x5c, and high bytes, are not backslashes.
+        assert_eq!(next_backslash("[]]\u{e9}\u{5c5}x\\".as_bytes(), 0), 8);
     }
 
     #[test]

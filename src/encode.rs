@@ -5,7 +5,6 @@
 
 use std::io::Write;
 
-use base64::Engine as _;
 use serde::Serialize;
 
 use crate::timefmt::parse_iot_timestamp;
@@ -139,7 +138,7 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 /// `{"awslogs":{"data":"<base64(gzip(envelope_json))>"}}`.
 pub fn wrap_envelope_json(envelope_json: &[u8]) -> String {
-    let data = base64::engine::general_purpose::STANDARD.encode(gzip(envelope_json));
+    let data = base64_simd::STANDARD.encode_to_string(gzip(envelope_json));
     serde_json::json!({ "awslogs": { "data": data } }).to_string()
 }
 

@@ -256,18 +256,80 @@ impl NotAnEntry {
 /// Parses one message. Never fails the batch: anything that is not an entry
 /// is reported so that the caller can keep it as `Unparseable`.
 pub fn parse_entry(message: &str) -> Result<LogEntry<'_>, NotAnEntry> {
-    let trimmed = message.trim_start();
-    if !trimmed.starts_with('{') {
+    parse_object::<Parsed>(message)?
+        .0
+        .ok_or(NotAnEntry::NoEventType)
+}
+
+/// What classification reads from an entry, and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Essentials<'a> {
+    pub event_type: Cow<'a, str>,
+    pub status: Option<Cow<'a, str>>,
+    pub log_level: Option<Cow<'a, str>>,
+}
+
+/// Reads only `eventType`, `status` and `logLevel`, skipping every other
+/// value without keeping it: most entries are healthy, and for them this
+/// is all the work there is. Accepts and refuses exactly what
+/// [`parse_entry`] does, and reads the three fields the same way.
+pub fn parse_essentials(message: &str) -> Result<Essentials<'_>, NotAnEntry> {
+    parse_object::<ParsedEssentials>(message)?
+        .0
+        .ok_or(NotAnEntry::NoEventType)
+}
+
+/// The shape checks shared by both parsers.
+fn parse_object<'a, T: serde::Deserialize<'a>>(message: &'a str) -> Result<T, NotAnEntry> {
+    if !message.trim_start().starts_with('{') {
         return Err(if serde_json::from_str::<de::IgnoredAny>(message).is_ok() {
             NotAnEntry::NotAnObject
         } else {
             NotAnEntry::NotJson
         });
     }
-    match serde_json::from_str::<Parsed>(message) {
-        Ok(Parsed(Some(entry))) => Ok(entry),
-        Ok(Parsed(None)) => Err(NotAnEntry::NoEventType),
-        Err(_) => Err(NotAnEntry::NotJson),
+    serde_json::from_str::<T>(message).map_err(|_| NotAnEntry::NotJson)
+}
+
+struct ParsedEssentials<'a>(Option<Essentials<'a>>);
+
+impl<'de> serde::Deserialize<'de> for ParsedEssentials<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EssentialsVisitor)
+    }
+}
+
+struct EssentialsVisitor;
+
+impl<'de> Visitor<'de> for EssentialsVisitor {
+    type Value = ParsedEssentials<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an AWS IoT log entry object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut event_type, mut status, mut log_level) = (None, None, None);
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            // As in the full parse, a value of another type leaves the field as it was.
+            let slot = match &*key {
+                "eventType" => &mut event_type,
+                "status" => &mut status,
+                "logLevel" => &mut log_level,
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                    continue;
+                }
+            };
+            if let Some(text) = json_text(map.next_value::<&'de RawValue>()?) {
+                *slot = Some(text);
+            }
+        }
+        Ok(ParsedEssentials(event_type.map(|event_type| Essentials {
+            event_type,
+            status,
+            log_level,
+        })))
     }
 }
 

@@ -13,7 +13,7 @@ use crate::classify::Category;
 use crate::config::Config;
 use crate::decode::{decode_data, parse_batch, subscription_data, LogsBatch, MessageType};
 use crate::error::{DecodeError, ProcessError};
-use crate::incident::{incident, judge, CategorySet, Incident};
+use crate::incident::{category_of_message, incident, judge, CategorySet, Incident};
 use crate::item::{fnv1a, incident_item, Source};
 use crate::ports::{AlertGate, AlertPublisher, Claim, GateDecision, IncidentStore};
 
@@ -57,8 +57,8 @@ pub struct Analysis {
 }
 
 /// Parses and classifies every event of a batch. Each message is unescaped
-/// into one reused buffer and parsed from it in place; only incidents are
-/// copied out.
+/// into one reused buffer and read from it in place: first only the fields
+/// classification needs, then, for incidents alone, in full and copied out.
 pub fn analyze(batch: &LogsBatch<'_>, keep: CategorySet) -> Result<Analysis, DecodeError> {
     let mut analysis = Analysis {
         entries: batch.log_events.len() as u64,
@@ -67,12 +67,13 @@ pub fn analyze(batch: &LogsBatch<'_>, keep: CategorySet) -> Result<Analysis, Dec
     let mut message = String::new();
     for event in &batch.log_events {
         event.message_into(&mut message)?;
-        let verdict = judge(&message);
-        let Some(category) = verdict.category() else {
+        let Some(category) = category_of_message(&message) else {
             continue;
         };
         analysis.by_category[category.index()] += 1;
         if keep.contains(category) {
+            let verdict = judge(&message);
+            debug_assert_eq!(verdict.category(), Some(category), "{message}");
             analysis
                 .incidents
                 .extend(incident(event, &message, &verdict));

@@ -3,15 +3,15 @@
 
 use std::io::Write;
 
-use base64::Engine as _;
 use iot_log_monitor::classify::Category;
-use iot_log_monitor::decode::{decode_data, parse_batch, subscription_data};
+use iot_log_monitor::decode::{decode_data, parse_batch, subscription_data, unescape_json_string};
 use iot_log_monitor::encode::{gzip, subscription_event_json, wrap_envelope_json, BatchSpec};
-use iot_log_monitor::entry::parse_entry;
+use iot_log_monitor::entry::{parse_entry, parse_essentials};
 use iot_log_monitor::error::DecodeError;
-use iot_log_monitor::incident::{judge, CategorySet};
+use iot_log_monitor::incident::{category_of_message, judge, CategorySet};
 use iot_log_monitor::pipeline::analyze;
 use proptest::prelude::*;
+use serde_json::json;
 
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![
@@ -63,7 +63,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_as_data_are_an_error_not_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
-        let as_base64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let as_base64 = base64_simd::STANDARD.encode_to_string(&bytes);
         prop_assert!(decode_data(&as_base64, 1 << 20).is_err() || bytes.starts_with(&[0x1f, 0x8b]));
         let text = String::from_utf8_lossy(&bytes);
         let _ = decode_data(&text, 1 << 20);
@@ -72,7 +72,7 @@ proptest! {
 
     #[test]
     fn arbitrary_gzipped_bytes_are_a_clear_envelope_error(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
-        let data = base64::engine::general_purpose::STANDARD.encode(gzip(&bytes));
+        let data = base64_simd::STANDARD.encode_to_string(gzip(&bytes));
         let buffer = decode_data(&data, 1 << 20).unwrap();
         match parse_batch(&buffer) {
             Ok(_) => {}
@@ -101,6 +101,47 @@ proptest! {
         }
         let analysis = analyse_messages(&[text]);
         prop_assert_eq!(analysis.by_category.iter().sum::<u64>(), u64::from(category.is_some()));
+    }
+
+    #[test]
+    fn the_fast_classification_agrees_with_the_full_parse(
+        mut value in json_value(),
+        event_type in prop_oneof![Just(json!("RuleNotFound")), Just(json!("RuleMessageThrottled")), Just(json!("Connect")), Just(json!(7)), Just(json!(null))],
+        status in prop_oneof![Just(json!("Failure")), Just(json!("failure")), Just(json!("Success")), Just(json!(["Failure"])), Just(json!(null))],
+        log_level in prop_oneof![Just(json!("ERROR")), Just(json!("WARN")), Just(json!("Warning")), Just(json!("INFO")), Just(json!({"ERROR": 1}))],
+        mask in 0u8..8,
+        escape_names in any::<bool>(),
+        text in "\\PC{0,80}",
+    ) {
+        if let Some(object) = value.as_object_mut() {
+            for (bit, (name, v)) in [("eventType", event_type), ("status", status), ("logLevel", log_level)].into_iter().enumerate() {
+                if mask & (1 << bit) != 0 {
+                    object.insert(name.to_owned(), v);
+                }
+            }
+        }
+        let mut json = value.to_string();
+        if escape_names {
+            // Escaped key and value text must read the same in both parsers.
+            json = json.replace("Failure", "\\u0046ailure").replace("eventType", "event\\u0054ype");
+        }
+        let mut cut = json.len() / 2;
+        while !json.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        for message in [json.as_str(), text.as_str(), &format!("{json} trailing"), &json[..cut]] {
+            prop_assert_eq!(category_of_message(message), judge(message).category(), "{}", message);
+            prop_assert_eq!(parse_essentials(message).is_ok(), parse_entry(message).is_ok(), "{}", message);
+        }
+    }
+
+    #[test]
+    fn unescaping_a_message_gives_back_the_text_serde_json_escaped(text in "\\PC{0,300}", control in "[\\x00-\\x1f\"\\\\/]{0,20}") {
+        let original = format!("{text}{control}{text}");
+        let mut out = String::from("left over");
+        out.clear();
+        unescape_json_string(&serde_json::to_string(&original).unwrap(), &mut out).unwrap();
+        prop_assert_eq!(out, original);
     }
 
     #[test]
@@ -152,7 +193,7 @@ fn invalid_utf8_in_the_batch_is_an_envelope_error() {
     let mut json = br#"{"messageType":"DATA_MESSAGE","logGroup":"g","logStream":"s","logEvents":[{"id":"1","timestamp":1,"message":""#.to_vec();
     json.extend_from_slice(&[0xff, 0xfe, b'x']);
     json.extend_from_slice(br#""}]}"#);
-    let data = base64::engine::general_purpose::STANDARD.encode(gzip(&json));
+    let data = base64_simd::STANDARD.encode_to_string(gzip(&json));
     let buffer = decode_data(&data, 1 << 20).unwrap();
     assert!(matches!(
         parse_batch(&buffer),
@@ -170,7 +211,9 @@ fn a_gzip_bomb_is_refused_at_the_cap() {
     }
     let bomb = encoder.finish().unwrap();
     assert!(bomb.len() < 1 << 20, "{}", bomb.len());
-    let event = serde_json::json!({"awslogs": {"data": base64::engine::general_purpose::STANDARD.encode(&bomb)}}).to_string();
+    let event =
+        serde_json::json!({"awslogs": {"data": base64_simd::STANDARD.encode_to_string(&bomb)}})
+            .to_string();
     let data = subscription_data(&event).unwrap();
     let error = decode_data(&data, 32 << 20).unwrap_err();
     assert!(
