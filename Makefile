@@ -58,10 +58,15 @@ lint: tools
 events: build
 	for lines in $(EVENT_LINES); do \
 	  name=$$(basename $$lines .jsonl); \
-	  $(CLI) encode --log-stream "$$name" --seed "$$(cksum <<< "$$name" | cut -d' ' -f1)" --time $(EVENT_TIME) \
+	  case $$name in cloudtrail-*) group=aws-cloudtrail-logs-123456789012;; *) group=AWSIotLogsV2;; esac; \
+	  $(CLI) encode --log-group $$group --log-stream "$$name" --seed "$$(cksum <<< "$$name" | cut -d' ' -f1)" --time $(EVENT_TIME) \
 	    --decoded events/$$name.decoded.json $$lines > events/$$name.json; \
 	done
 	$(CLI) encode --envelope events/control-message.decoded.json > events/control-message.json
+	$(CLI) kinesis events/rule-not-found.json events/rule-throttled.json events/job-failure.json \
+	  > events/kinesis/three-batches.json
+	$(CLI) kinesis --corrupt-at 1 events/rule-not-found.json events/authorization-failures.json \
+	  > events/kinesis/corrupt-record.json
 
 .PHONY: demo
 demo: tools build

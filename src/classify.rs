@@ -3,7 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::entry::LogEntry;
+use std::borrow::Cow;
+
+use crate::entry::{Essentials, LogEntry, IOT_EVENT_SOURCE};
 
 /// An incident's category. Entries that are none of these are not incidents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -93,29 +95,37 @@ impl FromStr for Category {
 
 /// Classifies a parsed entry; `None` means it is not an incident.
 pub fn classify(entry: &LogEntry<'_>) -> Option<Category> {
-    category_of(entry.event_type.as_str(), entry.status(), entry.log_level())
+    category_of(&entry.essentials())
 }
 
-/// The classification rule, over the only three fields it reads.
+/// The classification rule, over the only fields it reads.
 ///
 /// The rule errors are recognised by `eventType` alone: AWS's own throttling
 /// example carries `reason: RuleExecutionThrottled`, not the event type's name.
-pub fn category_of(
-    event_type: &str,
-    status: Option<&str>,
-    log_level: Option<&str>,
-) -> Option<Category> {
-    match event_type {
+/// A CloudTrail record is a failure when an AWS IoT API call returned an
+/// `errorCode`; records of other services' calls are not incidents.
+pub fn category_of(e: &Essentials<'_>) -> Option<Category> {
+    let is = |value: &Option<Cow<'_, str>>, expected: &str| {
+        value
+            .as_deref()
+            .is_some_and(|v| v.eq_ignore_ascii_case(expected))
+    };
+    if e.is_cloudtrail() {
+        let from_iot = e
+            .event_source
+            .as_deref()
+            .is_none_or(|s| s == IOT_EVENT_SOURCE);
+        let failed = e.error_code.as_deref().is_some_and(|c| !c.is_empty());
+        return (from_iot && failed).then_some(Category::Failure);
+    }
+    match &*e.event_type {
         "RuleNotFound" => return Some(Category::RuleNotFound),
         "RuleMessageThrottled" => return Some(Category::RuleMessageThrottled),
         _ => {}
     }
-    let is = |value: Option<&str>, expected: &str| {
-        value.is_some_and(|v| v.eq_ignore_ascii_case(expected))
-    };
-    if is(status, "Failure") || is(log_level, "ERROR") {
+    if is(&e.status, "Failure") || is(&e.log_level, "ERROR") {
         Some(Category::Failure)
-    } else if is(log_level, "WARN") || is(log_level, "WARNING") {
+    } else if is(&e.log_level, "WARN") || is(&e.log_level, "WARNING") {
         Some(Category::Warning)
     } else {
         None

@@ -15,10 +15,37 @@ use crate::error::DecodeError;
 /// below a 128 MB function.
 pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 32 * 1024 * 1024;
 
-#[derive(Deserialize)]
-struct SubscriptionEvent<'a> {
+/// What invoked the function: a subscription's batch directly, or a Kinesis
+/// batch whose records each carry one (the subscription sent to a stream).
+#[derive(Debug)]
+pub enum Invocation<'a> {
+    Subscription(Cow<'a, str>),
+    Kinesis(Vec<StreamRecord<'a>>),
+}
+
+/// One Kinesis record: its data is the same base64 gzip as `awslogs.data`.
+#[derive(Debug, Deserialize)]
+pub struct StreamRecord<'a> {
     #[serde(borrow)]
-    awslogs: AwsLogs<'a>,
+    pub kinesis: KinesisPayload<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KinesisPayload<'a> {
+    /// What a partial batch response names a failed record by.
+    #[serde(borrow)]
+    pub sequence_number: Cow<'a, str>,
+    #[serde(borrow)]
+    pub data: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct AnyEvent<'a> {
+    #[serde(borrow, default)]
+    awslogs: Option<AwsLogs<'a>>,
+    #[serde(rename = "Records", borrow, default)]
+    records: Option<Vec<StreamRecord<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -27,11 +54,27 @@ struct AwsLogs<'a> {
     data: Cow<'a, str>,
 }
 
-/// Extracts `awslogs.data` from a Lambda event.
+/// Tells the two front doors apart in one parse of the Lambda event.
+pub fn invocation(event_json: &str) -> Result<Invocation<'_>, DecodeError> {
+    let event: AnyEvent = serde_json::from_str(event_json)
+        .map_err(|e| DecodeError::NotSubscriptionEvent(e.to_string()))?;
+    match (event.awslogs, event.records) {
+        (Some(logs), None) => Ok(Invocation::Subscription(logs.data)),
+        (None, Some(records)) => Ok(Invocation::Kinesis(records)),
+        _ => Err(DecodeError::NotSubscriptionEvent(
+            "expected exactly one of `awslogs` and `Records`".into(),
+        )),
+    }
+}
+
+/// Extracts `awslogs.data` from a direct subscription event.
 pub fn subscription_data(event_json: &str) -> Result<Cow<'_, str>, DecodeError> {
-    serde_json::from_str::<SubscriptionEvent>(event_json)
-        .map(|e| e.awslogs.data)
-        .map_err(|e| DecodeError::NotSubscriptionEvent(e.to_string()))
+    match invocation(event_json)? {
+        Invocation::Subscription(data) => Ok(data),
+        Invocation::Kinesis(_) => Err(DecodeError::NotSubscriptionEvent(
+            "a Kinesis event, not a direct subscription".into(),
+        )),
+    }
 }
 
 /// base64 → gzip → bytes, refusing anything that decompresses past `max_decompressed`.

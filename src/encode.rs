@@ -142,6 +142,37 @@ pub fn wrap_envelope_json(envelope_json: &[u8]) -> String {
     serde_json::json!({ "awslogs": { "data": data } }).to_string()
 }
 
+/// A Kinesis event as Lambda delivers it from a stream that a subscription
+/// filter writes to: one record per subscription batch, each record's data
+/// the batch's `awslogs.data`. Sequence numbers and arrival times are
+/// deterministic (`first_sequence` + position).
+pub fn kinesis_event_json(datas: &[&str], first_sequence: u128, arrival_ms: i64) -> String {
+    let records: Vec<serde_json::Value> = datas
+        .iter()
+        .enumerate()
+        .map(|(i, data)| {
+            let sequence = format!("{:056}", first_sequence + i as u128);
+            serde_json::json!({
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": format!("{:032x}", first_sequence + i as u128),
+                    "sequenceNumber": sequence,
+                    "data": data,
+                    "approximateArrivalTimestamp": arrival_ms as f64 / 1000.0,
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": format!("shardId-000000000000:{sequence}"),
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": "arn:aws:iam::123456789012:role/iot-log-monitor-processor",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/iot-log-monitor-logs",
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records }).to_string()
+}
+
 /// A complete subscription event for `(timestamp, message)` pairs.
 pub fn subscription_event_json<'a>(
     spec: &'a BatchSpec,

@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use crate::decode::unescape_json_string;
 
 macro_rules! text_fields {
-    ($($variant:ident => $name:literal),+ $(,)?) => {
+    ($($variant:ident => $name:literal $(| $alias:literal)*),+ $(,)?) => {
         /// The string-valued attributes the model knows by name.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum Field { $($variant),+ }
@@ -24,13 +24,13 @@ macro_rules! text_fields {
             pub const ALL: &'static [Field] = &[$(Field::$variant),+];
             const COUNT: usize = Self::ALL.len();
 
-            /// The attribute's name in the IoT log entry (and in stored items).
+            /// The attribute's name in the log entry (and in stored items).
             pub fn name(self) -> &'static str {
                 match self { $(Field::$variant => $name),+ }
             }
 
             fn from_name(name: &str) -> Option<Field> {
-                match name { $($name => Some(Field::$variant),)+ _ => None }
+                match name { $($name $(| $alias)* => Some(Field::$variant),)+ _ => None }
             }
         }
     };
@@ -57,7 +57,29 @@ text_fields! {
     VersionNumber => "versionNumber",
     DeviceCertificateId => "deviceCertificateId",
     ProvisioningTemplateName => "provisioningTemplateName",
+    // CloudTrail records of AWS IoT API calls: camelCase as CloudTrail
+    // delivers them to CloudWatch Logs, PascalCase as the IoT guide shows them.
+    EventSource => "eventSource" | "EventSource",
+    EventName => "eventName" | "EventName",
+    EventTime => "eventTime" | "EventTime",
+    ErrorCode => "errorCode" | "ErrorCode",
+    ErrorMessage => "errorMessage" | "ErrorMessage",
+    RequestId => "requestID" | "RequestID",
+    EventId => "eventID" | "EventID",
+    RecipientAccountId => "recipientAccountId" | "RecipientAccountId",
 }
+
+/// The `eventType` values of CloudTrail records (never IoT log event types).
+const CLOUDTRAIL_EVENT_TYPES: [&str; 5] = [
+    "AwsApiCall",
+    "AwsServiceEvent",
+    "AwsConsoleAction",
+    "AwsConsoleSignIn",
+    "AwsCloudTrailInsight",
+];
+
+/// CloudTrail's name for AWS IoT's control plane.
+pub const IOT_EVENT_SOURCE: &str = "iot.amazonaws.com";
 
 /// The AWS IoT component that wrote an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,6 +252,48 @@ impl<'a> LogEntry<'a> {
     pub fn job_id(&self) -> Option<&str> {
         self.get(Field::JobId)
     }
+
+    /// The fields classification reads, borrowed.
+    pub fn essentials(&self) -> Essentials<'_> {
+        let borrowed = |field| self.get(field).map(Cow::Borrowed);
+        Essentials {
+            event_type: Cow::Borrowed(self.event_type.as_str()),
+            status: borrowed(Field::Status),
+            log_level: borrowed(Field::LogLevel),
+            event_name: borrowed(Field::EventName),
+            event_source: borrowed(Field::EventSource),
+            error_code: borrowed(Field::ErrorCode),
+        }
+    }
+
+    /// `Some` for a CloudTrail record of an API call rather than an IoT log entry.
+    pub fn cloudtrail(&self) -> Option<ApiCall<'_>> {
+        self.essentials().is_cloudtrail().then(|| ApiCall {
+            event_name: self.get(Field::EventName).unwrap_or_default(),
+            request_id: self
+                .get(Field::RequestId)
+                .filter(|id| !id.is_empty())
+                .or(self.get(Field::EventId).filter(|id| !id.is_empty())),
+            event_time: self.get(Field::EventTime),
+            error_code: self.get(Field::ErrorCode).filter(|c| !c.is_empty()),
+            error_message: self.get(Field::ErrorMessage).filter(|m| !m.is_empty()),
+            account_id: self
+                .get(Field::RecipientAccountId)
+                .filter(|a| !a.is_empty()),
+        })
+    }
+}
+
+/// What an incident needs from a CloudTrail record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiCall<'e> {
+    pub event_name: &'e str,
+    /// `requestID`, else `eventID`: unique per call, stable across redeliveries.
+    pub request_id: Option<&'e str>,
+    pub event_time: Option<&'e str>,
+    pub error_code: Option<&'e str>,
+    pub error_message: Option<&'e str>,
+    pub account_id: Option<&'e str>,
 }
 
 /// Why a message did not parse as an IoT v2 log entry.
@@ -262,11 +326,21 @@ pub fn parse_entry(message: &str) -> Result<LogEntry<'_>, NotAnEntry> {
 }
 
 /// What classification reads from an entry, and nothing else.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Essentials<'a> {
     pub event_type: Cow<'a, str>,
     pub status: Option<Cow<'a, str>>,
     pub log_level: Option<Cow<'a, str>>,
+    pub event_name: Option<Cow<'a, str>>,
+    pub event_source: Option<Cow<'a, str>>,
+    pub error_code: Option<Cow<'a, str>>,
+}
+
+impl Essentials<'_> {
+    /// A CloudTrail record: an `eventName` and one of CloudTrail's event types.
+    pub fn is_cloudtrail(&self) -> bool {
+        self.event_name.is_some() && CLOUDTRAIL_EVENT_TYPES.contains(&&*self.event_type)
+    }
 }
 
 /// Reads only `eventType`, `status` and `logLevel`, skipping every other
@@ -309,27 +383,31 @@ impl<'de> Visitor<'de> for EssentialsVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let (mut event_type, mut status, mut log_level) = (None, None, None);
+        let mut event_type = None;
+        let mut e = Essentials::default();
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             // As in the full parse, a value of another type leaves the field as it was.
             let slot = match &*key {
-                "eventType" => &mut event_type,
-                "status" => &mut status,
-                "logLevel" => &mut log_level,
-                _ => {
-                    map.next_value::<de::IgnoredAny>()?;
-                    continue;
-                }
+                "eventType" | "EventType" => &mut event_type,
+                name => match Field::from_name(name) {
+                    Some(Field::Status) => &mut e.status,
+                    Some(Field::LogLevel) => &mut e.log_level,
+                    Some(Field::EventName) => &mut e.event_name,
+                    Some(Field::EventSource) => &mut e.event_source,
+                    Some(Field::ErrorCode) => &mut e.error_code,
+                    _ => {
+                        map.next_value::<de::IgnoredAny>()?;
+                        continue;
+                    }
+                },
             };
             if let Some(text) = json_text(map.next_value::<&'de RawValue>()?) {
                 *slot = Some(text);
             }
         }
-        Ok(ParsedEssentials(event_type.map(|event_type| Essentials {
-            event_type,
-            status,
-            log_level,
-        })))
+        Ok(ParsedEssentials(
+            event_type.map(|event_type| Essentials { event_type, ..e }),
+        ))
     }
 }
 
@@ -371,7 +449,7 @@ impl<'de> Visitor<'de> for EntryVisitor {
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             let value: &'de RawValue = map.next_value()?;
             match &*key {
-                "eventType" => match json_text(value) {
+                "eventType" | "EventType" => match json_text(value) {
                     Some(name) => event_type = Some(EventType::parse(name)),
                     None => other.push((key, value)),
                 },

@@ -8,7 +8,7 @@ use thiserror::Error;
 /// Why a batch could not be decoded. Retrying the same bytes gives the same error.
 #[derive(Debug, Error)]
 pub enum DecodeError {
-    #[error("the event is not a CloudWatch Logs subscription event (expected {{\"awslogs\":{{\"data\":\"…\"}}}}): {0}")]
+    #[error("the event is not a CloudWatch Logs subscription event (expected {{\"awslogs\":{{\"data\":\"…\"}}}}, or {{\"Records\":[{{\"kinesis\":{{\"data\":\"…\",\"sequenceNumber\":\"…\"}}}}]}} from a stream): {0}")]
     NotSubscriptionEvent(String),
     #[error("awslogs.data is not valid base64")]
     Base64,

@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 
 use crate::error::ProcessError;
 use crate::metrics::emf_record;
-use crate::pipeline::{deadline_from_epoch_ms, Processor, Summary};
+use crate::pipeline::{deadline_from_epoch_ms, Processor, Response, Summary};
 use crate::ports::{AlertGate, AlertPublisher, IncidentStore};
 
 /// A failed invocation, reported to Lambda with a meaningful `errorType`
@@ -36,7 +36,7 @@ fn epoch_ms() -> u64 {
 pub async fn handle<S, G, P>(
     processor: &Processor<S, G, P>,
     event: LambdaEvent<Box<RawValue>>,
-) -> Result<Summary, InvocationError>
+) -> Result<Response, InvocationError>
 where
     S: IncidentStore,
     G: AlertGate,
@@ -50,11 +50,14 @@ where
         .process(event.payload.get(), now as i64, deadline)
         .await
     {
-        Ok(summary) => {
+        Ok(response) => {
+            let summary = response.summary();
             tracing::info!(
                 request_id,
                 message_type = summary.message_type,
                 log_group = %summary.log_group,
+                records = summary.records,
+                failed_records = summary.failed_records,
                 entries = summary.entries,
                 rule_not_found = summary.by_category[0],
                 rule_message_throttled = summary.by_category[1],
@@ -69,8 +72,8 @@ where
                 duration_ms = summary.duration_ms,
                 "batch processed"
             );
-            println!("{}", emf_record(namespace, &summary, 0, now as i64));
-            Ok(summary)
+            println!("{}", emf_record(namespace, summary, now as i64));
+            Ok(response)
         }
         Err(error) => {
             tracing::error!(
@@ -80,15 +83,12 @@ where
                 error = %error,
                 "batch failed; Lambda will retry it, then keep it in the failure destination"
             );
-            let decode_errors = u64::from(matches!(error, ProcessError::Decode(_)));
             let summary = Summary {
                 log_group: "unknown".into(),
+                decode_errors: u64::from(matches!(error, ProcessError::Decode(_))),
                 ..Summary::default()
             };
-            println!(
-                "{}",
-                emf_record(namespace, &summary, decode_errors, now as i64)
-            );
+            println!("{}", emf_record(namespace, &summary, now as i64));
             Err(InvocationError(error))
         }
     }

@@ -5,7 +5,7 @@
 use crate::classify::{category_of, classify, Category};
 use crate::decode::RawLogEvent;
 use crate::entry::{parse_entry, parse_essentials, LogEntry, NotAnEntry};
-use crate::timefmt::parse_iot_timestamp;
+use crate::timefmt::{parse_iot_timestamp, parse_rfc3339};
 
 /// A set of categories, as configured for storing and for alerting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -85,7 +85,7 @@ impl Verdict<'_> {
 /// [`judge`]'s, which the pipeline runs only on incidents.
 pub fn category_of_message(message: &str) -> Option<Category> {
     match parse_essentials(message) {
-        Ok(e) => category_of(&e.event_type, e.status.as_deref(), e.log_level.as_deref()),
+        Ok(e) => category_of(&e),
         Err(_) => Some(Category::Unparseable),
     }
 }
@@ -107,25 +107,48 @@ pub fn incident(event: &RawLogEvent<'_>, message: &str, verdict: &Verdict<'_>) -
     let category = verdict.category()?;
     let event_id = event.id.to_string();
     Some(match verdict {
-        Verdict::Entry(entry, _) => Incident {
-            category,
-            trace_id: entry
-                .trace_id()
-                .map(str::to_owned)
-                .unwrap_or_else(|| synthetic_trace_id(entry.job_id(), &event_id)),
-            time_ms: entry
-                .timestamp()
-                .and_then(parse_iot_timestamp)
-                .unwrap_or(event.timestamp),
-            event_type: Some(entry.event_type.as_str().to_owned()),
-            rule_name: owned(entry.rule_name()),
-            client_id: owned(entry.client_id()),
-            account_id: owned(entry.account_id()),
-            reason: owned(entry.reason()),
-            details: owned(entry.details()),
-            message: message.to_owned(),
-            parse_problem: None,
-            event_id,
+        Verdict::Entry(entry, _) => match entry.cloudtrail() {
+            // A control-plane call: keyed by its request id, named by its API.
+            Some(call) => Incident {
+                category,
+                trace_id: call
+                    .request_id
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| synthetic_trace_id(None, &event_id)),
+                time_ms: call
+                    .event_time
+                    .and_then(parse_rfc3339)
+                    .unwrap_or(event.timestamp),
+                event_type: Some(call.event_name.to_owned()),
+                rule_name: None,
+                client_id: None,
+                account_id: owned(call.account_id),
+                reason: owned(call.error_code),
+                details: owned(call.error_message),
+                message: message.to_owned(),
+                parse_problem: None,
+                event_id,
+            },
+            None => Incident {
+                category,
+                trace_id: entry
+                    .trace_id()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| synthetic_trace_id(entry.job_id(), &event_id)),
+                time_ms: entry
+                    .timestamp()
+                    .and_then(parse_iot_timestamp)
+                    .unwrap_or(event.timestamp),
+                event_type: Some(entry.event_type.as_str().to_owned()),
+                rule_name: owned(entry.rule_name()),
+                client_id: owned(entry.client_id()),
+                account_id: owned(entry.account_id()),
+                reason: owned(entry.reason()),
+                details: owned(entry.details()),
+                message: message.to_owned(),
+                parse_problem: None,
+                event_id,
+            },
         },
         Verdict::Unparseable(why) => Incident {
             category,

@@ -6,13 +6,8 @@ use serde_json::{json, Map, Value};
 use crate::classify::Category;
 use crate::pipeline::Summary;
 
-/// Renders the EMF record for an invocation. `decode_errors` is 1 for a batch that could not be decoded.
-pub fn emf_record(
-    namespace: &str,
-    summary: &Summary,
-    decode_errors: u64,
-    timestamp_ms: i64,
-) -> String {
+/// Renders the EMF record for an invocation.
+pub fn emf_record(namespace: &str, summary: &Summary, timestamp_ms: i64) -> String {
     let mut values = Map::new();
     let mut definitions = Vec::new();
     let mut metric = |name: &str, unit: &str, value: u64| {
@@ -21,7 +16,8 @@ pub fn emf_record(
     };
     metric("EntriesReceived", "Count", summary.entries);
     metric("BytesDecompressed", "Bytes", summary.decompressed_bytes);
-    metric("DecodeErrors", "Count", decode_errors);
+    metric("DecodeErrors", "Count", summary.decode_errors);
+    metric("FailedRecords", "Count", summary.failed_records);
     for category in Category::ALL {
         metric(
             category.as_str(),
@@ -73,7 +69,7 @@ mod tests {
             ..Summary::default()
         };
         s.by_category[Category::RuleNotFound.index()] = 3;
-        let record: Value = serde_json::from_str(&emf_record("Ns", &s, 0, 1_000)).unwrap();
+        let record: Value = serde_json::from_str(&emf_record("Ns", &s, 1_000)).unwrap();
         let directive = &record["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "Ns");
         assert_eq!(directive["Dimensions"], json!([["LogGroup"]]));
@@ -86,7 +82,7 @@ mod tests {
         }
         assert_eq!(
             directive["Metrics"].as_array().unwrap().len(),
-            8 + Category::ALL.len()
+            9 + Category::ALL.len()
         );
     }
 }

@@ -11,7 +11,9 @@ use serde::Serialize;
 use crate::alert::{aggregate, render};
 use crate::classify::Category;
 use crate::config::Config;
-use crate::decode::{decode_data, parse_batch, subscription_data, LogsBatch, MessageType};
+use crate::decode::{
+    decode_data, invocation, parse_batch, Invocation, LogsBatch, MessageType, StreamRecord,
+};
 use crate::error::{DecodeError, ProcessError};
 use crate::incident::{category_of_message, incident, judge, CategorySet, Incident};
 use crate::item::{fnv1a, incident_item, Source};
@@ -36,7 +38,71 @@ pub struct Summary {
     pub alerts_suppressed: u64,
     pub alerts_already_seen: u64,
     pub publish_requests: u32,
+    /// Kinesis invocations: records received, and records reported back as failed.
+    pub records: u64,
+    pub failed_records: u64,
+    /// Batches (or records) refused as undecodable.
+    pub decode_errors: u64,
     pub duration_ms: u64,
+}
+
+impl Summary {
+    /// Adds one record's batch to a Kinesis invocation's summary.
+    fn absorb(&mut self, batch: &Summary) {
+        if self.log_group.is_empty() {
+            self.log_group.clone_from(&batch.log_group);
+        } else if self.log_group != batch.log_group && !batch.log_group.is_empty() {
+            self.log_group = "several".into();
+        }
+        self.entries += batch.entries;
+        self.decompressed_bytes += batch.decompressed_bytes;
+        for (total, n) in self.by_category.iter_mut().zip(batch.by_category) {
+            *total += n;
+        }
+        self.stored += batch.stored;
+        self.write_requests += batch.write_requests;
+        self.write_retries += batch.write_retries;
+        self.alert_groups += batch.alert_groups;
+        self.alerts_sent += batch.alerts_sent;
+        self.alerts_suppressed += batch.alerts_suppressed;
+        self.alerts_already_seen += batch.alerts_already_seen;
+        self.publish_requests += batch.publish_requests;
+    }
+}
+
+/// What an invocation answers.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum Response {
+    /// A direct subscription batch: what was done with it.
+    Batch(Summary),
+    /// A Kinesis batch: Lambda's partial batch response.
+    Stream(StreamResponse),
+}
+
+impl Response {
+    pub fn summary(&self) -> &Summary {
+        match self {
+            Self::Batch(summary) => summary,
+            Self::Stream(stream) => &stream.summary,
+        }
+    }
+}
+
+/// `{"batchItemFailures":[{"itemIdentifier":"<sequence number>"}]}`: the
+/// records Lambda must deliver again; an empty list acknowledges them all.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamResponse {
+    pub batch_item_failures: Vec<ItemFailure>,
+    #[serde(skip)]
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemFailure {
+    pub item_identifier: String,
 }
 
 fn by_category_map<S: serde::Serializer>(counts: &[u64; 5], s: S) -> Result<S::Ok, S::Error> {
@@ -109,12 +175,82 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
         event_json: &str,
         now_ms: i64,
         deadline: Instant,
+    ) -> Result<Response, ProcessError> {
+        match invocation(event_json)? {
+            Invocation::Subscription(data) => self
+                .process_batch(&data, now_ms, deadline)
+                .await
+                .map(Response::Batch),
+            Invocation::Kinesis(records) => Ok(Response::Stream(
+                self.process_records(records, now_ms, deadline).await,
+            )),
+        }
+    }
+
+    /// Each record is one subscription batch. A record that cannot be
+    /// decoded is reported and the rest go on: retrying will not mend it,
+    /// and Lambda may give up on everything from it onwards once its retries
+    /// are spent, so what follows it is saved now. After a transient failure
+    /// (DynamoDB, SNS, time) the rest are reported untouched instead: Lambda
+    /// resumes from the lowest reported record, so they would be redone anyway,
+    /// and what was done is idempotent.
+    async fn process_records(
+        &self,
+        records: Vec<StreamRecord<'_>>,
+        now_ms: i64,
+        deadline: Instant,
+    ) -> StreamResponse {
+        let started = Instant::now();
+        let mut response = StreamResponse::default();
+        response.summary.message_type = "KINESIS";
+        response.summary.records = records.len() as u64;
+        let mut transient_failure = false;
+        for record in records {
+            let sequence_number = record.kinesis.sequence_number;
+            if !transient_failure {
+                match self
+                    .process_batch(&record.kinesis.data, now_ms, deadline)
+                    .await
+                {
+                    Ok(batch) => {
+                        response.summary.absorb(&batch);
+                        continue;
+                    }
+                    Err(error) => {
+                        tracing::error!(
+                            sequence_number = %sequence_number,
+                            error_type = error.kind(),
+                            retryable = error.is_retryable(),
+                            error = %error,
+                            "Kinesis record failed; reported for Lambda to deliver again"
+                        );
+                        if matches!(error, ProcessError::Decode(_)) {
+                            response.summary.decode_errors += 1;
+                        } else {
+                            transient_failure = true;
+                        }
+                    }
+                }
+            }
+            response.summary.failed_records += 1;
+            response.batch_item_failures.push(ItemFailure {
+                item_identifier: sequence_number.into_owned(),
+            });
+        }
+        response.summary.duration_ms = started.elapsed().as_millis() as u64;
+        response
+    }
+
+    /// Processes one subscription batch: `awslogs.data`, or a Kinesis record's data.
+    pub async fn process_batch(
+        &self,
+        data_base64: &str,
+        now_ms: i64,
+        deadline: Instant,
     ) -> Result<Summary, ProcessError> {
         let started = Instant::now();
         let retry_deadline = deadline.min(started + self.config.retry_budget);
-        let data = subscription_data(event_json)?;
-        let buffer = decode_data(&data, self.config.max_decompressed_bytes)?;
-        drop(data);
+        let buffer = decode_data(data_base64, self.config.max_decompressed_bytes)?;
         let batch = parse_batch(&buffer)?;
         let mut summary = Summary {
             message_type: "DATA_MESSAGE",

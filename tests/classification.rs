@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use common::repo_path;
 use iot_log_monitor::classify::{classify, Category};
 use iot_log_monitor::entry::{parse_entry, Component, EventType, Field, LogEntry};
+use iot_log_monitor::incident::category_of_message;
 
 struct Example {
     name: String,
@@ -163,6 +164,84 @@ fn fixtures_match_the_seed_document() {
         .map(|e| serde_json::from_str(&e.line).unwrap())
         .collect();
     assert_eq!(from_doc, fixtures);
+}
+
+/// The CloudTrail record the monitoring guide shows (its `AttachPolicy`
+/// example, PascalCase keys and all), verbatim from the seed document.
+#[test]
+fn the_guides_cloudtrail_record_is_read_as_an_api_call() {
+    let fixture =
+        std::fs::read_to_string(repo_path("tests/fixtures/cloudtrail-attach-policy.json")).unwrap();
+    let fixture: serde_json::Value = serde_json::from_str(&fixture).unwrap();
+    match std::fs::read_dir(repo_path("../shared/seeds"))
+        .ok()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("003_"))
+    {
+        Some(doc) => {
+            let text = std::fs::read_to_string(doc.path()).unwrap();
+            let at = text
+                .find(r#"{ "timestamp":"1460159496""#)
+                .expect("the example is in the guide");
+            let mut stream =
+                serde_json::Deserializer::from_str(&text[at..]).into_iter::<serde_json::Value>();
+            assert_eq!(stream.next().unwrap().unwrap(), fixture);
+        }
+        None => assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must see ../shared/seeds"
+        ),
+    }
+
+    let line = fixture.to_string();
+    let entry = parse_entry(&line).unwrap();
+    let call = entry.cloudtrail().expect("a CloudTrail record");
+    assert_eq!(call.event_name, "AttachPolicy");
+    assert_eq!(
+        call.request_id,
+        Some("d4875df2-fde4-11e5-b829-23bf9b56cbcd")
+    );
+    assert_eq!(call.event_time, Some("2016-04-08T23:51:36Z"));
+    assert_eq!(
+        call.error_code, None,
+        "ErrorCode is empty: the call succeeded"
+    );
+    assert_eq!(classify(&entry), None);
+    assert_eq!(category_of_message(&line), None);
+
+    let mut denied = fixture.clone();
+    denied["ErrorCode"] = "UnauthorizedException".into();
+    let denied = denied.to_string();
+    assert_eq!(
+        classify(&parse_entry(&denied).unwrap()),
+        Some(Category::Failure)
+    );
+    assert_eq!(category_of_message(&denied), Some(Category::Failure));
+
+    for (line, expected) in [
+        (
+            r#"{"eventType":"AwsApiCall","eventSource":"iot.amazonaws.com","eventName":"CreateThing","errorCode":"ResourceAlreadyExistsException"}"#,
+            Some(Category::Failure),
+        ),
+        (
+            r#"{"eventType":"AwsApiCall","eventSource":"s3.amazonaws.com","eventName":"GetObject","errorCode":"AccessDenied"}"#,
+            None,
+        ),
+        (
+            r#"{"eventType":"AwsApiCall","eventSource":"iot.amazonaws.com","eventName":"ListThings"}"#,
+            None,
+        ),
+        // Without eventName it is no CloudTrail record: an IoT entry of a new type.
+        (
+            r#"{"eventType":"AwsApiCall","status":"Failure"}"#,
+            Some(Category::Failure),
+        ),
+    ] {
+        assert_eq!(classify(&parse_entry(line).unwrap()), expected, "{line}");
+        assert_eq!(category_of_message(line), expected, "{line}");
+    }
 }
 
 #[test]

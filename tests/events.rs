@@ -87,6 +87,7 @@ fn each_sample_shows_the_category_it_is_named_for() {
         ("job-failure", [0, 0, 1, 0, 0]),
         ("garbage-lines", [0, 0, 0, 0, 3]),
         ("warnings-and-new-types", [0, 0, 2, 1, 0]),
+        ("cloudtrail-iot-failures", [0, 0, 3, 0, 0]),
     ];
     for (name, counts) in expect {
         let event = std::fs::read_to_string(repo_path(&format!("events/{name}.json"))).unwrap();

@@ -17,11 +17,12 @@ use iot_log_monitor::aws::sns::SnsPublisher;
 use iot_log_monitor::aws::stack::StackOutputs;
 use iot_log_monitor::classify::Category;
 use iot_log_monitor::config::{vars, Config};
+use iot_log_monitor::decode::subscription_data;
 use iot_log_monitor::encode::{
-    envelope, line_timestamp, retime_lines, wrap_envelope_json, BatchSpec,
+    envelope, kinesis_event_json, line_timestamp, retime_lines, wrap_envelope_json, BatchSpec,
 };
 use iot_log_monitor::local::{drain_inbox, provision, Template};
-use iot_log_monitor::pipeline::Processor;
+use iot_log_monitor::pipeline::{Processor, Response};
 use iot_log_monitor::query::{bar, parse_time, plan, summarize, Counted, ListFilter};
 use iot_log_monitor::redrive::parse_destination_record;
 use iot_log_monitor::timefmt::format_rfc3339;
@@ -82,6 +83,8 @@ enum Command {
     Summary(SummaryArgs),
     /// Turn raw IoT log lines (JSON lines) into a CloudWatch Logs subscription event.
     Encode(EncodeArgs),
+    /// Wrap subscription events (like events/*.json) as the records of one Kinesis event.
+    Kinesis(KinesisArgs),
     /// Process the batches kept in the failure queue; each message is deleted only once processed.
     Redrive(RedriveArgs),
     /// Local runs on a moto server (used by `make demo`).
@@ -152,6 +155,22 @@ struct EncodeArgs {
     /// The input is a decoded envelope (like events/*.decoded.json), not log lines: wrap it as is.
     #[arg(long, conflicts_with_all = ["decoded", "time", "seed", "retime"])]
     envelope: bool,
+}
+
+#[derive(Args)]
+struct KinesisArgs {
+    /// Subscription event files, one record each, in order.
+    #[arg(required = true)]
+    events: Vec<PathBuf>,
+    /// Also put a record whose data is not gzip at this position (0 = first).
+    #[arg(long)]
+    corrupt_at: Option<usize>,
+    /// Sequence number of the first record.
+    #[arg(long, default_value_t = 49_650_000_000_000_000_000)]
+    first_sequence: u128,
+    /// Arrival time (epoch ms) stamped on the records.
+    #[arg(long, default_value_t = 1_763_802_000_000)]
+    time: i64,
 }
 
 #[derive(Args)]
@@ -638,6 +657,32 @@ async fn summary(ctx: &mut Session, args: SummaryArgs) -> Result<()> {
     Ok(())
 }
 
+fn kinesis(args: KinesisArgs) -> Result<()> {
+    let mut datas = Vec::new();
+    for path in &args.events {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let data = subscription_data(&text)
+            .with_context(|| format!("{} is not a subscription event", path.display()))?;
+        datas.push(data.into_owned());
+    }
+    if let Some(at) = args.corrupt_at {
+        if at > datas.len() {
+            bail!("--corrupt-at {at} is past the {} records", datas.len());
+        }
+        datas.insert(
+            at,
+            base64_simd::STANDARD.encode_to_string(b"this record is not gzip"),
+        );
+    }
+    let datas: Vec<&str> = datas.iter().map(String::as_str).collect();
+    println!(
+        "{}",
+        kinesis_event_json(&datas, args.first_sequence, args.time)
+    );
+    Ok(())
+}
+
 fn encode(args: EncodeArgs) -> Result<()> {
     let text = match args.input.as_deref() {
         None => read_stdin()?,
@@ -778,7 +823,19 @@ async fn redrive(ctx: &mut Session, args: RedriveArgs) -> Result<()> {
             };
             let deadline = Instant::now() + Duration::from_secs(60);
             match processor.process(&record.payload, now_ms(), deadline).await {
-                Ok(summary) => {
+                // A Kinesis payload with records still failing is not done: keep it.
+                Ok(Response::Stream(stream)) if !stream.batch_item_failures.is_empty() => {
+                    handed_back.extend(message.receipt_handle().map(str::to_owned));
+                    writeln!(
+                        out,
+                        "could not process {what}: {} of {} Kinesis records still fail",
+                        stream.batch_item_failures.len(),
+                        stream.summary.records
+                    )?;
+                    failed += 1;
+                }
+                Ok(response) => {
+                    let summary = response.summary();
                     if let Some(receipt) = message.receipt_handle() {
                         sqs.delete_message()
                             .queue_url(&queue_url)
@@ -935,6 +992,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::List(args) => list(&mut ctx, args).await,
         Command::Summary(args) => summary(&mut ctx, args).await,
         Command::Encode(args) => encode(args),
+        Command::Kinesis(args) => kinesis(args),
         Command::Redrive(args) => redrive(&mut ctx, args).await,
         Command::Local(command) => local(&mut ctx, command).await,
     }

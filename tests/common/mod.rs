@@ -19,7 +19,7 @@ use iot_log_monitor::aws::sns::SnsPublisher;
 use iot_log_monitor::config::Config;
 use iot_log_monitor::encode::{subscription_event_json, BatchSpec};
 use iot_log_monitor::local::{drain_inbox, provision, Provisioned, ReceivedAlert, Template};
-use iot_log_monitor::pipeline::{Processor, Summary};
+use iot_log_monitor::pipeline::{Processor, Response, Summary};
 
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -258,8 +258,12 @@ pub fn far_deadline() -> Instant {
 }
 
 pub async fn run(processor: &RealProcessor, event_json: &str, now_ms: i64) -> Summary {
-    processor
+    match processor
         .process(event_json, now_ms, far_deadline())
         .await
         .unwrap()
+    {
+        Response::Batch(summary) => summary,
+        Response::Stream(stream) => panic!("expected a direct subscription event: {stream:?}"),
+    }
 }

@@ -1,0 +1,207 @@
+//! The Kinesis front door (partial batch responses) and CloudTrail records of
+//! AWS IoT API calls, against a real moto server, from the fixtures in
+//! events/ (`make events` builds the Kinesis events from the direct ones).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::{repo_path, run, s, Stack};
+use iot_log_monitor::classify::Category;
+use iot_log_monitor::decode::{invocation, Invocation};
+use iot_log_monitor::pipeline::{Response, StreamResponse};
+
+const NOW: i64 = 1_800_000_000_000;
+const WAIT: Duration = Duration::from_secs(5);
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(repo_path(&format!("events/{name}.json"))).unwrap()
+}
+
+fn sequence_numbers(event: &str) -> Vec<String> {
+    match invocation(event).unwrap() {
+        Invocation::Kinesis(records) => records
+            .iter()
+            .map(|r| r.kinesis.sequence_number.to_string())
+            .collect(),
+        Invocation::Subscription(_) => panic!("not a Kinesis event"),
+    }
+}
+
+async fn stream(stack: &Stack, event: &str) -> StreamResponse {
+    let processor = stack.processor(&[]);
+    match processor
+        .process(event, NOW, common::far_deadline())
+        .await
+        .unwrap()
+    {
+        Response::Stream(response) => response,
+        Response::Batch(summary) => panic!("expected a partial batch response: {summary:?}"),
+    }
+}
+
+fn trace_ids(
+    items: &[std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>],
+) -> BTreeSet<String> {
+    items.iter().map(|i| s(i, "traceId")).collect()
+}
+
+#[tokio::test]
+async fn a_kinesis_batch_stores_what_its_direct_batches_store() {
+    let direct = Stack::new("kinesis-direct").await;
+    for name in ["rule-not-found", "rule-throttled", "job-failure"] {
+        run(&direct.processor(&[]), &fixture(name), NOW).await;
+    }
+    let expected = direct.incidents().await;
+    assert!(!expected.is_empty());
+
+    let stack = Stack::new("kinesis").await;
+    let event = fixture("kinesis/three-batches");
+    let response = stream(&stack, &event).await;
+    assert_eq!(response.batch_item_failures, []);
+    assert_eq!(response.summary.records, 3);
+    assert_eq!(response.summary.stored, expected.len());
+    let items = stack.incidents().await;
+    assert_eq!(items, expected, "the same items, attribute for attribute");
+    let alerts = stack.alerts(WAIT).await;
+    assert!(!alerts.is_empty());
+
+    // Lambda delivers a stream batch at least once: again, nothing new.
+    let again = stream(&stack, &event).await;
+    assert_eq!(again.batch_item_failures, []);
+    assert_eq!(again.summary.alerts_sent, 0);
+    assert_eq!(again.summary.alerts_already_seen, alerts.len() as u64);
+    assert_eq!(stack.incidents().await, expected);
+    assert!(stack.alerts(Duration::from_millis(500)).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_corrupt_record_is_reported_by_its_sequence_number_and_the_others_are_kept() {
+    let stack = Stack::new("kinesis-corrupt").await;
+    let event = fixture("kinesis/corrupt-record");
+    let sequences = sequence_numbers(&event);
+    assert_eq!(sequences.len(), 3);
+
+    let response = stream(&stack, &event).await;
+    let reported: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(reported, [sequences[1].as_str()], "only the corrupt record");
+    assert_eq!(response.summary.decode_errors, 1);
+    assert_eq!(response.summary.failed_records, 1);
+    let json = serde_json::to_value(Response::Stream(response)).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": sequences[1]}]}),
+        "the shape Lambda reads with ReportBatchItemFailures"
+    );
+
+    // Both good records (before and after the corrupt one) are stored.
+    let direct = Stack::new("kinesis-corrupt-direct").await;
+    for name in ["rule-not-found", "authorization-failures"] {
+        run(&direct.processor(&[]), &fixture(name), NOW).await;
+    }
+    assert_eq!(
+        trace_ids(&stack.incidents().await),
+        trace_ids(&direct.incidents().await)
+    );
+}
+
+#[tokio::test]
+async fn after_a_transient_failure_the_remaining_records_are_reported_untouched() {
+    let stack = Stack::new("kinesis-transient").await;
+    let event = fixture("kinesis/three-batches");
+    let sequences = sequence_numbers(&event);
+    // A table that does not exist: every write fails, as in an outage.
+    let processor = stack.processor(&[("INCIDENTS_TABLE", "no-such-table")]);
+    let response = match processor
+        .process(&event, NOW, common::far_deadline())
+        .await
+        .unwrap()
+    {
+        Response::Stream(response) => response,
+        Response::Batch(_) => unreachable!(),
+    };
+    let reported: Vec<String> = response
+        .batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect();
+    assert_eq!(
+        reported, sequences,
+        "the failed record and every one after it"
+    );
+    assert_eq!(response.summary.decode_errors, 0);
+    assert!(stack.alerts(Duration::from_millis(500)).await.is_empty());
+}
+
+#[tokio::test]
+async fn cloudtrail_failures_of_iot_api_calls_are_stored_and_alerted_by_request_id() {
+    let stack = Stack::new("cloudtrail").await;
+    let summary = run(
+        &stack.processor(&[]),
+        &fixture("cloudtrail-iot-failures"),
+        NOW,
+    )
+    .await;
+    assert_eq!(summary.entries, 6);
+    assert_eq!(summary.by_category[Category::Failure.index()], 3);
+    assert_eq!(
+        summary.by_category.iter().sum::<u64>(),
+        3,
+        "the successful calls and the S3 failure are not IoT incidents"
+    );
+
+    let items = stack.incidents().await;
+    let keys: BTreeSet<(String, String, String)> = items
+        .iter()
+        .map(|i| (s(i, "traceId"), s(i, "eventName"), s(i, "errorCode")))
+        .collect();
+    let expected: BTreeSet<(String, String, String)> = [
+        (
+            "d4875df2-fde4-11e5-b829-000000000002",
+            "AttachPolicy",
+            "UnauthorizedException",
+        ),
+        (
+            "7f6c4d1e-2b3a-4c5d-9e8f-0a1b2c3d4e5f",
+            "AttachPolicy",
+            "AccessDeniedException",
+        ),
+        // No requestID: the event id keys it.
+        (
+            "f00df00d-0000-4000-8000-000000000003",
+            "UpdateCertificate",
+            "ResourceNotFoundException",
+        ),
+    ]
+    .into_iter()
+    .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()))
+    .collect();
+    assert_eq!(
+        keys, expected,
+        "PascalCase (the IoT guide's) and camelCase (CloudTrail's) alike"
+    );
+    let attach = items
+        .iter()
+        .find(|i| s(i, "traceId") == "7f6c4d1e-2b3a-4c5d-9e8f-0a1b2c3d4e5f")
+        .unwrap();
+    assert_eq!(s(attach, "category"), "Failure");
+    assert_eq!(s(attach, "logGroup"), "aws-cloudtrail-logs-123456789012");
+    assert_eq!(s(attach, "eventSource"), "iot.amazonaws.com");
+
+    let alerts = stack.alerts(WAIT).await;
+    let subjects: BTreeSet<&str> = alerts.iter().map(|a| a.subject.as_str()).collect();
+    assert_eq!(alerts.len(), 2, "one per API: {subjects:?}");
+    assert!(
+        subjects.iter().any(|s| s.contains("AttachPolicy")),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects.iter().any(|s| s.contains("UpdateCertificate")),
+        "{subjects:?}"
+    );
+}
