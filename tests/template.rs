@@ -33,7 +33,22 @@ fn the_function_may_touch_only_the_stacks_own_resources() {
     let role = resource(&t, "ProcessorRole");
     let logical_ids: Vec<&str> = t.resources().map(|(id, _, _)| id).collect();
     let mut statements = 0;
-    for policy in list(&role["Properties"]["Policies"]) {
+    // The role's own policies, and the Kinesis path's policy attached to it.
+    let attached = t
+        .resources()
+        .filter(|(_, kind, props)| {
+            *kind == "AWS::IAM::Policy"
+                && list(&props["Roles"])
+                    .iter()
+                    .any(|r| template_value(r) == TemplateValue::Ref("ProcessorRole".into()))
+        })
+        .map(|(_, _, props)| props);
+    let attached: Vec<&Value> = attached.collect();
+    assert_eq!(attached.len(), 1, "the Kinesis read policy");
+    for policy in list(&role["Properties"]["Policies"])
+        .into_iter()
+        .chain(attached)
+    {
         for statement in list(&policy["PolicyDocument"]["Statement"]) {
             statements += 1;
             assert_eq!(statement["Effect"].as_str(), Some("Allow"));
@@ -54,7 +69,7 @@ fn the_function_may_touch_only_the_stacks_own_resources() {
             }
         }
     }
-    assert_eq!(statements, 6);
+    assert_eq!(statements, 7);
     assert!(
         role["Properties"]["ManagedPolicyArns"].is_null(),
         "no managed policies (they grant Resource *)"
@@ -81,6 +96,76 @@ fn the_invoke_permission_is_scoped_to_the_log_group() {
         .unwrap()
         .ends_with(":log-group:${LogGroupName}:*"));
     assert!(!permission["SourceAccount"].is_null());
+}
+
+#[test]
+fn every_subscription_has_its_own_scoped_permission_and_both_paths_are_complete() {
+    let t = template();
+    let filters: Vec<(&str, &Value)> = t
+        .resources()
+        .filter(|(_, kind, _)| *kind == "AWS::Logs::SubscriptionFilter")
+        .map(|(id, _, _)| (id, resource(&t, id)))
+        .collect();
+    assert_eq!(
+        filters.len(),
+        4,
+        "IoT group, two additional groups, CloudTrail"
+    );
+    for (id, filter) in &filters {
+        let permission_id = filter["DependsOn"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id} has no DependsOn"));
+        let permission = resource(&t, permission_id);
+        assert_eq!(
+            permission["Type"].as_str(),
+            Some("AWS::Lambda::Permission"),
+            "{id}"
+        );
+        assert_eq!(
+            permission["Condition"], filter["Condition"],
+            "{id}: created together"
+        );
+        let source = serde_norway::to_string(&permission["Properties"]["SourceArn"]).unwrap();
+        assert!(source.contains(":log-group:${"), "{id}: {source}");
+        let destination = serde_norway::to_string(&filter["Properties"]["DestinationArn"]).unwrap();
+        assert!(
+            destination.contains("LogStream") && destination.contains("ProcessorFunction"),
+            "{id}: {destination}"
+        );
+    }
+    let mapping = &resource(&t, "StreamEventSource")["Properties"];
+    assert_eq!(list(&mapping["FunctionResponseTypes"]).len(), 1);
+    assert_eq!(
+        mapping["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+    for knob in [
+        "BatchSize",
+        "MaximumBatchingWindowInSeconds",
+        "ParallelizationFactor",
+    ] {
+        assert!(!mapping[knob].is_null(), "{knob}");
+    }
+    assert_eq!(
+        template_value(&mapping["DestinationConfig"]["OnFailure"]["Destination"]),
+        TemplateValue::GetAtt("FailedBatchQueue".into(), "Arn".into())
+    );
+    assert_eq!(
+        resource(&t, "LogStream")["Properties"]["StreamEncryption"]["EncryptionType"].as_str(),
+        Some("KMS")
+    );
+    for id in [
+        "LogStream",
+        "LogsToStreamRole",
+        "ProcessorStreamPolicy",
+        "StreamEventSource",
+    ] {
+        assert_eq!(
+            resource(&t, id)["Condition"].as_str(),
+            Some("UseKinesis"),
+            "{id}"
+        );
+    }
 }
 
 #[test]
@@ -344,6 +429,8 @@ fn the_default_filter_pattern_passes_every_incident_and_stops_success_traffic() 
     for entry in std::fs::read_dir(repo_path("events/lines"))
         .unwrap()
         .flatten()
+        // CloudTrail records arrive on their own log group, through their own pattern.
+        .filter(|e| !e.file_name().to_string_lossy().starts_with("cloudtrail-"))
     {
         lines.extend(
             std::fs::read_to_string(entry.path())
