@@ -180,7 +180,17 @@ def main():
         with open(path, "rb") as f:
             events[name] = f.read().strip()
 
-    startup_ms, rust, peak_kb, peak_after_bomb_kb = processor(events)
+    # The Kinesis path: ten 1,000-entry subscription batches as the records of one invocation.
+    datas = []
+    for seed in range(10, 20):
+        synth = subprocess.run([cli, "local", "synth", "--entries", "1000", "--failure-percent", "0", "--seed", str(seed)],
+                               check=True, capture_output=True).stdout
+        datas.append(json.loads(synth)["awslogs"]["data"])
+    kinesis = {"Records": [{"kinesis": {"sequenceNumber": f"{i:056}", "data": d, "partitionKey": str(i)},
+                            "eventSource": "aws:kinesis"} for i, d in enumerate(datas)]}
+    rust_events = dict(events, **{"kinesis-10x1k": json.dumps(kinesis).encode()})
+
+    startup_ms, rust, peak_kb, peak_after_bomb_kb = processor(rust_events)
     python = python_times(events)
     node = node_times(paths)
 
@@ -197,7 +207,12 @@ def main():
         size_kb = len(raw) * 3 / 4 / 1024
         rm, pm, nm = rust[name][0], python[name][0], node[name][0]
         print(f"{name:<18} {size_kb:>7.0f}KB {rm:>8.2f}ms {pm:>7.2f}ms {nm:>7.2f}ms {pm / rm:>16.1f}x {nm / rm:>14.1f}x")
-    print(f"\nprocessor start-up to first Runtime API poll: {startup_ms:.1f} ms")
+    km, kr = rust["kinesis-10x1k"]
+    if kr != {"batchItemFailures": []}:
+        sys.exit(f"the Kinesis batch was not fully processed: {kr}")
+    print(f"\nKinesis path, one invocation of 10 records x 1,000 entries: {km:.2f} ms "
+          f"({10_000 / km * 1000:,.0f} entries/s; 10 direct invocations of 1k: {10 * rust['1k'][0]:.2f} ms)")
+    print(f"processor start-up to first Runtime API poll: {startup_ms:.1f} ms")
     print(f"processor peak RSS over all invocations: {peak_kb / 1024:.1f} MiB")
     print(f"processor peak RSS after a 256 MiB gzip bomb (refused at the 32 MiB cap), then one more batch: {peak_after_bomb_kb / 1024:.1f} MiB")
 
