@@ -181,14 +181,15 @@ def main():
             events[name] = f.read().strip()
 
     # The Kinesis path: ten 1,000-entry subscription batches as the records of one invocation.
-    datas = []
+    batches = []
     for seed in range(10, 20):
-        synth = subprocess.run([cli, "local", "synth", "--entries", "1000", "--failure-percent", "0", "--seed", str(seed)],
-                               check=True, capture_output=True).stdout
-        datas.append(json.loads(synth)["awslogs"]["data"])
-    kinesis = {"Records": [{"kinesis": {"sequenceNumber": f"{i:056}", "data": d, "partitionKey": str(i)},
-                            "eventSource": "aws:kinesis"} for i, d in enumerate(datas)]}
-    rust_events = dict(events, **{"kinesis-10x1k": json.dumps(kinesis).encode()})
+        batch = os.path.join(work, f"kinesis-record-{seed}.json")
+        with open(batch, "w") as f:
+            subprocess.run([cli, "local", "synth", "--entries", "1000", "--failure-percent", "0", "--seed", str(seed)],
+                           check=True, stdout=f)
+        batches.append(batch)
+    kinesis = subprocess.run([cli, "kinesis", *batches], check=True, capture_output=True).stdout.strip()
+    rust_events = dict(events, **{"kinesis-10x1k": kinesis})
 
     startup_ms, rust, peak_kb, peak_after_bomb_kb = processor(rust_events)
     python = python_times(events)

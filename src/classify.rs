@@ -1,9 +1,8 @@
 //! Which log entries are incidents, and of what kind.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
-
-use std::borrow::Cow;
 
 use crate::entry::{Essentials, LogEntry, IOT_EVENT_SOURCE};
 

@@ -4,9 +4,10 @@
 //! Everything here is pure and bounded: the decompressed size is capped before
 //! memory is committed, so a gzip bomb costs at most the cap.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::borrow::Cow;
 
 use crate::error::DecodeError;
 

@@ -343,10 +343,10 @@ impl Essentials<'_> {
     }
 }
 
-/// Reads only `eventType`, `status` and `logLevel`, skipping every other
-/// value without keeping it: most entries are healthy, and for them this
-/// is all the work there is. Accepts and refuses exactly what
-/// [`parse_entry`] does, and reads the three fields the same way.
+/// Reads only the fields of [`Essentials`], skipping every other value
+/// without keeping it: most entries are healthy, and for them this is all
+/// the work there is. Accepts and refuses exactly what [`parse_entry`] does,
+/// and reads those fields the same way.
 pub fn parse_essentials(message: &str) -> Result<Essentials<'_>, NotAnEntry> {
     parse_object::<ParsedEssentials>(message)?
         .0

@@ -104,67 +104,56 @@ pub fn judge(message: &str) -> Verdict<'_> {
 /// Builds the owned incident for a log event whose verdict has a category.
 pub fn incident(event: &RawLogEvent<'_>, message: &str, verdict: &Verdict<'_>) -> Option<Incident> {
     let owned = |s: Option<&str>| s.map(str::to_owned);
-    let category = verdict.category()?;
     let event_id = event.id.to_string();
-    Some(match verdict {
+    // What every incident has; each kind of source fills in the rest.
+    let mut incident = Incident {
+        category: verdict.category()?,
+        trace_id: synthetic_trace_id(None, &event_id),
+        event_id,
+        time_ms: event.timestamp,
+        event_type: None,
+        rule_name: None,
+        client_id: None,
+        account_id: None,
+        reason: None,
+        details: None,
+        message: message.to_owned(),
+        parse_problem: None,
+    };
+    match verdict {
+        Verdict::Unparseable(why) => incident.parse_problem = Some(why.as_str()),
+        // A control-plane call: keyed by its request id, named by its API.
         Verdict::Entry(entry, _) => match entry.cloudtrail() {
-            // A control-plane call: keyed by its request id, named by its API.
-            Some(call) => Incident {
-                category,
-                trace_id: call
-                    .request_id
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| synthetic_trace_id(None, &event_id)),
-                time_ms: call
-                    .event_time
-                    .and_then(parse_rfc3339)
-                    .unwrap_or(event.timestamp),
-                event_type: Some(call.event_name.to_owned()),
-                rule_name: None,
-                client_id: None,
-                account_id: owned(call.account_id),
-                reason: owned(call.error_code),
-                details: owned(call.error_message),
-                message: message.to_owned(),
-                parse_problem: None,
-                event_id,
-            },
-            None => Incident {
-                category,
-                trace_id: entry
-                    .trace_id()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| synthetic_trace_id(entry.job_id(), &event_id)),
-                time_ms: entry
-                    .timestamp()
-                    .and_then(parse_iot_timestamp)
-                    .unwrap_or(event.timestamp),
-                event_type: Some(entry.event_type.as_str().to_owned()),
-                rule_name: owned(entry.rule_name()),
-                client_id: owned(entry.client_id()),
-                account_id: owned(entry.account_id()),
-                reason: owned(entry.reason()),
-                details: owned(entry.details()),
-                message: message.to_owned(),
-                parse_problem: None,
-                event_id,
-            },
+            Some(call) => {
+                if let Some(request_id) = call.request_id {
+                    incident.trace_id = request_id.to_owned();
+                }
+                if let Some(time_ms) = call.event_time.and_then(parse_rfc3339) {
+                    incident.time_ms = time_ms;
+                }
+                incident.event_type = Some(call.event_name.to_owned());
+                incident.account_id = owned(call.account_id);
+                incident.reason = owned(call.error_code);
+                incident.details = owned(call.error_message);
+            }
+            None => {
+                incident.trace_id = match entry.trace_id() {
+                    Some(trace_id) => trace_id.to_owned(),
+                    None => synthetic_trace_id(entry.job_id(), &incident.event_id),
+                };
+                if let Some(time_ms) = entry.timestamp().and_then(parse_iot_timestamp) {
+                    incident.time_ms = time_ms;
+                }
+                incident.event_type = Some(entry.event_type.as_str().to_owned());
+                incident.rule_name = owned(entry.rule_name());
+                incident.client_id = owned(entry.client_id());
+                incident.account_id = owned(entry.account_id());
+                incident.reason = owned(entry.reason());
+                incident.details = owned(entry.details());
+            }
         },
-        Verdict::Unparseable(why) => Incident {
-            category,
-            trace_id: synthetic_trace_id(None, &event_id),
-            time_ms: event.timestamp,
-            event_type: None,
-            rule_name: None,
-            client_id: None,
-            account_id: None,
-            reason: None,
-            details: None,
-            message: message.to_owned(),
-            parse_problem: Some(why.as_str()),
-            event_id,
-        },
-    })
+    }
+    Some(incident)
 }
 
 #[cfg(test)]

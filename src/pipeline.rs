@@ -232,11 +232,11 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
                     }
                 }
             }
-            response.summary.failed_records += 1;
             response.batch_item_failures.push(ItemFailure {
                 item_identifier: sequence_number.into_owned(),
             });
         }
+        response.summary.failed_records = response.batch_item_failures.len() as u64;
         response.summary.duration_ms = started.elapsed().as_millis() as u64;
         response
     }

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{repo_path, run, s, Stack};
+use common::{repo_path, run, s, RealProcessor, Stack};
 use iot_log_monitor::classify::Category;
 use iot_log_monitor::decode::{invocation, Invocation};
 use iot_log_monitor::pipeline::{Response, StreamResponse};
@@ -29,8 +29,7 @@ fn sequence_numbers(event: &str) -> Vec<String> {
     }
 }
 
-async fn stream(stack: &Stack, event: &str) -> StreamResponse {
-    let processor = stack.processor(&[]);
+async fn stream(processor: &RealProcessor, event: &str) -> StreamResponse {
     match processor
         .process(event, NOW, common::far_deadline())
         .await
@@ -58,7 +57,7 @@ async fn a_kinesis_batch_stores_what_its_direct_batches_store() {
 
     let stack = Stack::new("kinesis").await;
     let event = fixture("kinesis/three-batches");
-    let response = stream(&stack, &event).await;
+    let response = stream(&stack.processor(&[]), &event).await;
     assert_eq!(response.batch_item_failures, []);
     assert_eq!(response.summary.records, 3);
     assert_eq!(response.summary.stored, expected.len());
@@ -68,7 +67,7 @@ async fn a_kinesis_batch_stores_what_its_direct_batches_store() {
     assert!(!alerts.is_empty());
 
     // Lambda delivers a stream batch at least once: again, nothing new.
-    let again = stream(&stack, &event).await;
+    let again = stream(&stack.processor(&[]), &event).await;
     assert_eq!(again.batch_item_failures, []);
     assert_eq!(again.summary.alerts_sent, 0);
     assert_eq!(again.summary.alerts_already_seen, alerts.len() as u64);
@@ -83,7 +82,7 @@ async fn a_corrupt_record_is_reported_by_its_sequence_number_and_the_others_are_
     let sequences = sequence_numbers(&event);
     assert_eq!(sequences.len(), 3);
 
-    let response = stream(&stack, &event).await;
+    let response = stream(&stack.processor(&[]), &event).await;
     let reported: Vec<&str> = response
         .batch_item_failures
         .iter()
@@ -117,14 +116,7 @@ async fn after_a_transient_failure_the_remaining_records_are_reported_untouched(
     let sequences = sequence_numbers(&event);
     // A table that does not exist: every write fails, as in an outage.
     let processor = stack.processor(&[("INCIDENTS_TABLE", "no-such-table")]);
-    let response = match processor
-        .process(&event, NOW, common::far_deadline())
-        .await
-        .unwrap()
-    {
-        Response::Stream(response) => response,
-        Response::Batch(_) => unreachable!(),
-    };
+    let response = stream(&processor, &event).await;
     let reported: Vec<String> = response
         .batch_item_failures
         .into_iter()
