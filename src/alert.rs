@@ -151,6 +151,10 @@ pub struct RenderedAlert {
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AlertBody<'a> {
+    /// The same for every delivery of one alert (SNS, or a retry of the
+    /// publish, may deliver it twice): subscribers can drop repeats by it.
+    #[serde(borrow)]
+    pub alert_id: Cow<'a, str>,
     pub category: Category,
     pub severity: Cow<'a, str>,
     pub subject_kind: SubjectKind,
@@ -221,11 +225,22 @@ fn subject_line(group: &AlertGroup) -> String {
     out
 }
 
+/// The id of the alert for `key` claimed by batch `fingerprint`: the same
+/// when a redelivery of the batch sends it again.
+pub fn alert_id(key: &str, fingerprint: &str) -> String {
+    format!(
+        "{:016x}",
+        crate::item::fnv1a(key.as_bytes())
+            ^ crate::item::fnv1a(fingerprint.as_bytes()).rotate_left(23)
+    )
+}
+
 /// Renders one alert. Every field from outside is cut to a fixed size, so the
 /// result stays under [`MAX_ALERT_BYTES`] whatever the incidents held.
 pub fn render(
     group: &AlertGroup,
     log_group: &str,
+    alert_id: &str,
     suppressed_since_last: u64,
     window_seconds: u64,
 ) -> RenderedAlert {
@@ -233,6 +248,7 @@ pub fn render(
         Cow::Borrowed(truncate_str(s, max))
     }
     let body = AlertBody {
+        alert_id: cut(alert_id, 64),
         category: group.category,
         severity: Cow::Borrowed(group.category.severity()),
         subject_kind: group.subject_kind,
@@ -256,6 +272,7 @@ pub fn render(
     let mut attributes = vec![
         ("category", group.category.as_str().to_owned()),
         ("severity", body.severity.to_string()),
+        ("alertId", body.alert_id.to_string()),
     ];
     if let Some(event_type) = body.event_types.first().filter(|t| !t.is_empty()) {
         attributes.push(("eventType", event_type.to_string()));
@@ -310,6 +327,7 @@ fn render_text(b: &AlertBody<'_>) -> String {
             b.suppressed_since_last_alert, b.window_seconds
         );
     }
+    let _ = writeln!(t, "Alert id:     {}", b.alert_id);
     let _ = writeln!(t, "Sample traces:");
     for trace in &b.sample_trace_ids {
         let _ = writeln!(t, "  {trace}");
@@ -457,7 +475,7 @@ mod tests {
             alerting(),
             "AWSIotLogsV2",
         )[0];
-        let a = render(g, "AWSIotLogsV2", 7, 900);
+        let a = render(g, "AWSIotLogsV2", "a1", 7, 900);
         assert_eq!(a.subject, "[AWS IoT] RuleMessageThrottled: rule r (1)");
         let structure: serde_json::Value = serde_json::from_str(&a.message).unwrap();
         let email = structure["email"].as_str().unwrap();
@@ -506,7 +524,7 @@ mod tests {
         i.reason = Some("r".repeat(1_000_000));
         i.event_type = Some("e".repeat(100_000));
         let g = &aggregate(&[i], alerting(), "g")[0];
-        let a = render(g, &"g".repeat(100_000), u64::MAX, 900);
+        let a = render(g, &"g".repeat(100_000), &"i".repeat(100_000), u64::MAX, 900);
         assert!(
             a.subject.len() <= MAX_SUBJECT_CHARS && a.subject.is_ascii(),
             "{}",

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use serde::Serialize;
 
-use crate::alert::{aggregate, render};
+use crate::alert::{aggregate, alert_id, render};
 use crate::classify::Category;
 use crate::config::Config;
 use crate::decode::{
@@ -334,19 +334,18 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
         let mut claims = Vec::new();
         let mut rendered = Vec::new();
         let mut first_error = None;
-        for ((group, key), decision) in groups.iter().zip(&keys).zip(decisions) {
+        for (group, decision) in groups.iter().zip(decisions) {
             match decision {
-                Ok(GateDecision::Send {
-                    suppressed_since_last,
-                }) => {
-                    claims.push(Claim {
-                        key: key.clone(),
-                        fingerprint: fingerprint.to_owned(),
-                        claimed_at_ms: now_ms,
-                        suppressed_since_last,
-                    });
+                Ok(GateDecision::Send(claim)) => {
                     let window = self.config.alert_window.as_secs();
-                    rendered.push(render(group, log_group, suppressed_since_last, window));
+                    rendered.push(render(
+                        group,
+                        log_group,
+                        &alert_id(&claim.key, &claim.fingerprint),
+                        claim.suppressed_since_last,
+                        window,
+                    ));
+                    claims.push(claim);
                 }
                 Ok(GateDecision::Suppressed) => summary.alerts_suppressed += 1,
                 Ok(GateDecision::AlreadySeen) => summary.alerts_already_seen += 1,
@@ -358,7 +357,7 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
         if let Some(error) = first_error {
             // Alerts this invocation claimed but will not send must be
             // claimable again by the retry.
-            self.release_all(claims.iter()).await;
+            self.settle(&claims, &[]).await;
             return Err(ProcessError::AlertState(error));
         }
         if rendered.is_empty() {
@@ -368,21 +367,39 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
             Ok(requests) => {
                 summary.publish_requests = requests;
                 summary.alerts_sent = rendered.len() as u64;
+                self.settle(&[], &claims).await;
                 Ok(())
             }
             Err((unsent, error)) => {
                 summary.alerts_sent = (rendered.len() - unsent.len()) as u64;
-                self.release_all(unsent.iter().map(|&i| &claims[i])).await;
+                let (released, published): (Vec<_>, Vec<_>) = claims
+                    .into_iter()
+                    .enumerate()
+                    .partition(|(i, _)| unsent.contains(i));
+                let unclaim =
+                    |v: Vec<(usize, Claim)>| v.into_iter().map(|(_, c)| c).collect::<Vec<_>>();
+                self.settle(&unclaim(released), &unclaim(published)).await;
                 Err(error.into())
             }
         }
     }
 
-    async fn release_all(&self, claims: impl Iterator<Item = &Claim>) {
-        for result in join_all(claims.map(|c| self.gate.release(c))).await {
+    /// Releases the claims whose alerts were not published (so a retry
+    /// sends them) and confirms those that were (so a redelivery does not).
+    /// Neither may fail the invocation: a claim left unconfirmed is taken
+    /// over by a redelivery of its batch, at worst sending its alert twice.
+    async fn settle(&self, released: &[Claim], published: &[Claim]) {
+        let releases = join_all(released.iter().map(|c| self.gate.release(c)));
+        let confirms = join_all(published.iter().map(|c| self.gate.confirm(c)));
+        let (releases, confirms) = futures_util::future::join(releases, confirms).await;
+        for result in releases {
             if let Err(e) = result {
-                // The claim lapses with the window; until then that alert stays unsent.
-                tracing::error!(error = %e, "could not release an alert claim");
+                tracing::error!(error = %e, "could not release an alert claim; a redelivery of the batch takes it over");
+            }
+        }
+        for result in confirms {
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "could not confirm a published alert; a redelivery of the batch may send it again");
             }
         }
     }

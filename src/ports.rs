@@ -28,22 +28,29 @@ pub trait IncidentStore: Send + Sync {
 }
 
 /// The outcome of asking to alert for a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GateDecision {
-    /// This invocation sends the alert; `suppressed_since_last` entries were held back since the previous one.
-    Send { suppressed_since_last: u64 },
+    /// This invocation sends the alert, under this claim.
+    Send(Claim),
     /// An alert for the key went out within the window; the entries were counted.
     Suppressed,
     /// This batch was already counted or alerted for this key (a redelivery).
     AlreadySeen,
 }
 
-/// A claim this invocation holds, to release if publishing fails.
+/// The right to send one alert, held by one invocation until it confirms
+/// (published) or releases (not published) it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
     pub key: String,
+    /// The batch the alert is for: a redelivery of it may take over an
+    /// unconfirmed claim, so an invocation that died before publishing
+    /// does not lose the alert.
     pub fingerprint: String,
-    pub claimed_at_ms: i64,
+    /// Unique to this claim, so an invocation recognises its own claim when
+    /// the answer to its write was lost, and no one else's is undone.
+    pub token: String,
+    /// Entries held back for the key since the previous alert.
     pub suppressed_since_last: u64,
 }
 
@@ -57,6 +64,10 @@ pub trait AlertGate: Send + Sync {
         count: u64,
         now_ms: i64,
     ) -> impl Future<Output = Result<GateDecision, StoreError>> + Send;
+
+    /// Records that the claimed alert was published: a redelivery of the
+    /// batch then sees it as sent.
+    fn confirm(&self, claim: &Claim) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Undoes a claim whose alert was not published, so a retry sends it.
     fn release(&self, claim: &Claim) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -8,6 +8,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequ
 use aws_sdk_dynamodb::Client;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
 use super::describe;
 use crate::error::StoreError;
 use crate::item::{write_chunks, Attr, Item};
@@ -152,14 +154,46 @@ impl IncidentStore for DynamoIncidentStore {
 const MAX_FINGERPRINTS: usize = 2_000;
 
 /// Alert suppression state, one item per alert key:
-/// `alertKey` (partition key), `lastSentMs`, `suppressed` (entries held back
-/// since `lastSentMs`), `batches` (fingerprints of the batches counted or
-/// alerted in this window) and `expiresAt` (TTL).
+/// - `alertKey` (partition key), `expiresAt` (TTL);
+/// - `lastSentMs`: when the current claim was taken; the window runs from it;
+/// - `suppressed`: entries held back since then; `sentSuppressed`: those held
+///   back before it, which the claimed alert reports;
+/// - `batches`: fingerprints of the batches counted or alerted in this window;
+/// - `claimToken`, `claimBatch`: who holds the claim and for which batch;
+///   `published` once its alert went out.
 #[derive(Clone, Debug)]
 pub struct DynamoAlertGate {
     client: Client,
     table: String,
     window_ms: i64,
+}
+
+fn is_condition_failure<E, R>(
+    error: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    error
+        .as_service_error()
+        .is_some_and(|e| e.code() == Some("ConditionalCheckFailedException"))
+}
+
+fn number(item: Option<&HashMap<String, AttributeValue>>, name: &str) -> u64 {
+    item.and_then(|i| i.get(name))
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn text<'i>(item: &'i HashMap<String, AttributeValue>, name: &str) -> Option<&'i str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+fn new_token() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
 }
 
 impl DynamoAlertGate {
@@ -171,11 +205,20 @@ impl DynamoAlertGate {
         }
     }
 
-    fn key(key: &str) -> (String, AttributeValue) {
-        ("alertKey".to_owned(), AttributeValue::S(key.to_owned()))
+    fn key(key: &str) -> AttributeValue {
+        AttributeValue::S(key.to_owned())
     }
 
-    fn error(&self, op: &'static str, message: String, retryable: bool) -> StoreError {
+    fn error<E, R>(
+        &self,
+        op: &'static str,
+        error: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    ) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let (message, retryable) = describe(error);
         StoreError::Request {
             op,
             table: self.table.clone(),
@@ -184,52 +227,61 @@ impl DynamoAlertGate {
         }
     }
 
+    fn claim_for(
+        key: &str,
+        fingerprint: &str,
+        token: &str,
+        state: Option<&HashMap<String, AttributeValue>>,
+    ) -> Claim {
+        Claim {
+            key: key.to_owned(),
+            fingerprint: fingerprint.to_owned(),
+            token: token.to_owned(),
+            suppressed_since_last: number(state, "sentSuppressed"),
+        }
+    }
+
     /// The window is quiet (or the key new) and this batch has not been here: take it.
     async fn try_send(
         &self,
         key: &str,
         fingerprint: &str,
+        token: &str,
         now_ms: i64,
-    ) -> Result<Option<u64>, StoreError> {
+    ) -> Result<Option<Claim>, StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("alertKey", Self::key(key).1)
+            .key("alertKey", Self::key(key))
             .condition_expression(
                 "(attribute_not_exists(lastSentMs) OR lastSentMs <= :cutoff) AND NOT contains(batches, :fp)",
             )
-            .update_expression("SET lastSentMs = :now, suppressed = :zero, batches = :fps, expiresAt = :exp")
+            // `sentSuppressed` first: it reads the count that `suppressed = :zero` then resets.
+            .update_expression(
+                "SET sentSuppressed = if_not_exists(suppressed, :zero), suppressed = :zero, \
+                 lastSentMs = :now, batches = :fps, claimToken = :token, claimBatch = :fp, expiresAt = :exp \
+                 REMOVE published",
+            )
             .expression_attribute_values(":cutoff", AttributeValue::N((now_ms - self.window_ms).to_string()))
             .expression_attribute_values(":fp", AttributeValue::S(fingerprint.to_owned()))
             .expression_attribute_values(":fps", AttributeValue::Ss(vec![fingerprint.to_owned()]))
             .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
             .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":token", AttributeValue::S(token.to_owned()))
             .expression_attribute_values(":exp", AttributeValue::N(self.expiry(now_ms)))
-            .return_values(ReturnValue::AllOld)
+            .return_values(ReturnValue::AllNew)
             .send()
             .await;
         match result {
-            Ok(output) => {
-                let suppressed = output
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| a.get("suppressed"))
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0);
-                Ok(Some(suppressed))
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => {
-                let (message, retryable) = describe(&e);
-                Err(self.error("UpdateItem", message, retryable))
-            }
+            Ok(output) => Ok(Some(Self::claim_for(
+                key,
+                fingerprint,
+                token,
+                output.attributes.as_ref(),
+            ))),
+            Err(e) if is_condition_failure(&e) => Ok(None),
+            Err(e) => Err(self.error("UpdateItem", &e)),
         }
     }
 
@@ -246,7 +298,7 @@ impl DynamoAlertGate {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("alertKey", Self::key(key).1)
+            .key("alertKey", Self::key(key))
             .expression_attribute_values(
                 ":cutoff",
                 AttributeValue::N((now_ms - self.window_ms).to_string()),
@@ -274,16 +326,44 @@ impl DynamoAlertGate {
         };
         match request.send().await {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => {
-                let (message, retryable) = describe(&e);
-                Err(self.error("UpdateItem", message, retryable))
-            }
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(self.error("UpdateItem", &e)),
+        }
+    }
+
+    /// Takes over the unconfirmed claim of an earlier delivery of this same
+    /// batch (it failed or timed out before publishing), so its alert is sent.
+    async fn try_take_over(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        token: &str,
+        held_by: &str,
+    ) -> Result<Option<Claim>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("alertKey", Self::key(key))
+            .condition_expression(
+                "claimToken = :held AND claimBatch = :fp AND attribute_not_exists(published)",
+            )
+            .update_expression("SET claimToken = :token")
+            .expression_attribute_values(":held", AttributeValue::S(held_by.to_owned()))
+            .expression_attribute_values(":fp", AttributeValue::S(fingerprint.to_owned()))
+            .expression_attribute_values(":token", AttributeValue::S(token.to_owned()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(Some(Self::claim_for(
+                key,
+                fingerprint,
+                token,
+                output.attributes.as_ref(),
+            ))),
+            Err(e) if is_condition_failure(&e) => Ok(None),
+            Err(e) => Err(self.error("UpdateItem", &e)),
         }
     }
 
@@ -291,19 +371,15 @@ impl DynamoAlertGate {
         &self,
         key: &str,
     ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
-        let (name, value) = Self::key(key);
         self.client
             .get_item()
             .table_name(&self.table)
-            .key(name, value)
+            .key("alertKey", Self::key(key))
             .consistent_read(true)
             .send()
             .await
             .map(|o| o.item)
-            .map_err(|e| {
-                let (message, retryable) = describe(&e);
-                self.error("GetItem", message, retryable)
-            })
+            .map_err(|e| self.error("GetItem", &e))
     }
 
     fn expiry(&self, now_ms: i64) -> String {
@@ -319,13 +395,14 @@ impl AlertGate for DynamoAlertGate {
         count: u64,
         now_ms: i64,
     ) -> Result<GateDecision, StoreError> {
-        // Two conditional writes race-free decide; a third look settles the
-        // rare case where the window closed between them.
+        let token = new_token();
+        // The conditional writes decide race-free; reading the state settles
+        // what they cannot tell apart: our own write whose answer was lost (the
+        // SDK's retry then fails its condition), an earlier delivery's claim
+        // left unpublished, a redelivery, or a window that closed in between.
         for _ in 0..3 {
-            if let Some(suppressed_since_last) = self.try_send(key, fingerprint, now_ms).await? {
-                return Ok(GateDecision::Send {
-                    suppressed_since_last,
-                });
+            if let Some(claim) = self.try_send(key, fingerprint, &token, now_ms).await? {
+                return Ok(GateDecision::Send(claim));
             }
             if self
                 .try_count(key, fingerprint, count, now_ms, true)
@@ -334,17 +411,31 @@ impl AlertGate for DynamoAlertGate {
                 return Ok(GateDecision::Suppressed);
             }
             let state = self.read_state(key).await?.unwrap_or_default();
-            let seen = state
-                .get("batches")
-                .and_then(|v| v.as_ss().ok())
-                .is_some_and(|set| set.iter().any(|f| f == fingerprint));
-            if seen {
+            let holder = text(&state, "claimToken");
+            if holder == Some(token.as_str()) {
+                return Ok(GateDecision::Send(Self::claim_for(
+                    key,
+                    fingerprint,
+                    &token,
+                    Some(&state),
+                )));
+            }
+            if let Some(held_by) = holder.filter(|_| {
+                text(&state, "claimBatch") == Some(fingerprint) && !state.contains_key("published")
+            }) {
+                if let Some(claim) = self
+                    .try_take_over(key, fingerprint, &token, held_by)
+                    .await?
+                {
+                    return Ok(GateDecision::Send(claim));
+                }
+                continue;
+            }
+            let batches = state.get("batches").and_then(|v| v.as_ss().ok());
+            if batches.is_some_and(|set| set.iter().any(|f| f == fingerprint)) {
                 return Ok(GateDecision::AlreadySeen);
             }
-            let full = state
-                .get("batches")
-                .and_then(|v| v.as_ss().ok())
-                .is_some_and(|set| set.len() >= MAX_FINGERPRINTS);
+            let full = batches.is_some_and(|set| set.len() >= MAX_FINGERPRINTS);
             if full
                 && self
                     .try_count(key, fingerprint, count, now_ms, false)
@@ -353,26 +444,47 @@ impl AlertGate for DynamoAlertGate {
                 return Ok(GateDecision::Suppressed);
             }
         }
-        Err(self.error(
-            "UpdateItem",
-            format!("alert state for {key:?} kept changing; giving up after 3 rounds"),
-            true,
-        ))
+        Err(StoreError::Request {
+            op: "UpdateItem",
+            table: self.table.clone(),
+            message: format!("alert state for {key:?} kept changing; giving up after 3 rounds"),
+            retryable: true,
+        })
+    }
+
+    async fn confirm(&self, claim: &Claim) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("alertKey", Self::key(&claim.key))
+            .condition_expression("claimToken = :token")
+            .update_expression("SET published = :yes")
+            .expression_attribute_values(":token", AttributeValue::S(claim.token.clone()))
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match result {
+            // Lost to a takeover: that invocation will confirm its own.
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(self.error("UpdateItem", &e)),
+        }
     }
 
     async fn release(&self, claim: &Claim) -> Result<(), StoreError> {
-        self.client
+        let result = self
+            .client
             .update_item()
             .table_name(&self.table)
-            .key("alertKey", Self::key(&claim.key).1)
-            .condition_expression("lastSentMs = :claimed AND contains(batches, :fp)")
+            .key("alertKey", Self::key(&claim.key))
+            .condition_expression("claimToken = :token AND attribute_not_exists(published)")
             // ADD, not SET: other invocations may have counted entries since the claim.
-            .update_expression("REMOVE lastSentMs ADD suppressed :restored DELETE batches :fps")
-            .expression_attribute_values(
-                ":claimed",
-                AttributeValue::N(claim.claimed_at_ms.to_string()),
+            .update_expression(
+                "REMOVE lastSentMs, claimToken, claimBatch, sentSuppressed \
+                 ADD suppressed :restored DELETE batches :fps",
             )
-            .expression_attribute_values(":fp", AttributeValue::S(claim.fingerprint.clone()))
+            .expression_attribute_values(":token", AttributeValue::S(claim.token.clone()))
             .expression_attribute_values(
                 ":fps",
                 AttributeValue::Ss(vec![claim.fingerprint.clone()]),
@@ -382,17 +494,12 @@ impl AlertGate for DynamoAlertGate {
                 AttributeValue::N(claim.suppressed_since_last.to_string()),
             )
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| {
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception())
-                {
-                    // Someone else has since taken the key; nothing of ours to undo.
-                    return Ok(());
-                }
-                let (message, retryable) = describe(&e);
-                Err(self.error("UpdateItem", message, retryable))
-            })
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Taken over, or already released by an earlier attempt whose answer was lost.
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(self.error("UpdateItem", &e)),
+        }
     }
 }
