@@ -60,6 +60,16 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Throttling, a 5xx, a timeout or a lost connection: trying again may pass.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Request { retryable, .. } => *retryable,
+            Self::Unprocessed { .. } => true,
+        }
+    }
+}
+
 /// A failure to publish alerts.
 #[derive(Debug, Error)]
 pub enum PublishError {

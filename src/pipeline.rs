@@ -300,12 +300,16 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
         }
         if !groups.is_empty() {
             let fingerprint = batch_fingerprint(&batch);
+            let lease_until_ms = now_ms
+                + deadline
+                    .saturating_duration_since(Instant::now())
+                    .as_millis() as i64;
             self.alert(
                 &groups,
                 &fingerprint,
                 &batch.log_group,
-                now_ms,
-                retry_deadline,
+                (now_ms, lease_until_ms),
+                deadline,
                 &mut summary,
             )
             .await?;
@@ -314,22 +318,24 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
         Ok(summary)
     }
 
+    /// Claims, publishes and settles the alerts of `groups`. Publishing
+    /// retries within its own retry budget; settling claims may use what is
+    /// left of the invocation (`deadline`), as each one left undone costs a
+    /// duplicate or a delayed alert.
     async fn alert(
         &self,
         groups: &[crate::alert::AlertGroup],
         fingerprint: &str,
         log_group: &str,
-        now_ms: i64,
+        (now_ms, lease_until_ms): (i64, i64),
         deadline: Instant,
         summary: &mut Summary,
     ) -> Result<(), ProcessError> {
         let keys: Vec<String> = groups.iter().map(|g| g.key()).collect();
-        let decisions = join_all(
-            groups
-                .iter()
-                .zip(&keys)
-                .map(|(g, key)| self.gate.claim(key, fingerprint, g.count, now_ms)),
-        )
+        let decisions = join_all(groups.iter().zip(&keys).map(|(g, key)| {
+            self.gate
+                .claim(key, fingerprint, g.count, now_ms, lease_until_ms)
+        }))
         .await;
         let mut claims = Vec::new();
         let mut rendered = Vec::new();
@@ -357,17 +363,18 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
         if let Some(error) = first_error {
             // Alerts this invocation claimed but will not send must be
             // claimable again by the retry.
-            self.settle(&claims, &[]).await;
+            self.settle(&claims, &[], deadline).await;
             return Err(ProcessError::AlertState(error));
         }
         if rendered.is_empty() {
             return Ok(());
         }
-        match self.publisher.publish(&rendered, deadline).await {
+        let retry_deadline = deadline.min(Instant::now() + self.config.retry_budget);
+        match self.publisher.publish(&rendered, retry_deadline).await {
             Ok(requests) => {
                 summary.publish_requests = requests;
                 summary.alerts_sent = rendered.len() as u64;
-                self.settle(&[], &claims).await;
+                self.settle(&[], &claims, deadline).await;
                 Ok(())
             }
             Err((unsent, error)) => {
@@ -378,7 +385,8 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
                     .partition(|(i, _)| unsent.contains(i));
                 let unclaim =
                     |v: Vec<(usize, Claim)>| v.into_iter().map(|(_, c)| c).collect::<Vec<_>>();
-                self.settle(&unclaim(released), &unclaim(published)).await;
+                self.settle(&unclaim(released), &unclaim(published), deadline)
+                    .await;
                 Err(error.into())
             }
         }
@@ -388,9 +396,9 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
     /// sends them) and confirms those that were (so a redelivery does not).
     /// Neither may fail the invocation: a claim left unconfirmed is taken
     /// over by a redelivery of its batch, at worst sending its alert twice.
-    async fn settle(&self, released: &[Claim], published: &[Claim]) {
-        let releases = join_all(released.iter().map(|c| self.gate.release(c)));
-        let confirms = join_all(published.iter().map(|c| self.gate.confirm(c)));
+    async fn settle(&self, released: &[Claim], published: &[Claim], deadline: Instant) {
+        let releases = join_all(released.iter().map(|c| self.gate.release(c, deadline)));
+        let confirms = join_all(published.iter().map(|c| self.gate.confirm(c, deadline)));
         let (releases, confirms) = futures_util::future::join(releases, confirms).await;
         for result in releases {
             if let Err(e) = result {

@@ -56,21 +56,34 @@ pub struct Claim {
 
 /// Decides, across concurrent invocations and redeliveries, who alerts for a key.
 pub trait AlertGate: Send + Sync {
-    /// Claims the right to alert for `key` (`count` entries of batch `fingerprint`), or counts them as suppressed.
+    /// Claims the right to alert for `key` (`count` entries of batch
+    /// `fingerprint`), or counts them as suppressed. A claim is held until
+    /// `lease_until_ms` (when this invocation's time is up): only after it
+    /// may a redelivery of the batch take an unconfirmed claim over.
     fn claim(
         &self,
         key: &str,
         fingerprint: &str,
         count: u64,
         now_ms: i64,
+        lease_until_ms: i64,
     ) -> impl Future<Output = Result<GateDecision, StoreError>> + Send;
 
-    /// Records that the claimed alert was published: a redelivery of the
+    /// Records that the claimed alert was published (retrying until `deadline`): a redelivery of the
     /// batch then sees it as sent.
-    fn confirm(&self, claim: &Claim) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn confirm(
+        &self,
+        claim: &Claim,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Undoes a claim whose alert was not published, so a retry sends it.
-    fn release(&self, claim: &Claim) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Undoes a claim whose alert was not published, so a retry sends it
+    /// (retrying until `deadline`).
+    fn release(
+        &self,
+        claim: &Claim,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Publishes rendered alerts.

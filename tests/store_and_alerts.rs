@@ -6,22 +6,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{event, lines_of, opt, run, s, Stack};
+use common::{event, lines_of, opt, run, s, throttled_line, Stack};
 use iot_log_monitor::classify::Category;
 use iot_log_monitor::error::ProcessError;
 
 const NOW: i64 = 1_800_000_000_000;
 const WAIT: Duration = Duration::from_secs(5);
-
-fn throttled(rule: &str, n: usize) -> String {
-    format!(
-        r#"{{"timestamp":"2026-11-22 10:{:02}:{:02}.{:03}","logLevel":"ERROR","traceId":"storm-{rule}-{n}","accountId":"123456789012","status":"Failure","eventType":"RuleMessageThrottled","clientId":"sensor-{}","topicName":"$aws/rules/{rule}","ruleName":"{rule}","reason":"RuleExecutionThrottled","details":"Message for Rule {rule} throttled"}}"#,
-        (n / 60000) % 60,
-        (n / 1000) % 60,
-        n % 1000,
-        n % 17
-    )
-}
 
 fn mixed_lines() -> Vec<String> {
     let mut lines = Vec::new();
@@ -160,7 +150,7 @@ async fn a_storm_of_2000_throttled_entries_is_stored_and_alerted_once() {
     let mut suppressed = 0;
     for batch in 0..4 {
         let lines: Vec<String> = (batch * 500..(batch + 1) * 500)
-            .map(|n| throttled("telemetry_rule", n))
+            .map(|n| throttled_line("telemetry_rule", n))
             .collect();
         let summary = run(
             &processor,
@@ -188,7 +178,7 @@ async fn a_storm_of_2000_throttled_entries_is_stored_and_alerted_once() {
 
     // After a quiet window, the next alert says how many were held back.
     let lines: Vec<String> = (5000..5010)
-        .map(|n| throttled("telemetry_rule", n))
+        .map(|n| throttled_line("telemetry_rule", n))
         .collect();
     let later = NOW + 3 * 1000 + 900_000 + 1;
     let summary = run(&processor, &event("storm", 200, &lines, later), later).await;
@@ -289,7 +279,7 @@ async fn a_thousand_failures_over_ten_rules_take_forty_writes_and_one_publish() 
     let stack = Stack::new("thousand").await;
     let processor = stack.processor(&[]);
     let lines: Vec<String> = (0..1000)
-        .map(|n| throttled(&format!("rule_{}", n % 10), n))
+        .map(|n| throttled_line(&format!("rule_{}", n % 10), n))
         .collect();
     let summary = run(&processor, &event("thousand", 7, &lines, NOW), NOW).await;
     assert_eq!(summary.stored, 1000);

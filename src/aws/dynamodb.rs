@@ -241,48 +241,78 @@ impl DynamoAlertGate {
         }
     }
 
-    /// The window is quiet (or the key new) and this batch has not been here: take it.
+    /// The window is quiet (or the key new) and this batch has not been here:
+    /// take it. After an expired window the batch list starts afresh; after
+    /// a released claim it is kept, so batches counted since are not counted
+    /// again when redelivered.
     async fn try_send(
         &self,
         key: &str,
         fingerprint: &str,
         token: &str,
-        now_ms: i64,
+        (now_ms, lease_until_ms): (i64, i64),
     ) -> Result<Option<Claim>, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("alertKey", Self::key(key))
-            .condition_expression(
-                "(attribute_not_exists(lastSentMs) OR lastSentMs <= :cutoff) AND NOT contains(batches, :fp)",
-            )
-            // `sentSuppressed` first: it reads the count that `suppressed = :zero` then resets.
-            .update_expression(
-                "SET sentSuppressed = if_not_exists(suppressed, :zero), suppressed = :zero, \
-                 lastSentMs = :now, batches = :fps, claimToken = :token, claimBatch = :fp, expiresAt = :exp \
-                 REMOVE published",
-            )
-            .expression_attribute_values(":cutoff", AttributeValue::N((now_ms - self.window_ms).to_string()))
-            .expression_attribute_values(":fp", AttributeValue::S(fingerprint.to_owned()))
-            .expression_attribute_values(":fps", AttributeValue::Ss(vec![fingerprint.to_owned()]))
-            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
-            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-            .expression_attribute_values(":token", AttributeValue::S(token.to_owned()))
-            .expression_attribute_values(":exp", AttributeValue::N(self.expiry(now_ms)))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match result {
-            Ok(output) => Ok(Some(Self::claim_for(
-                key,
-                fingerprint,
-                token,
-                output.attributes.as_ref(),
-            ))),
-            Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(self.error("UpdateItem", &e)),
+        // `sentSuppressed` first: it reads the count that `suppressed = :zero` then resets.
+        const TAKE: &str =
+            "SET sentSuppressed = if_not_exists(suppressed, :zero), suppressed = :zero, \
+             lastSentMs = :now, claimToken = :token, claimBatch = :fp, claimLeaseMs = :lease, \
+             expiresAt = :exp";
+        let variants = [
+            (
+                "attribute_not_exists(lastSentMs) AND NOT contains(batches, :fp)",
+                format!("{TAKE} REMOVE published ADD batches :fps"),
+                None,
+            ),
+            (
+                "lastSentMs <= :cutoff AND NOT contains(batches, :fp)",
+                format!("{TAKE}, batches = :fps REMOVE published"),
+                Some(AttributeValue::N((now_ms - self.window_ms).to_string())),
+            ),
+        ];
+        for (condition, update, cutoff) in variants {
+            let mut values = HashMap::from([
+                (":fp".to_owned(), AttributeValue::S(fingerprint.to_owned())),
+                (
+                    ":fps".to_owned(),
+                    AttributeValue::Ss(vec![fingerprint.to_owned()]),
+                ),
+                (":now".to_owned(), AttributeValue::N(now_ms.to_string())),
+                (":zero".to_owned(), AttributeValue::N("0".into())),
+                (":token".to_owned(), AttributeValue::S(token.to_owned())),
+                (":exp".to_owned(), AttributeValue::N(self.expiry(now_ms))),
+                (
+                    ":lease".to_owned(),
+                    AttributeValue::N(lease_until_ms.to_string()),
+                ),
+            ]);
+            if let Some(cutoff) = cutoff {
+                values.insert(":cutoff".to_owned(), cutoff);
+            }
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("alertKey", Self::key(key))
+                .condition_expression(condition)
+                .update_expression(update)
+                .set_expression_attribute_values(Some(values))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            match result {
+                Ok(output) => {
+                    return Ok(Some(Self::claim_for(
+                        key,
+                        fingerprint,
+                        token,
+                        output.attributes.as_ref(),
+                    )))
+                }
+                Err(e) if is_condition_failure(&e) => continue,
+                Err(e) => return Err(self.error("UpdateItem", &e)),
+            }
         }
+        Ok(None)
     }
 
     /// An alert went out within the window and this batch has not been counted: count it.
@@ -332,13 +362,15 @@ impl DynamoAlertGate {
     }
 
     /// Takes over the unconfirmed claim of an earlier delivery of this same
-    /// batch (it failed or timed out before publishing), so its alert is sent.
+    /// batch whose lease ran out (it failed or timed out before publishing),
+    /// so its alert is sent.
     async fn try_take_over(
         &self,
         key: &str,
         fingerprint: &str,
         token: &str,
         held_by: &str,
+        (now_ms, lease_until_ms): (i64, i64),
     ) -> Result<Option<Claim>, StoreError> {
         let result = self
             .client
@@ -346,9 +378,12 @@ impl DynamoAlertGate {
             .table_name(&self.table)
             .key("alertKey", Self::key(key))
             .condition_expression(
-                "claimToken = :held AND claimBatch = :fp AND attribute_not_exists(published)",
+                "claimToken = :held AND claimBatch = :fp AND attribute_not_exists(published) \
+                 AND claimLeaseMs < :now",
             )
-            .update_expression("SET claimToken = :token")
+            .update_expression("SET claimToken = :token, claimLeaseMs = :lease")
+            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
+            .expression_attribute_values(":lease", AttributeValue::N(lease_until_ms.to_string()))
             .expression_attribute_values(":held", AttributeValue::S(held_by.to_owned()))
             .expression_attribute_values(":fp", AttributeValue::S(fingerprint.to_owned()))
             .expression_attribute_values(":token", AttributeValue::S(token.to_owned()))
@@ -394,14 +429,16 @@ impl AlertGate for DynamoAlertGate {
         fingerprint: &str,
         count: u64,
         now_ms: i64,
+        lease_until_ms: i64,
     ) -> Result<GateDecision, StoreError> {
         let token = new_token();
+        let times = (now_ms, lease_until_ms);
         // The conditional writes decide race-free; reading the state settles
         // what they cannot tell apart: our own write whose answer was lost (the
         // SDK's retry then fails its condition), an earlier delivery's claim
         // left unpublished, a redelivery, or a window that closed in between.
         for _ in 0..3 {
-            if let Some(claim) = self.try_send(key, fingerprint, &token, now_ms).await? {
+            if let Some(claim) = self.try_send(key, fingerprint, &token, times).await? {
                 return Ok(GateDecision::Send(claim));
             }
             if self
@@ -420,11 +457,14 @@ impl AlertGate for DynamoAlertGate {
                     Some(&state),
                 )));
             }
+            let lease_over = number(Some(&state), "claimLeaseMs") < now_ms.max(0) as u64;
             if let Some(held_by) = holder.filter(|_| {
-                text(&state, "claimBatch") == Some(fingerprint) && !state.contains_key("published")
+                text(&state, "claimBatch") == Some(fingerprint)
+                    && !state.contains_key("published")
+                    && lease_over
             }) {
                 if let Some(claim) = self
-                    .try_take_over(key, fingerprint, &token, held_by)
+                    .try_take_over(key, fingerprint, &token, held_by, times)
                     .await?
                 {
                     return Ok(GateDecision::Send(claim));
@@ -452,54 +492,77 @@ impl AlertGate for DynamoAlertGate {
         })
     }
 
-    async fn confirm(&self, claim: &Claim) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("alertKey", Self::key(&claim.key))
-            .condition_expression("claimToken = :token")
-            .update_expression("SET published = :yes")
-            .expression_attribute_values(":token", AttributeValue::S(claim.token.clone()))
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .send()
-            .await;
-        match result {
-            // Lost to a takeover: that invocation will confirm its own.
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(self.error("UpdateItem", &e)),
-        }
+    async fn confirm(&self, claim: &Claim, deadline: Instant) -> Result<(), StoreError> {
+        retrying(deadline, || async {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("alertKey", Self::key(&claim.key))
+                .condition_expression("claimToken = :token")
+                .update_expression("SET published = :yes")
+                .expression_attribute_values(":token", AttributeValue::S(claim.token.clone()))
+                .expression_attribute_values(":yes", AttributeValue::Bool(true))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                // Taken over meanwhile: that invocation confirms its own.
+                Err(e) if is_condition_failure(&e) => Ok(()),
+                Err(e) => Err(self.error("UpdateItem", &e)),
+            }
+        })
+        .await
     }
 
-    async fn release(&self, claim: &Claim) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("alertKey", Self::key(&claim.key))
-            .condition_expression("claimToken = :token AND attribute_not_exists(published)")
-            // ADD, not SET: other invocations may have counted entries since the claim.
-            .update_expression(
-                "REMOVE lastSentMs, claimToken, claimBatch, sentSuppressed \
-                 ADD suppressed :restored DELETE batches :fps",
-            )
-            .expression_attribute_values(":token", AttributeValue::S(claim.token.clone()))
-            .expression_attribute_values(
-                ":fps",
-                AttributeValue::Ss(vec![claim.fingerprint.clone()]),
-            )
-            .expression_attribute_values(
-                ":restored",
-                AttributeValue::N(claim.suppressed_since_last.to_string()),
-            )
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Taken over, or already released by an earlier attempt whose answer was lost.
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(self.error("UpdateItem", &e)),
+    async fn release(&self, claim: &Claim, deadline: Instant) -> Result<(), StoreError> {
+        retrying(deadline, || async {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("alertKey", Self::key(&claim.key))
+                .condition_expression("claimToken = :token AND attribute_not_exists(published)")
+                // ADD, not SET: other invocations may have counted entries since the claim.
+                .update_expression(
+                    "REMOVE lastSentMs, claimToken, claimBatch, sentSuppressed \
+                     ADD suppressed :restored DELETE batches :fps",
+                )
+                .expression_attribute_values(":token", AttributeValue::S(claim.token.clone()))
+                .expression_attribute_values(
+                    ":fps",
+                    AttributeValue::Ss(vec![claim.fingerprint.clone()]),
+                )
+                .expression_attribute_values(
+                    ":restored",
+                    AttributeValue::N(claim.suppressed_since_last.to_string()),
+                )
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                // Taken over, or released by an earlier attempt whose answer was lost.
+                Err(e) if is_condition_failure(&e) => Ok(()),
+                Err(e) => Err(self.error("UpdateItem", &e)),
+            }
+        })
+        .await
+    }
+}
+
+/// Runs `op` until it succeeds, fails for good, or `deadline` leaves no time
+/// for another try: confirming and releasing are worth a few backoffs, as
+/// each one left undone may cost a duplicate or a delayed alert.
+async fn retrying<F, Fut>(deadline: Instant, mut op: F) -> Result<(), StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), StoreError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match op().await {
+            Err(e) if e.is_retryable() && pause(attempt, deadline).await => attempt += 1,
+            outcome => return outcome,
         }
     }
 }

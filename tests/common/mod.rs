@@ -3,6 +3,8 @@
 //! template.yaml on it.
 #![allow(dead_code)]
 
+pub mod fault_proxy;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -86,11 +88,21 @@ pub fn moto() -> &'static Moto {
 /// timeouts: one moto process serves every test of a binary at once, and a
 /// slow answer there is not what these tests are about.
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    sdk_config_timed(endpoint, Duration::from_secs(30), Duration::from_secs(90)).await
+}
+
+/// The product's SDK configuration pointed at `endpoint`, with these timeouts.
+pub async fn sdk_config_timed(
+    endpoint: &str,
+    attempt: Duration,
+    operation: Duration,
+) -> aws_config::SdkConfig {
     sdk_config_loader()
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
-                .operation_attempt_timeout(Duration::from_secs(30))
-                .operation_timeout(Duration::from_secs(90))
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(attempt)
+                .operation_timeout(operation)
                 .build(),
         )
         .behavior_version(BehaviorVersion::latest())
@@ -242,6 +254,17 @@ pub fn event(stream: &str, seed: u64, lines: &[String], at_ms: i64) -> String {
         })
         .collect();
     subscription_event_json(&spec, timed)
+}
+
+/// A `RuleMessageThrottled` entry of `rule`, numbered `n` (its traceId and time).
+pub fn throttled_line(rule: &str, n: usize) -> String {
+    format!(
+        r#"{{"timestamp":"2026-11-22 10:{:02}:{:02}.{:03}","logLevel":"ERROR","traceId":"storm-{rule}-{n}","accountId":"123456789012","status":"Failure","eventType":"RuleMessageThrottled","clientId":"sensor-{}","topicName":"$aws/rules/{rule}","ruleName":"{rule}","reason":"RuleExecutionThrottled","details":"Message for Rule {rule} throttled"}}"#,
+        (n / 60000) % 60,
+        (n / 1000) % 60,
+        n % 1000,
+        n % 17
+    )
 }
 
 pub fn lines_of(file: &str) -> Vec<String> {
