@@ -498,12 +498,15 @@ mod tests {
         assert_eq!(json["suppressedSinceLastAlert"], 7);
         assert_eq!(json["firstTime"], "1970-01-01T00:00:00.000Z");
         assert_eq!(json["sampleTraceIds"][0], "t1");
+        assert_eq!(json["alertId"], "a1");
+        assert!(email.contains("Alert id:     a1"), "{email}");
         let attrs: Vec<_> = a.attributes.iter().map(|(k, v)| (*k, v.as_str())).collect();
         assert_eq!(
             attrs,
             [
                 ("category", "RuleMessageThrottled"),
                 ("severity", "high"),
+                ("alertId", "a1"),
                 ("eventType", "RuleMessageThrottled"),
                 ("ruleName", "r"),
                 ("accountId", "123456789012")

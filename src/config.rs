@@ -6,6 +6,7 @@ use crate::classify::Category;
 use crate::decode::DEFAULT_MAX_DECOMPRESSED_BYTES;
 use crate::error::ConfigError;
 use crate::incident::CategorySet;
+use crate::redact::{Redactor, MIN_KEY_BYTES};
 
 /// Every variable the function reads (template.yaml must set the required ones).
 pub mod vars {
@@ -20,6 +21,8 @@ pub mod vars {
     pub const RETRY_BUDGET_MS: &str = "RETRY_BUDGET_MS";
     pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
     pub const ALERT_TIME_RESERVE_MS: &str = "ALERT_TIME_RESERVE_MS";
+    pub const REDACT_FIELDS: &str = "REDACT_FIELDS";
+    pub const REDACTION_KEY: &str = "REDACTION_KEY";
     pub const REQUIRED: &[&str] = &[INCIDENTS_TABLE, ALERT_STATE_TABLE, ALERT_TOPIC_ARN];
     pub const ALL: &[&str] = &[
         INCIDENTS_TABLE,
@@ -33,6 +36,8 @@ pub mod vars {
         RETRY_BUDGET_MS,
         METRICS_NAMESPACE,
         ALERT_TIME_RESERVE_MS,
+        REDACT_FIELDS,
+        REDACTION_KEY,
     ];
 }
 
@@ -70,6 +75,9 @@ pub struct Config {
     /// with less, the invocation fails before claiming (the retry alerts).
     /// Zero turns the check off (for emulators whose deadlines are not real).
     pub alert_time_reserve: Duration,
+    /// Pseudonymises these fields' values in stored items and alerts; off
+    /// (`None`) unless `REDACT_FIELDS` names some.
+    pub redaction: Option<Redactor>,
 }
 
 impl Config {
@@ -139,7 +147,29 @@ impl Config {
                 problem: "every alerting category must also be stored (STORE_CATEGORIES): an alert points at stored incidents".into(),
             });
         }
+        let redaction = match get(vars::REDACT_FIELDS) {
+            None => None,
+            Some(list) => {
+                let fields: Vec<String> = list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                let key = get(vars::REDACTION_KEY).unwrap_or_default();
+                if key.len() < MIN_KEY_BYTES {
+                    return Err(ConfigError {
+                        var: vars::REDACTION_KEY,
+                        problem: format!(
+                            "must be a secret of at least {MIN_KEY_BYTES} bytes when REDACT_FIELDS is set (it keys the pseudonyms)"
+                        ),
+                    });
+                }
+                (!fields.is_empty()).then(|| Redactor::new(fields, key.as_bytes()))
+            }
+        };
         Ok(Self {
+            redaction,
             incidents_table: required(vars::INCIDENTS_TABLE)?,
             alert_state_table: required(vars::ALERT_STATE_TABLE)?,
             alert_topic_arn,
@@ -237,6 +267,25 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn redaction_is_off_by_default_and_needs_a_key() {
+        assert!(config(&[]).unwrap().redaction.is_none());
+        let err = config(&[(vars::REDACT_FIELDS, "sourceIp")]).unwrap_err();
+        assert_eq!(err.var, vars::REDACTION_KEY);
+        let err = config(&[
+            (vars::REDACT_FIELDS, "sourceIp"),
+            (vars::REDACTION_KEY, "short"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, vars::REDACTION_KEY);
+        let c = config(&[
+            (vars::REDACT_FIELDS, " sourceIp, principalId ,"),
+            (vars::REDACTION_KEY, "a-secret-of-enough-bytes"),
+        ])
+        .unwrap();
+        assert_eq!(c.redaction.unwrap().fields(), ["sourceIp", "principalId"]);
     }
 
     #[test]

@@ -264,7 +264,23 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
             return Ok(summary);
         }
 
-        let analysis = analyze(&batch, self.config.store_categories)?;
+        let mut analysis = analyze(&batch, self.config.store_categories)?;
+        if let Some(redactor) = &self.config.redaction {
+            analysis
+                .incidents
+                .iter_mut()
+                .for_each(|i| redactor.redact(i));
+        }
+        // Whole payloads can hold device details: debug level only (the
+        // template sets INFO), and after redaction.
+        for incident in &analysis.incidents {
+            tracing::debug!(
+                trace_id = %incident.trace_id,
+                category = incident.category.as_str(),
+                message = %incident.message,
+                "incident"
+            );
+        }
         summary.entries = analysis.entries;
         summary.by_category = analysis.by_category;
 

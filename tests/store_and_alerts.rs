@@ -318,3 +318,63 @@ async fn without_time_to_alert_safely_the_batch_fails_and_the_retry_alerts() {
     assert_eq!(retry.alerts_sent, 1);
     assert_eq!(stack.alerts(WAIT).await.len(), 1);
 }
+
+/// The identifiers of the authorization-failure fixture, as logged.
+fn logged_identifiers(lines: &[String]) -> Vec<String> {
+    let mut found = Vec::new();
+    for line in lines {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+        for field in ["sourceIp", "principalId"] {
+            if let Some(value) = entry[field].as_str() {
+                found.push(value.to_owned());
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+#[tokio::test]
+async fn identifiers_are_kept_by_default_and_pseudonymised_in_items_and_alerts_when_asked() {
+    let lines = lines_of("events/lines/authorization-failures.jsonl");
+    let identifiers = logged_identifiers(&lines);
+    assert!(
+        identifiers.len() >= 2,
+        "the fixture logs source IPs and principals"
+    );
+    let text_of = |items: &[std::collections::HashMap<String, _>]| format!("{items:?}");
+
+    let plain = Stack::new("plain").await;
+    run(&plain.processor(&[]), &event("plain", 4, &lines, NOW), NOW).await;
+    let stored = text_of(&plain.incidents().await);
+    assert!(
+        identifiers.iter().all(|id| stored.contains(id.as_str())),
+        "off by default: items keep what was logged"
+    );
+
+    let redacting = Stack::new("redacted").await;
+    let processor = redacting.processor(&[
+        ("REDACT_FIELDS", "sourceIp,principalId"),
+        ("REDACTION_KEY", "test-key-of-sixteen-bytes-or-more"),
+    ]);
+    let summary = run(&processor, &event("redacted", 4, &lines, NOW), NOW).await;
+    assert!(summary.stored > 0 && summary.alerts_sent > 0, "{summary:?}");
+    let items = redacting.incidents().await;
+    let alerts = redacting.alerts(WAIT).await;
+    let everything = format!("{}{alerts:?}", text_of(&items));
+    for id in &identifiers {
+        assert!(
+            !everything.contains(id.as_str()),
+            "{id} left in an item or alert"
+        );
+    }
+    for item in &items {
+        assert!(s(item, "sourceIp").starts_with("redacted:"), "{item:?}");
+        assert!(s(item, "rawMessage").contains("\"sourceIp\":\"redacted:"));
+    }
+    // One device, one pseudonym: incidents still group by it.
+    let pseudonyms: std::collections::BTreeSet<_> =
+        items.iter().map(|i| s(i, "principalId")).collect();
+    assert!(pseudonyms.len() < items.len(), "{pseudonyms:?}");
+}

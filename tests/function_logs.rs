@@ -1,0 +1,100 @@
+//! What the function writes to its own log: one summary line per
+//! invocation at INFO, whole incident payloads only at DEBUG, and never the
+//! AWS credentials it runs with. Driven through the Lambda handler against
+//! moto, with the log captured by a tracing subscriber.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use common::{event, lines_of, Stack};
+use iot_log_monitor::handler::handle;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::value::RawValue;
+use tracing::Level;
+
+const NOW: i64 = 1_800_000_000_000;
+const ACCESS_KEY: &str = "AKIAFUNCTIONLOGTEST1";
+const SECRET_KEY: &str = "function-log-test-secret-key-0000000000";
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs one invocation through the handler with the log at `level`; returns the log.
+async fn log_of_invocation(stack: &Stack, level: Level, stream: &str) -> String {
+    let sdk = stack
+        .sdk
+        .to_builder()
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            aws_sdk_dynamodb::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"),
+        ))
+        .build();
+    let processor = stack.processor_on(&sdk, &[]);
+    let lines = lines_of("events/lines/authorization-failures.jsonl");
+    let payload = RawValue::from_string(event(stream, 9, &lines, NOW)).unwrap();
+    let mut context = Context::default();
+    context.request_id = format!("req-{stream}");
+    context.deadline = (std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let outcome = handle(&processor, LambdaEvent::new(payload, context)).await;
+    drop(guard);
+    assert!(outcome.is_ok(), "the invocation succeeds");
+    let bytes = captured.0.lock().unwrap().clone();
+    String::from_utf8(bytes).unwrap()
+}
+
+#[tokio::test]
+async fn payloads_are_logged_at_debug_only_and_credentials_never() {
+    let stack = Stack::new("logs").await;
+    let lines = lines_of("events/lines/authorization-failures.jsonl");
+    let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    let (trace_id, source_ip) = (
+        first["traceId"].as_str().unwrap(),
+        first["sourceIp"].as_str().unwrap(),
+    );
+
+    let info = log_of_invocation(&stack, Level::INFO, "info").await;
+    assert_eq!(
+        info.matches("batch processed").count(),
+        1,
+        "one summary line:\n{info}"
+    );
+    for payload_part in [trace_id, source_ip] {
+        assert!(
+            !info.contains(payload_part),
+            "{payload_part} logged at INFO:\n{info}"
+        );
+    }
+
+    let debug = log_of_invocation(&stack, Level::DEBUG, "debug").await;
+    assert!(
+        debug.contains(trace_id) && debug.contains(source_ip),
+        "incidents are logged whole at DEBUG"
+    );
+    for log in [&info, &debug] {
+        assert!(!log.contains(SECRET_KEY), "the secret key was logged");
+        assert!(!log.contains(ACCESS_KEY), "the access key id was logged");
+    }
+}
