@@ -5,6 +5,9 @@ SHELL := bash
 
 VENV        := .venv
 TOOLS_STAMP := $(VENV)/.installed
+# cargo-deny, built from crates.io into the ignored venv folder (no prebuilt binaries offline).
+CARGO_DENY_VERSION := 0.20.2
+CARGO_DENY  := $(VENV)/cargo/bin/cargo-deny
 BIN         := target/debug
 CLI         := $(BIN)/iot-incidents
 export SAM_CLI_TELEMETRY := 0
@@ -26,7 +29,9 @@ help:
 
 ## Tools: a Python venv inside the repository with moto, cfn-lint, SAM CLI and cargo-lambda.
 .PHONY: tools
-tools: $(TOOLS_STAMP)
+tools: $(TOOLS_STAMP) $(CARGO_DENY)
+$(CARGO_DENY):
+	cargo install --quiet --locked cargo-deny@$(CARGO_DENY_VERSION) --root $(VENV)/cargo
 $(TOOLS_STAMP): requirements-dev.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
@@ -53,6 +58,12 @@ lint: tools
 	cfn-lint template.yaml
 	sam validate --lint --region us-east-1 --template template.yaml
 	$(VENV)/bin/python scripts/lint_transformed.py template.yaml
+	$(CARGO_DENY) --offline check licenses bans sources
+
+## Security advisories (RustSec): needs GitHub, so not part of `make test` here.
+.PHONY: audit
+audit: tools
+	$(CARGO_DENY) check advisories
 
 .PHONY: events
 events: build
