@@ -26,6 +26,8 @@ help:
 	@echo "make bench   criterion benchmarks of each stage and the whole path"
 	@echo "make compare the processor beside Python and Node.js handlers on the same batches"
 	@echo "make sam-build  sam build (arm64 bootstrap via cargo-lambda and zig)"
+	@echo "make fuzz    cargo fuzz (nightly) on each target for FUZZ_SECONDS"
+	@echo "make audit   RustSec advisories (needs GitHub)"
 
 ## Tools: a Python venv inside the repository with moto, cfn-lint, SAM CLI and cargo-lambda.
 .PHONY: tools
@@ -91,6 +93,24 @@ bench:
 compare:
 	cargo build --release --bin iot-log-processor --bin iot-incidents
 	python3 scripts/compare.py
+
+## Fuzzing (nightly): each target for FUZZ_SECONDS, seeded with the events in events/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := event batch message gunzip
+CARGO_FUZZ   := $(VENV)/cargo/bin/cargo-fuzz
+$(CARGO_FUZZ):
+	cargo install --quiet --locked cargo-fuzz --root $(VENV)/cargo
+.PHONY: fuzz
+fuzz: $(CARGO_FUZZ)
+	rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	mkdir -p $(addprefix fuzz/corpus/,$(FUZZ_TARGETS))
+	cp events/*.json events/kinesis/*.json fuzz/corpus/event/
+	cp events/*.decoded.json fuzz/corpus/batch/
+	cat events/lines/*.jsonl | split -l 1 - fuzz/corpus/message/line-
+	for target in $(FUZZ_TARGETS); do \
+	  PATH=$(CURDIR)/$(VENV)/cargo/bin:$$PATH cargo +nightly fuzz run $$target fuzz/corpus/$$target -- \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 -max_len=1048576 || exit 1; \
+	done
 
 .PHONY: sam-build
 sam-build: tools

@@ -1,7 +1,8 @@
-//! What the function writes to its own log: one summary line per
-//! invocation at INFO, whole incident payloads only at DEBUG, and never the
-//! AWS credentials it runs with. Driven through the Lambda handler against
-//! moto, with the log captured by a tracing subscriber.
+//! The Lambda handler, driven as the runtime drives it, against moto: what
+//! it writes to its own log (one summary line per invocation at INFO, whole
+//! incident payloads only at DEBUG, never the AWS credentials it runs with;
+//! captured by a tracing subscriber), and how it answers bad input (a
+//! failed invocation with a meaningful error type, then the next one served).
 
 mod common;
 
@@ -31,6 +32,16 @@ impl Write for Captured {
     }
 }
 
+fn context(request_id: &str) -> Context {
+    let mut context = Context::default();
+    context.request_id = request_id.to_owned();
+    context.deadline = (std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    context
+}
+
 /// Runs one invocation through the handler with the log at `level`; returns the log.
 async fn log_of_invocation(stack: &Stack, level: Level, stream: &str) -> String {
     let sdk = stack
@@ -43,12 +54,7 @@ async fn log_of_invocation(stack: &Stack, level: Level, stream: &str) -> String 
     let processor = stack.processor_on(&sdk, &[]);
     let lines = lines_of("events/lines/authorization-failures.jsonl");
     let payload = RawValue::from_string(event(stream, 9, &lines, NOW)).unwrap();
-    let mut context = Context::default();
-    context.request_id = format!("req-{stream}");
-    context.deadline = (std::time::SystemTime::now() + std::time::Duration::from_secs(60))
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let context = context(stream);
 
     let captured = Captured::default();
     let writer = captured.clone();
@@ -97,4 +103,54 @@ async fn payloads_are_logged_at_debug_only_and_credentials_never() {
         assert!(!log.contains(SECRET_KEY), "the secret key was logged");
         assert!(!log.contains(ACCESS_KEY), "the access key id was logged");
     }
+}
+
+#[tokio::test]
+async fn after_a_bomb_and_a_malformed_event_the_next_invocation_is_served() {
+    use flate2::write::GzEncoder;
+
+    let stack = Stack::new("after-bad").await;
+    let processor = stack.processor(&[("MAX_DECOMPRESSED_BYTES", "8388608")]);
+    // 64 MiB of zeros: 64 KiB gzipped, refused at the 8 MiB cap.
+    let mut bomb = GzEncoder::new(Vec::new(), flate2::Compression::best());
+    for _ in 0..64 {
+        bomb.write_all(&vec![0u8; 1 << 20]).unwrap();
+    }
+    let bomb = base64_simd::STANDARD.encode_to_string(bomb.finish().unwrap());
+    let bad_events = [
+        (
+            serde_json::json!({ "awslogs": { "data": bomb } }).to_string(),
+            "IotLogMonitor.Decode.TooLarge",
+        ),
+        (
+            r#"{"awslogs":{"data":"not base64!"}}"#.to_owned(),
+            "IotLogMonitor.Decode.Base64",
+        ),
+        (
+            r#"{"detail-type":"Scheduled Event"}"#.to_owned(),
+            "IotLogMonitor.Decode.NotSubscriptionEvent",
+        ),
+    ];
+    for (i, (event, error_type)) in bad_events.into_iter().enumerate() {
+        let payload = RawValue::from_string(event).unwrap();
+        let error = handle(
+            &processor,
+            LambdaEvent::new(payload, context(&format!("bad-{i}"))),
+        )
+        .await
+        .expect_err("bad input fails the invocation");
+        let diagnostic = lambda_runtime::Diagnostic::from(error);
+        assert_eq!(
+            diagnostic.error_type, error_type,
+            "{}",
+            diagnostic.error_message
+        );
+    }
+
+    let lines = lines_of("events/lines/authorization-failures.jsonl");
+    let payload = RawValue::from_string(event("after-bad", 3, &lines, NOW)).unwrap();
+    let response = handle(&processor, LambdaEvent::new(payload, context("good")))
+        .await
+        .expect("the next batch is served");
+    assert_eq!(response.summary().stored, lines.len());
 }
