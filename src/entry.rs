@@ -353,6 +353,155 @@ pub fn parse_essentials(message: &str) -> Result<Essentials<'_>, NotAnEntry> {
         .ok_or(NotAnEntry::NoEventType)
 }
 
+/// Reads [`Essentials`] straight from a message as it sits, still escaped,
+/// in the CloudWatch envelope (`"{\"eventType\":\"Connect\",…}"`), for the
+/// common case of a flat entry whose strings hold no escapes of their own:
+/// there every inner quote is `\"` and nothing else is escaped, so no
+/// unescaping is needed. `None` when the message is anything else (nested
+/// values, an escape inside a string, a number with an exponent, a syntax
+/// error, not a string at all): the caller then unescapes it and runs
+/// [`parse_essentials`], whose answer this one equals whenever it gives one.
+pub fn scan_escaped_essentials(quoted: &str) -> Option<Result<Essentials<'_>, NotAnEntry>> {
+    let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
+    let mut scan = EscapedScan {
+        text: inner,
+        bytes: inner.as_bytes(),
+        at: 0,
+    };
+    let mut event_type = None;
+    let mut e = Essentials::default();
+    scan.spaces();
+    scan.byte(b'{')?;
+    scan.spaces();
+    if !scan.try_byte(b'}') {
+        loop {
+            let key = scan.string()?;
+            scan.spaces();
+            scan.byte(b':')?;
+            scan.spaces();
+            let slot = match key {
+                "eventType" | "EventType" => Some(&mut event_type),
+                name => match Field::from_name(name) {
+                    Some(Field::Status) => Some(&mut e.status),
+                    Some(Field::LogLevel) => Some(&mut e.log_level),
+                    Some(Field::EventName) => Some(&mut e.event_name),
+                    Some(Field::EventSource) => Some(&mut e.event_source),
+                    Some(Field::ErrorCode) => Some(&mut e.error_code),
+                    _ => None,
+                },
+            };
+            // As in the other parsers, a value of another type leaves the field as it was.
+            if let Some(text) = scan.scalar()? {
+                if let Some(slot) = slot {
+                    *slot = Some(Cow::Borrowed(text));
+                }
+            }
+            scan.spaces();
+            if scan.try_byte(b'}') {
+                break;
+            }
+            scan.byte(b',')?;
+            scan.spaces();
+        }
+    }
+    scan.spaces();
+    if scan.at != scan.bytes.len() {
+        return None;
+    }
+    Some(
+        event_type
+            .map(|event_type| Essentials { event_type, ..e })
+            .ok_or(NotAnEntry::NoEventType),
+    )
+}
+
+/// A cursor over escaped message text; every method answers `None` for
+/// whatever the fast path leaves to the full parsers.
+struct EscapedScan<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> EscapedScan<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    /// Literal spaces only: tabs and newlines arrive escaped.
+    fn spaces(&mut self) {
+        while self.peek() == Some(b' ') {
+            self.at += 1;
+        }
+    }
+
+    fn try_byte(&mut self, b: u8) -> bool {
+        let found = self.peek() == Some(b);
+        self.at += usize::from(found);
+        found
+    }
+
+    fn byte(&mut self, b: u8) -> Option<()> {
+        self.try_byte(b).then_some(())
+    }
+
+    /// `\"…\"` with no escape inside: the text between.
+    fn string(&mut self) -> Option<&'a str> {
+        self.byte(b'\\')?;
+        self.byte(b'"')?;
+        let start = self.at;
+        let len = memchr::memchr(b'\\', &self.bytes[start..])?;
+        self.at = start + len;
+        self.byte(b'\\')?;
+        self.byte(b'"')?;
+        // Split at ASCII bytes, so on char boundaries.
+        Some(&self.text[start..start + len])
+    }
+
+    /// A string (`Some(Some(text))`), or a number or literal (`Some(None)`).
+    fn scalar(&mut self) -> Option<Option<&'a str>> {
+        match self.peek()? {
+            b'\\' => self.string().map(Some),
+            b'-' | b'0'..=b'9' => self.number().map(|()| None),
+            b't' => self.word(b"true"),
+            b'f' => self.word(b"false"),
+            b'n' => self.word(b"null"),
+            _ => None,
+        }
+    }
+
+    fn word(&mut self, word: &[u8]) -> Option<Option<&'a str>> {
+        self.bytes[self.at..].starts_with(word).then(|| {
+            self.at += word.len();
+            None
+        })
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?`; exponents are left to the full parsers.
+    fn number(&mut self) -> Option<()> {
+        self.try_byte(b'-');
+        let digits = |scan: &mut Self| {
+            let start = scan.at;
+            while scan.peek().is_some_and(|b| b.is_ascii_digit()) {
+                scan.at += 1;
+            }
+            scan.at - start
+        };
+        let first = self.peek()?;
+        let whole = digits(self);
+        if whole == 0 || (first == b'0' && whole > 1) {
+            return None;
+        }
+        if self.try_byte(b'.') && digits(self) == 0 {
+            return None;
+        }
+        match self.peek() {
+            Some(b'e' | b'E') => None,
+            _ => Some(()),
+        }
+    }
+}
+
 /// The shape checks shared by both parsers.
 fn parse_object<'a, T: serde::Deserialize<'a>>(message: &'a str) -> Result<T, NotAnEntry> {
     if !message.trim_start().starts_with('{') {
@@ -477,6 +626,63 @@ impl<'de> Visitor<'de> for EntryVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn escaped(message: &str) -> String {
+        serde_json::to_string(message).unwrap()
+    }
+
+    #[test]
+    fn the_escaped_scan_reads_flat_entries_in_place() {
+        let line = r#"{"timestamp":"2017-08-10 15:37:23.476","logLevel":"ERROR", "traceId":"t","accountId":"1","status":"Failure","eventType":"RuleNotFound","sourcePort":-12.5,"retained":false,"qos":null,"EventType":"Publish-In"}"#;
+        let quoted = escaped(line);
+        let e = scan_escaped_essentials(&quoted).unwrap().unwrap();
+        assert!(
+            matches!(e.event_type, Cow::Borrowed(_)),
+            "borrowed from the envelope"
+        );
+        assert_eq!(
+            e.event_type, "Publish-In",
+            "the last of duplicate keys wins, as in serde"
+        );
+        assert_eq!(e.status.as_deref(), Some("Failure"));
+        assert_eq!(e.log_level.as_deref(), Some("ERROR"));
+        assert_eq!(Ok(e), parse_essentials(line));
+        assert_eq!(
+            scan_escaped_essentials(&escaped(r#" { } "#)),
+            Some(Err(NotAnEntry::NoEventType))
+        );
+        assert_eq!(
+            scan_escaped_essentials(&escaped(r#"{"eventType":7,"status":"Failure"}"#)),
+            Some(Err(NotAnEntry::NoEventType)),
+            "a value of another type leaves the field unset"
+        );
+    }
+
+    #[test]
+    fn the_escaped_scan_leaves_everything_else_to_the_parsers() {
+        for message in [
+            r#"{"eventType":"Con\"nect"}"#,
+            r#"{"eventType":"Connect","details":"tab\there"}"#,
+            r#"{"eventType":"Connect","resources":["a"]}"#,
+            r#"{"eventType":"Connect","userIdentity":{"type":"x"}}"#,
+            r#"{"eventType":"Connect","n":1e5}"#,
+            r#"{"eventType":"Connect","n":01}"#,
+            r#"{"eventType":"Connect",}"#,
+            r#"{"eventType":"Connect"} x"#,
+            r#"{"eventType":"Connect""#,
+            "{\"eventType\":\"Connect\",\n\"status\":\"Failure\"}",
+            "[1]",
+            "plain text",
+            "",
+        ] {
+            assert_eq!(
+                scan_escaped_essentials(&escaped(message)),
+                None,
+                "{message}"
+            );
+        }
+        assert_eq!(scan_escaped_essentials("7"), None, "not a string");
+    }
 
     #[test]
     fn known_fields_are_typed_and_unknown_ones_kept() {

@@ -4,7 +4,7 @@
 
 use crate::classify::{category_of, classify, Category};
 use crate::decode::RawLogEvent;
-use crate::entry::{parse_entry, parse_essentials, LogEntry, NotAnEntry};
+use crate::entry::{parse_entry, parse_essentials, scan_escaped_essentials, LogEntry, NotAnEntry};
 use crate::timefmt::{parse_iot_timestamp, parse_rfc3339};
 
 /// A set of categories, as configured for storing and for alerting.
@@ -88,6 +88,16 @@ pub fn category_of_message(message: &str) -> Option<Category> {
         Ok(e) => category_of(&e),
         Err(_) => Some(Category::Unparseable),
     }
+}
+
+/// [`category_of_message`] of a message still escaped in its envelope, for
+/// the flat entries the escaped scan can read; `None` for the rest, which
+/// must be unescaped and read by [`category_of_message`].
+pub fn category_of_escaped(quoted: &str) -> Option<Option<Category>> {
+    scan_escaped_essentials(quoted).map(|scanned| match scanned {
+        Ok(e) => category_of(&e),
+        Err(_) => Some(Category::Unparseable),
+    })
 }
 
 /// Parses a message fully and classifies it.

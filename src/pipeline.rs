@@ -15,7 +15,9 @@ use crate::decode::{
     decode_data, invocation, parse_batch, Invocation, LogsBatch, MessageType, StreamRecord,
 };
 use crate::error::{DecodeError, ProcessError};
-use crate::incident::{category_of_message, incident, judge, CategorySet, Incident};
+use crate::incident::{
+    category_of_escaped, category_of_message, incident, judge, CategorySet, Incident,
+};
 use crate::item::{fnv1a, incident_item, Source};
 use crate::ports::{AlertGate, AlertPublisher, Claim, GateDecision, IncidentStore};
 
@@ -122,9 +124,10 @@ pub struct Analysis {
     pub incidents: Vec<Incident>,
 }
 
-/// Parses and classifies every event of a batch. Each message is unescaped
-/// into one reused buffer and read from it in place: first only the fields
-/// classification needs, then, for incidents alone, in full and copied out.
+/// Parses and classifies every event of a batch. A flat entry is classified
+/// from its escaped text where it lies in the envelope; any other is
+/// unescaped into one reused buffer and read there. Only incidents are then
+/// parsed in full (from the unescaped text) and copied out.
 pub fn analyze(batch: &LogsBatch<'_>, keep: CategorySet) -> Result<Analysis, DecodeError> {
     let mut analysis = Analysis {
         entries: batch.log_events.len() as u64,
@@ -132,12 +135,23 @@ pub fn analyze(batch: &LogsBatch<'_>, keep: CategorySet) -> Result<Analysis, Dec
     };
     let mut message = String::new();
     for event in &batch.log_events {
-        event.message_into(&mut message)?;
-        let Some(category) = category_of_message(&message) else {
+        // Most entries are flat and read where they lie, still escaped;
+        // the rest, and every incident, are unescaped first.
+        let (category, unescaped) = match category_of_escaped(event.message.get()) {
+            Some(category) => (category, false),
+            None => {
+                event.message_into(&mut message)?;
+                (category_of_message(&message), true)
+            }
+        };
+        let Some(category) = category else {
             continue;
         };
         analysis.by_category[category.index()] += 1;
         if keep.contains(category) {
+            if !unescaped {
+                event.message_into(&mut message)?;
+            }
             let verdict = judge(&message);
             debug_assert_eq!(verdict.category(), Some(category), "{message}");
             analysis

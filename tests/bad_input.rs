@@ -8,7 +8,7 @@ use iot_log_monitor::decode::{decode_data, parse_batch, subscription_data, unesc
 use iot_log_monitor::encode::{gzip, subscription_event_json, wrap_envelope_json, BatchSpec};
 use iot_log_monitor::entry::{parse_entry, parse_essentials};
 use iot_log_monitor::error::DecodeError;
-use iot_log_monitor::incident::{category_of_message, judge, CategorySet};
+use iot_log_monitor::incident::{category_of_escaped, category_of_message, judge, CategorySet};
 use iot_log_monitor::pipeline::analyze;
 use proptest::prelude::*;
 use serde_json::json;
@@ -136,6 +136,36 @@ proptest! {
     }
 
     #[test]
+    fn the_escaped_scan_agrees_with_the_parsers_whenever_it_answers(
+        mut value in json_value(),
+        event_type in prop_oneof![Just(json!("RuleNotFound")), Just(json!("Connect")), Just(json!(7)), Just(json!(null)), Just(json!("Conn\"ect"))],
+        status in prop_oneof![Just(json!("Failure")), Just(json!("Success")), Just(json!(1.5)), Just(json!(-0)), Just(json!(true))],
+        mask in 0u8..4,
+        text in "\\PC{0,80}",
+        spaces in " {0,3}",
+    ) {
+        if let Some(object) = value.as_object_mut() {
+            for (bit, (name, v)) in [("eventType", event_type), ("status", status)].into_iter().enumerate() {
+                if mask & (1 << bit) != 0 {
+                    object.insert(name.to_owned(), v);
+                }
+            }
+        }
+        let json = value.to_string();
+        let spaced = json.replace(':', &format!("{spaces}:{spaces}")).replace(',', &format!(",{spaces}"));
+        let mut cut = json.len() / 2;
+        while !json.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        for message in [json.as_str(), spaced.as_str(), text.as_str(), &format!("{json}{spaces}x"), &json[..cut], &format!("{spaces}{json}{spaces}")] {
+            let escaped = serde_json::to_string(message).unwrap();
+            if let Some(category) = category_of_escaped(&escaped) {
+                prop_assert_eq!(category, category_of_message(message), "{}", message);
+            }
+        }
+    }
+
+    #[test]
     fn unescaping_a_message_gives_back_the_text_serde_json_escaped(text in "\\PC{0,300}", control in "[\\x00-\\x1f\"\\\\/]{0,20}") {
         let original = format!("{text}{control}{text}");
         let mut out = String::from("left over");
@@ -246,5 +276,54 @@ fn an_event_of_the_wrong_shape_is_refused_clearly() {
     assert!(
         error.to_string().contains("not a CloudWatch Logs envelope"),
         "{error}"
+    );
+}
+
+#[test]
+fn the_escaped_scan_reads_real_entries_and_leaves_the_rest_to_the_parsers() {
+    let mut read = 0;
+    let mut left = Vec::new();
+    for file in [
+        "success-traffic",
+        "rule-not-found",
+        "rule-throttled",
+        "authorization-failures",
+        "job-failure",
+        "warnings-and-new-types",
+        "garbage-lines",
+        "cloudtrail-iot-failures",
+    ] {
+        let text = std::fs::read_to_string(format!(
+            "{}/events/lines/{file}.jsonl",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            match category_of_escaped(&serde_json::to_string(line).unwrap()) {
+                Some(category) => {
+                    assert_eq!(category, category_of_message(line), "{line}");
+                    read += 1;
+                }
+                None => left.push(line.to_owned()),
+            }
+        }
+    }
+    assert!(
+        read >= 20,
+        "flat IoT entries are read in place ({read} were)"
+    );
+    // CloudTrail records nest (`userIdentity`) and garbage is not an object: both go the long way.
+    assert!(left.iter().any(|l| l.contains("userIdentity")), "{left:?}");
+    let flat_and_plain = |line: &str| {
+        !line.contains('\\')
+            && serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| {
+                v.as_object()
+                    .is_some_and(|o| o.values().all(|v| !v.is_object() && !v.is_array()))
+            })
+    };
+    let missed: Vec<_> = left.iter().filter(|l| flat_and_plain(l)).collect();
+    assert!(
+        missed.is_empty(),
+        "flat entries left to the parsers: {missed:?}"
     );
 }
