@@ -276,8 +276,11 @@ async fn categories_not_configured_are_neither_stored_nor_alerted() {
 /// The figure the issue asks for: requests made for 1,000 failures over 10 rules.
 #[tokio::test]
 async fn a_thousand_failures_over_ten_rules_take_forty_writes_and_one_publish() {
+    use common::fault_proxy::{FaultProxy, Service};
     let stack = Stack::new("thousand").await;
-    let processor = stack.processor(&[]);
+    // A proxy without faults, to count the requests the function makes.
+    let proxy = FaultProxy::start(&common::moto().endpoint, vec![], 0, Duration::ZERO);
+    let processor = stack.processor_on(&common::sdk_config(&proxy.endpoint).await, &[]);
     let lines: Vec<String> = (0..1000)
         .map(|n| throttled_line(&format!("rule_{}", n % 10), n))
         .collect();
@@ -290,7 +293,21 @@ async fn a_thousand_failures_over_ten_rules_take_forty_writes_and_one_publish() 
     assert_eq!(summary.alerts_sent, 10);
     assert_eq!(summary.publish_requests, 1, "10 alerts in one PublishBatch");
     assert_eq!(stack.alerts(WAIT).await.len(), 10);
-    println!("1000 failures over 10 rules: {} BatchWriteItem, {} PublishBatch, 10 alert-state UpdateItem", summary.write_requests, summary.publish_requests);
+    let requests = proxy.requests();
+    let count = |service, op: &str| {
+        requests
+            .get(&(service, op.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    };
+    assert_eq!(count(Service::DynamoDb, "BatchWriteItem"), 40);
+    assert_eq!(
+        count(Service::DynamoDb, "UpdateItem"),
+        20,
+        "a claim and a confirmation per alert: {requests:?}"
+    );
+    assert_eq!(count(Service::DynamoDb, "GetItem"), 0, "{requests:?}");
+    assert_eq!(count(Service::Sns, "PublishBatch"), 1);
 }
 
 #[tokio::test]
