@@ -363,20 +363,22 @@ async fn through_faults_and_redeliveries_every_incident_is_stored_once_and_every
     }
 }
 
-#[tokio::test]
-async fn a_claim_whose_answer_was_lost_is_recognised_and_its_alert_sent() {
-    let stack = Stack::new("lost-claim").await;
-    let proxy = FaultProxy::start(
-        &moto().endpoint,
-        vec![Rule::First {
-            service: Service::DynamoDb,
-            op: "UpdateItem",
-            count: 1,
-            fault: Fault::ResetAfterForward,
-        }],
-        1,
-        SLOW,
-    );
+/// A stack whose processor reaches moto through a proxy that answers the
+/// first `op` request of `service` with `fault`, and nothing else.
+async fn one_fault(
+    name: &str,
+    service: Service,
+    op: &'static str,
+    fault: Fault,
+) -> (Stack, FaultProxy, RealProcessor) {
+    let stack = Stack::new(name).await;
+    let rule = Rule::First {
+        service,
+        op,
+        count: 1,
+        fault,
+    };
+    let proxy = FaultProxy::start(&moto().endpoint, vec![rule], 1, SLOW);
     let sdk = sdk_config_timed(
         &proxy.endpoint,
         Duration::from_secs(5),
@@ -384,6 +386,18 @@ async fn a_claim_whose_answer_was_lost_is_recognised_and_its_alert_sent() {
     )
     .await;
     let processor = stack.processor_on(&sdk, &[]);
+    (stack, proxy, processor)
+}
+
+#[tokio::test]
+async fn a_claim_whose_answer_was_lost_is_recognised_and_its_alert_sent() {
+    let (stack, proxy, processor) = one_fault(
+        "lost-claim",
+        Service::DynamoDb,
+        "UpdateItem",
+        Fault::ResetAfterForward,
+    )
+    .await;
     let batch = &make_batches("lost-claim", 1, |_| each(&["rule_x"], 3))[0];
 
     let summary = deliver(&processor, &batch.event, NOW).await.unwrap();
@@ -400,25 +414,13 @@ async fn a_claim_whose_answer_was_lost_is_recognised_and_its_alert_sent() {
 
 #[tokio::test]
 async fn a_publish_whose_answer_was_lost_is_delivered_again_under_the_same_alert_id() {
-    let stack = Stack::new("lost-publish").await;
-    let proxy = FaultProxy::start(
-        &moto().endpoint,
-        vec![Rule::First {
-            service: Service::Sns,
-            op: "PublishBatch",
-            count: 1,
-            fault: Fault::ResetAfterForward,
-        }],
-        1,
-        SLOW,
-    );
-    let sdk = sdk_config_timed(
-        &proxy.endpoint,
-        Duration::from_secs(5),
-        Duration::from_secs(15),
+    let (stack, proxy, processor) = one_fault(
+        "lost-publish",
+        Service::Sns,
+        "PublishBatch",
+        Fault::ResetAfterForward,
     )
     .await;
-    let processor = stack.processor_on(&sdk, &[]);
     let batch = &make_batches("lost-publish", 1, |_| each(&["rule_y"], 2))[0];
 
     deliver(&processor, &batch.event, NOW).await.unwrap();
@@ -427,6 +429,10 @@ async fn a_publish_whose_answer_was_lost_is_delivered_again_under_the_same_alert
         .await
         .unwrap();
 
+    assert_eq!(
+        proxy.injected()[&(Service::Sns, Fault::ResetAfterForward)],
+        1
+    );
     let alerts = stack.alerts(WAIT).await;
     assert_eq!(
         alerts.len(),

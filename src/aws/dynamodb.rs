@@ -493,55 +493,63 @@ impl AlertGate for DynamoAlertGate {
     }
 
     async fn confirm(&self, claim: &Claim, deadline: Instant) -> Result<(), StoreError> {
-        retrying(deadline, || async {
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("alertKey", Self::key(&claim.key))
-                .condition_expression("claimToken = :token")
-                .update_expression("SET published = :yes")
-                .expression_attribute_values(":token", AttributeValue::S(claim.token.clone()))
-                .expression_attribute_values(":yes", AttributeValue::Bool(true))
-                .send()
-                .await;
-            match result {
-                Ok(_) => Ok(()),
-                // Taken over meanwhile: that invocation confirms its own.
-                Err(e) if is_condition_failure(&e) => Ok(()),
-                Err(e) => Err(self.error("UpdateItem", &e)),
-            }
-        })
+        self.update_claim(
+            claim,
+            "claimToken = :token",
+            "SET published = :yes",
+            &[(":yes", AttributeValue::Bool(true))],
+            deadline,
+        )
         .await
     }
 
     async fn release(&self, claim: &Claim, deadline: Instant) -> Result<(), StoreError> {
+        self.update_claim(
+            claim,
+            "claimToken = :token AND attribute_not_exists(published)",
+            // ADD, not SET: other invocations may have counted entries since the claim.
+            "REMOVE lastSentMs, claimToken, claimBatch, sentSuppressed \
+             ADD suppressed :restored DELETE batches :fps",
+            &[
+                (":fps", AttributeValue::Ss(vec![claim.fingerprint.clone()])),
+                (
+                    ":restored",
+                    AttributeValue::N(claim.suppressed_since_last.to_string()),
+                ),
+            ],
+            deadline,
+        )
+        .await
+    }
+}
+
+impl DynamoAlertGate {
+    /// Updates the state of `claim`'s key while `condition` (on `:token`,
+    /// the claim's token) holds, retrying until `deadline`. A failed
+    /// condition means the claim was taken over, or this update already
+    /// applied by an attempt whose answer was lost: nothing left to do.
+    async fn update_claim(
+        &self,
+        claim: &Claim,
+        condition: &str,
+        update: &str,
+        values: &[(&str, AttributeValue)],
+        deadline: Instant,
+    ) -> Result<(), StoreError> {
         retrying(deadline, || async {
-            let result = self
+            let mut request = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .key("alertKey", Self::key(&claim.key))
-                .condition_expression("claimToken = :token AND attribute_not_exists(published)")
-                // ADD, not SET: other invocations may have counted entries since the claim.
-                .update_expression(
-                    "REMOVE lastSentMs, claimToken, claimBatch, sentSuppressed \
-                     ADD suppressed :restored DELETE batches :fps",
-                )
-                .expression_attribute_values(":token", AttributeValue::S(claim.token.clone()))
-                .expression_attribute_values(
-                    ":fps",
-                    AttributeValue::Ss(vec![claim.fingerprint.clone()]),
-                )
-                .expression_attribute_values(
-                    ":restored",
-                    AttributeValue::N(claim.suppressed_since_last.to_string()),
-                )
-                .send()
-                .await;
-            match result {
+                .condition_expression(condition)
+                .update_expression(update)
+                .expression_attribute_values(":token", AttributeValue::S(claim.token.clone()));
+            for (name, value) in values {
+                request = request.expression_attribute_values(*name, value.clone());
+            }
+            match request.send().await {
                 Ok(_) => Ok(()),
-                // Taken over, or released by an earlier attempt whose answer was lost.
                 Err(e) if is_condition_failure(&e) => Ok(()),
                 Err(e) => Err(self.error("UpdateItem", &e)),
             }
