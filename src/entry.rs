@@ -368,8 +368,7 @@ pub fn scan_escaped_essentials(quoted: &str) -> Option<Result<Essentials<'_>, No
         bytes: inner.as_bytes(),
         at: 0,
     };
-    let mut event_type = None;
-    let mut e = Essentials::default();
+    let mut slots = EssentialsSlots::default();
     scan.spaces();
     scan.byte(b'{')?;
     scan.spaces();
@@ -379,17 +378,7 @@ pub fn scan_escaped_essentials(quoted: &str) -> Option<Result<Essentials<'_>, No
             scan.spaces();
             scan.byte(b':')?;
             scan.spaces();
-            let slot = match key {
-                "eventType" | "EventType" => Some(&mut event_type),
-                name => match Field::from_name(name) {
-                    Some(Field::Status) => Some(&mut e.status),
-                    Some(Field::LogLevel) => Some(&mut e.log_level),
-                    Some(Field::EventName) => Some(&mut e.event_name),
-                    Some(Field::EventSource) => Some(&mut e.event_source),
-                    Some(Field::ErrorCode) => Some(&mut e.error_code),
-                    _ => None,
-                },
-            };
+            let slot = slots.slot(key);
             // As in the other parsers, a value of another type leaves the field as it was.
             if let Some(text) = scan.scalar()? {
                 if let Some(slot) = slot {
@@ -408,11 +397,38 @@ pub fn scan_escaped_essentials(quoted: &str) -> Option<Result<Essentials<'_>, No
     if scan.at != scan.bytes.len() {
         return None;
     }
-    Some(
-        event_type
-            .map(|event_type| Essentials { event_type, ..e })
-            .ok_or(NotAnEntry::NoEventType),
-    )
+    Some(slots.finish().ok_or(NotAnEntry::NoEventType))
+}
+
+/// The fields of [`Essentials`] while they are read, by either reader.
+#[derive(Default)]
+struct EssentialsSlots<'a> {
+    event_type: Option<Cow<'a, str>>,
+    rest: Essentials<'a>,
+}
+
+impl<'a> EssentialsSlots<'a> {
+    /// Where the string value of `key` goes, if classification reads it.
+    fn slot(&mut self, key: &str) -> Option<&mut Option<Cow<'a, str>>> {
+        match key {
+            "eventType" | "EventType" => Some(&mut self.event_type),
+            name => match Field::from_name(name)? {
+                Field::Status => Some(&mut self.rest.status),
+                Field::LogLevel => Some(&mut self.rest.log_level),
+                Field::EventName => Some(&mut self.rest.event_name),
+                Field::EventSource => Some(&mut self.rest.event_source),
+                Field::ErrorCode => Some(&mut self.rest.error_code),
+                _ => None,
+            },
+        }
+    }
+
+    /// The essentials, if a string `eventType` was found.
+    fn finish(self) -> Option<Essentials<'a>> {
+        let rest = self.rest;
+        self.event_type
+            .map(|event_type| Essentials { event_type, ..rest })
+    }
 }
 
 /// A cursor over escaped message text; every method answers `None` for
@@ -532,31 +548,18 @@ impl<'de> Visitor<'de> for EssentialsVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut event_type = None;
-        let mut e = Essentials::default();
+        let mut slots = EssentialsSlots::default();
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            // As in the full parse, a value of another type leaves the field as it was.
-            let slot = match &*key {
-                "eventType" | "EventType" => &mut event_type,
-                name => match Field::from_name(name) {
-                    Some(Field::Status) => &mut e.status,
-                    Some(Field::LogLevel) => &mut e.log_level,
-                    Some(Field::EventName) => &mut e.event_name,
-                    Some(Field::EventSource) => &mut e.event_source,
-                    Some(Field::ErrorCode) => &mut e.error_code,
-                    _ => {
-                        map.next_value::<de::IgnoredAny>()?;
-                        continue;
-                    }
-                },
+            let Some(slot) = slots.slot(&key) else {
+                map.next_value::<de::IgnoredAny>()?;
+                continue;
             };
+            // As in the full parse, a value of another type leaves the field as it was.
             if let Some(text) = json_text(map.next_value::<&'de RawValue>()?) {
                 *slot = Some(text);
             }
         }
-        Ok(ParsedEssentials(
-            event_type.map(|event_type| Essentials { event_type, ..e }),
-        ))
+        Ok(ParsedEssentials(slots.finish()))
     }
 }
 

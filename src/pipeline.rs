@@ -393,7 +393,7 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
         if let Some(error) = first_error {
             // Alerts this invocation claimed but will not send must be
             // claimable again by the retry.
-            self.settle(&claims, &[], deadline).await;
+            self.settle(&claims, |_| false, deadline).await;
             return Err(ProcessError::AlertState(error));
         }
         if rendered.is_empty() {
@@ -404,40 +404,45 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
             Ok(requests) => {
                 summary.publish_requests = requests;
                 summary.alerts_sent = rendered.len() as u64;
-                self.settle(&[], &claims, deadline).await;
+                self.settle(&claims, |_| true, deadline).await;
                 Ok(())
             }
             Err((unsent, error)) => {
                 summary.alerts_sent = (rendered.len() - unsent.len()) as u64;
-                let (released, published): (Vec<_>, Vec<_>) = claims
-                    .into_iter()
-                    .enumerate()
-                    .partition(|(i, _)| unsent.contains(i));
-                let unclaim =
-                    |v: Vec<(usize, Claim)>| v.into_iter().map(|(_, c)| c).collect::<Vec<_>>();
-                self.settle(&unclaim(released), &unclaim(published), deadline)
+                self.settle(&claims, |i| !unsent.contains(&i), deadline)
                     .await;
                 Err(error.into())
             }
         }
     }
 
-    /// Releases the claims whose alerts were not published (so a retry
-    /// sends them) and confirms those that were (so a redelivery does not).
-    /// Neither may fail the invocation: a claim left unconfirmed is taken
-    /// over by a redelivery of its batch, at worst sending its alert twice.
-    async fn settle(&self, released: &[Claim], published: &[Claim], deadline: Instant) {
-        let releases = join_all(released.iter().map(|c| self.gate.release(c, deadline)));
-        let confirms = join_all(published.iter().map(|c| self.gate.confirm(c, deadline)));
-        let (releases, confirms) = futures_util::future::join(releases, confirms).await;
-        for result in releases {
-            if let Err(e) = result {
-                tracing::error!(error = %e, "could not release an alert claim; a redelivery of the batch takes it over");
+    /// Confirms the claims whose alerts were published (claim `i` when
+    /// `published(i)`), so a redelivery does not send them, and releases the
+    /// others, so a retry does. Neither may fail the invocation: a claim
+    /// left unconfirmed is taken over by a redelivery of its batch, at worst
+    /// sending its alert twice.
+    async fn settle(&self, claims: &[Claim], published: impl Fn(usize) -> bool, deadline: Instant) {
+        let outcomes = join_all(claims.iter().enumerate().map(|(i, claim)| {
+            let published = published(i);
+            async move {
+                let outcome = if published {
+                    self.gate.confirm(claim, deadline).await
+                } else {
+                    self.gate.release(claim, deadline).await
+                };
+                (published, outcome)
             }
-        }
-        for result in confirms {
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "could not confirm a published alert; a redelivery of the batch may send it again");
+        }))
+        .await;
+        for (published, outcome) in outcomes {
+            match outcome {
+                Ok(()) => {}
+                Err(e) if published => {
+                    tracing::warn!(error = %e, "could not confirm a published alert; a redelivery of the batch may send it again")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "could not release an alert claim; a redelivery of the batch takes it over")
+                }
             }
         }
     }

@@ -159,8 +159,9 @@ const MAX_FINGERPRINTS: usize = 2_000;
 /// - `suppressed`: entries held back since then; `sentSuppressed`: those held
 ///   back before it, which the claimed alert reports;
 /// - `batches`: fingerprints of the batches counted or alerted in this window;
-/// - `claimToken`, `claimBatch`: who holds the claim and for which batch;
-///   `published` once its alert went out.
+/// - `claimToken`, `claimBatch`, `claimLeaseMs`: who holds the claim, for
+///   which batch, and until when (its invocation's deadline); `published`
+///   once its alert went out.
 #[derive(Clone, Debug)]
 pub struct DynamoAlertGate {
     client: Client,
