@@ -63,14 +63,14 @@ fn stages(c: &mut Criterion) {
         b.iter(|| parse_batch(black_box(&buffer)).unwrap().log_events.len())
     });
     g.bench_function("entries", |b| {
-        // What the pipeline does per log event: read a flat entry's
+        // What the pipeline does per log event: read an entry's
         // classification fields from its escaped text; unescape and parse
         // the others (incidents are parsed in full on top).
         let mut scratch = String::new();
         b.iter(|| {
             let mut n = 0;
             for e in &batch.log_events {
-                let category = category_of_escaped(e.message.get()).unwrap_or_else(|| {
+                let category = category_of_escaped(e.message_json).unwrap_or_else(|| {
                     e.message_into(&mut scratch).unwrap();
                     category_of_message(&scratch)
                 });

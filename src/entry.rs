@@ -13,6 +13,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::decode::unescape_json_string;
+use crate::scan::Backslashes;
 
 macro_rules! text_fields {
     ($($variant:ident => $name:literal $(| $alias:literal)*),+ $(,)?) => {
@@ -355,18 +356,21 @@ pub fn parse_essentials(message: &str) -> Result<Essentials<'_>, NotAnEntry> {
 
 /// Reads [`Essentials`] straight from a message as it sits, still escaped,
 /// in the CloudWatch envelope (`"{\"eventType\":\"Connect\",…}"`), for the
-/// common case of a flat entry whose strings hold no escapes of their own:
+/// common case of an entry whose strings hold no escapes of their own:
 /// there every inner quote is `\"` and nothing else is escaped, so no
-/// unescaping is needed. `None` when the message is anything else (nested
-/// values, an escape inside a string, a number with an exponent, a syntax
-/// error, not a string at all): the caller then unescapes it and runs
-/// [`parse_essentials`], whose answer this one equals whenever it gives one.
+/// unescaping is needed, and the backslashes mark where strings end. Nested
+/// values are checked and skipped. `None` when the message is anything else
+/// (an escape inside a string, a number with an exponent, nesting deeper
+/// than 16, a syntax error, not a string at all): the caller then unescapes
+/// it and runs [`parse_essentials`], whose answer this one equals whenever
+/// it gives one.
 pub fn scan_escaped_essentials(quoted: &str) -> Option<Result<Essentials<'_>, NotAnEntry>> {
     let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
     let mut scan = EscapedScan {
         text: inner,
         bytes: inner.as_bytes(),
         at: 0,
+        backslashes: Backslashes::new(inner.as_bytes()),
     };
     let mut slots = EssentialsSlots::default();
     scan.spaces();
@@ -380,7 +384,7 @@ pub fn scan_escaped_essentials(quoted: &str) -> Option<Result<Essentials<'_>, No
             scan.spaces();
             let slot = slots.slot(key);
             // As in the other parsers, a value of another type leaves the field as it was.
-            if let Some(text) = scan.scalar()? {
+            if let Some(text) = scan.value(0)? {
                 if let Some(slot) = slot {
                     *slot = Some(Cow::Borrowed(text));
                 }
@@ -437,44 +441,94 @@ struct EscapedScan<'a> {
     text: &'a str,
     bytes: &'a [u8],
     at: usize,
+    /// Every inner quote is `\"`, so the backslashes are where strings end.
+    backslashes: Backslashes<'a>,
 }
 
 impl<'a> EscapedScan<'a> {
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.at).copied()
     }
 
     /// Literal spaces only: tabs and newlines arrive escaped.
+    #[inline(always)]
     fn spaces(&mut self) {
         while self.peek() == Some(b' ') {
             self.at += 1;
         }
     }
 
+    #[inline(always)]
     fn try_byte(&mut self, b: u8) -> bool {
         let found = self.peek() == Some(b);
         self.at += usize::from(found);
         found
     }
 
+    #[inline(always)]
     fn byte(&mut self, b: u8) -> Option<()> {
         self.try_byte(b).then_some(())
     }
 
     /// `\"…\"` with no escape inside: the text between.
+    #[inline(always)]
     fn string(&mut self) -> Option<&'a str> {
         self.byte(b'\\')?;
         self.byte(b'"')?;
         let start = self.at;
-        let len = memchr::memchr(b'\\', &self.bytes[start..])?;
-        self.at = start + len;
+        self.at = self.backslashes.next_from(start);
+        let len = self.at - start;
         self.byte(b'\\')?;
         self.byte(b'"')?;
         // Split at ASCII bytes, so on char boundaries.
         Some(&self.text[start..start + len])
     }
 
+    /// A string (`Some(Some(text))`), or any other value, checked and
+    /// skipped (`Some(None)`): RuleExecution's `resources` and CloudTrail's
+    /// `userIdentity` nest objects.
+    #[inline]
+    fn value(&mut self, depth: u32) -> Option<Option<&'a str>> {
+        // Deeper values are left to the parsers (serde_json stops at 128).
+        const MAX_DEPTH: u32 = 16;
+        match self.peek()? {
+            b'{' | b'[' if depth < MAX_DEPTH => self.container(depth + 1).map(|()| None),
+            _ => self.scalar(),
+        }
+    }
+
+    /// An object or an array.
+    fn container(&mut self, depth: u32) -> Option<()> {
+        let close = if self.try_byte(b'{') {
+            b'}'
+        } else {
+            self.byte(b'[')?;
+            b']'
+        };
+        self.spaces();
+        if self.try_byte(close) {
+            return Some(());
+        }
+        loop {
+            if close == b'}' {
+                self.string()?;
+                self.spaces();
+                self.byte(b':')?;
+                self.spaces();
+            }
+            self.value(depth)?;
+            self.spaces();
+            if self.try_byte(close) {
+                return Some(());
+            }
+            self.byte(b',')?;
+            self.spaces();
+        }
+    }
+
     /// A string (`Some(Some(text))`), or a number or literal (`Some(None)`).
+    #[inline(always)]
     fn scalar(&mut self) -> Option<Option<&'a str>> {
         match self.peek()? {
             b'\\' => self.string().map(Some),
@@ -486,6 +540,7 @@ impl<'a> EscapedScan<'a> {
         }
     }
 
+    #[inline(always)]
     fn word(&mut self, word: &[u8]) -> Option<Option<&'a str>> {
         self.bytes[self.at..].starts_with(word).then(|| {
             self.at += word.len();
@@ -494,6 +549,7 @@ impl<'a> EscapedScan<'a> {
     }
 
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?`; exponents are left to the full parsers.
+    #[inline(always)]
     fn number(&mut self) -> Option<()> {
         self.try_byte(b'-');
         let digits = |scan: &mut Self| {
@@ -650,6 +706,11 @@ mod tests {
         assert_eq!(e.status.as_deref(), Some("Failure"));
         assert_eq!(e.log_level.as_deref(), Some("ERROR"));
         assert_eq!(Ok(e), parse_essentials(line));
+        let nested = r#"{"eventType":"RuleExecution","status":{"a":[1,{"b":null}]},"resources": {"TableName":"t", "Keys":[ ]},"logLevel":"WARN"}"#;
+        let quoted = escaped(nested);
+        let e = scan_escaped_essentials(&quoted).unwrap();
+        assert_eq!(e.as_ref().unwrap().status, None, "an object is no status");
+        assert_eq!(e, parse_essentials(nested));
         assert_eq!(
             scan_escaped_essentials(&escaped(r#" { } "#)),
             Some(Err(NotAnEntry::NoEventType))
@@ -666,8 +727,11 @@ mod tests {
         for message in [
             r#"{"eventType":"Con\"nect"}"#,
             r#"{"eventType":"Connect","details":"tab\there"}"#,
-            r#"{"eventType":"Connect","resources":["a"]}"#,
-            r#"{"eventType":"Connect","userIdentity":{"type":"x"}}"#,
+            r#"{"eventType":"Connect","resources":["a\"b"]}"#,
+            r#"{"eventType":"Connect","userIdentity":{"type":"x",}}"#,
+            r#"{"eventType":"Connect","userIdentity":{"type":"x"]}"#,
+            r#"{"eventType":"Connect","resources":[1,]}"#,
+            r#"{"eventType":"Connect","resources":[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}"#,
             r#"{"eventType":"Connect","n":1e5}"#,
             r#"{"eventType":"Connect","n":01}"#,
             r#"{"eventType":"Connect",}"#,

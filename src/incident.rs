@@ -91,7 +91,7 @@ pub fn category_of_message(message: &str) -> Option<Category> {
 }
 
 /// [`category_of_message`] of a message still escaped in its envelope, for
-/// the flat entries the escaped scan can read; `None` for the rest, which
+/// the entries the escaped scan can read; `None` for the rest, which
 /// must be unescaped and read by [`category_of_message`].
 pub fn category_of_escaped(quoted: &str) -> Option<Option<Category>> {
     scan_escaped_essentials(quoted).map(|scanned| match scanned {
@@ -169,13 +169,12 @@ pub fn incident(event: &RawLogEvent<'_>, message: &str, verdict: &Verdict<'_>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::value::RawValue;
 
-    fn event<'a>(id: &'a str, raw: &'a RawValue) -> RawLogEvent<'a> {
+    fn event(id: &str) -> RawLogEvent<'_> {
         RawLogEvent {
             id: id.into(),
             timestamp: 1_000,
-            message: raw,
+            message_json: "\"x\"",
         }
     }
 
@@ -188,11 +187,10 @@ mod tests {
 
     #[test]
     fn incidents_keep_what_alerts_and_storage_need() {
-        let raw = RawValue::from_string("\"x\"".into()).unwrap();
         let msg = r#"{"timestamp":"2017-10-04 19:25:46.070","logLevel":"ERROR","traceId":"t","accountId":"1",
             "status":"Failure","eventType":"RuleNotFound","clientId":"c","ruleName":"r","reason":"RuleNotFound","details":"d"}"#;
         let verdict = judge(msg);
-        let i = incident(&event("e9", &raw), msg, &verdict).unwrap();
+        let i = incident(&event("e9"), msg, &verdict).unwrap();
         assert_eq!(i.category, Category::RuleNotFound);
         assert_eq!((i.trace_id.as_str(), i.event_id.as_str()), ("t", "e9"));
         assert_eq!(i.time_ms, 1_507_145_146_070);
@@ -202,27 +200,20 @@ mod tests {
 
     #[test]
     fn a_bad_timestamp_falls_back_to_cloudwatch_time() {
-        let raw = RawValue::from_string("\"x\"".into()).unwrap();
         let msg =
             r#"{"timestamp":"yesterday","eventType":"Connect","status":"Failure","jobId":"j"}"#;
-        let i = incident(&event("e1", &raw), msg, &judge(msg)).unwrap();
+        let i = incident(&event("e1"), msg, &judge(msg)).unwrap();
         assert_eq!(i.time_ms, 1_000);
         assert_eq!(i.trace_id, "job:j");
     }
 
     #[test]
     fn unparseable_lines_become_incidents_with_their_text() {
-        let raw = RawValue::from_string("\"x\"".into()).unwrap();
-        let i = incident(&event("e2", &raw), "plain text", &judge("plain text")).unwrap();
+        let i = incident(&event("e2"), "plain text", &judge("plain text")).unwrap();
         assert_eq!(i.category, Category::Unparseable);
         assert_eq!(i.trace_id, "event:e2");
         assert_eq!(i.parse_problem, Some("not JSON"));
-        assert!(incident(
-            &event("e3", &raw),
-            "{}",
-            &judge(r#"{"eventType":"Connect"}"#)
-        )
-        .is_none());
+        assert!(incident(&event("e3"), "{}", &judge(r#"{"eventType":"Connect"}"#)).is_none());
     }
 
     #[test]

@@ -124,8 +124,8 @@ pub struct Analysis {
     pub incidents: Vec<Incident>,
 }
 
-/// Parses and classifies every event of a batch. A flat entry is classified
-/// from its escaped text where it lies in the envelope; any other is
+/// Parses and classifies every event of a batch. An entry whose strings hold
+/// no escapes is classified from its text where it lies in the envelope; any other is
 /// unescaped into one reused buffer and read there. Only incidents are then
 /// parsed in full (from the unescaped text) and copied out.
 pub fn analyze(batch: &LogsBatch<'_>, keep: CategorySet) -> Result<Analysis, DecodeError> {
@@ -135,9 +135,9 @@ pub fn analyze(batch: &LogsBatch<'_>, keep: CategorySet) -> Result<Analysis, Dec
     };
     let mut message = String::new();
     for event in &batch.log_events {
-        // Most entries are flat and read where they lie, still escaped;
+        // Most entries are read where they lie, still escaped;
         // the rest, and every incident, are unescaped first.
-        let (category, unescaped) = match category_of_escaped(event.message.get()) {
+        let (category, unescaped) = match category_of_escaped(event.message_json) {
             Some(category) => (category, false),
             None => {
                 event.message_into(&mut message)?;

@@ -138,7 +138,6 @@ mod tests {
     use super::*;
     use crate::decode::RawLogEvent;
     use crate::incident::{incident, judge};
-    use serde_json::value::RawValue;
 
     const KEY: &[u8] = b"0123456789abcdef-test-key";
 
@@ -154,11 +153,10 @@ mod tests {
     }
 
     fn incident_of(message: &str) -> Incident {
-        let raw = RawValue::from_string("\"x\"".into()).unwrap();
         let event = RawLogEvent {
             id: "e1".into(),
             timestamp: 1_000,
-            message: &raw,
+            message_json: "\"x\"",
         };
         incident(&event, message, &judge(message)).unwrap()
     }
