@@ -384,7 +384,7 @@ pub fn scan_escaped_essentials(quoted: &str) -> Option<Result<Essentials<'_>, No
             scan.spaces();
             let slot = slots.slot(key);
             // As in the other parsers, a value of another type leaves the field as it was.
-            if let Some(text) = scan.value(0)? {
+            if let Some(text) = scan.value_inline()? {
                 if let Some(slot) = slot {
                     *slot = Some(Cow::Borrowed(text));
                 }
@@ -488,12 +488,21 @@ impl<'a> EscapedScan<'a> {
     /// A string (`Some(Some(text))`), or any other value, checked and
     /// skipped (`Some(None)`): RuleExecution's `resources` and CloudTrail's
     /// `userIdentity` nest objects.
-    #[inline]
     fn value(&mut self, depth: u32) -> Option<Option<&'a str>> {
         // Deeper values are left to the parsers (serde_json stops at 128).
         const MAX_DEPTH: u32 = 16;
         match self.peek()? {
             b'{' | b'[' if depth < MAX_DEPTH => self.container(depth + 1).map(|()| None),
+            _ => self.scalar(),
+        }
+    }
+
+    /// [`Self::value`] at the top level, where scalars (nearly every value)
+    /// are read without a call.
+    #[inline(always)]
+    fn value_inline(&mut self) -> Option<Option<&'a str>> {
+        match self.peek()? {
+            b'{' | b'[' => self.value(0),
             _ => self.scalar(),
         }
     }

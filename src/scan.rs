@@ -75,18 +75,26 @@ impl<'a> Backslashes<'a> {
 /// The backslashes of the 64 bytes from `start`, zeros past the end.
 #[inline]
 fn backslash_mask(bytes: &[u8], start: usize) -> u64 {
-    let mut padded = [0u8; 64];
-    let block: &[u8; 64] = match bytes.get(start..start + 64) {
-        Some(block) => block.try_into().expect("64 bytes"),
-        None => {
-            let rest = bytes.get(start..).unwrap_or_default();
-            padded[..rest.len()].copy_from_slice(rest);
-            &padded
-        }
+    let word_mask = |chunk: &[u8]| {
+        high_bits(bytes_equal(
+            u64::from_le_bytes(chunk.try_into().expect("8 bytes")),
+            b'\\',
+        ))
     };
-    (0..8).fold(0, |mask, i| {
-        let word = u64::from_le_bytes(block[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
-        mask | high_bits(bytes_equal(word, b'\\')) << (i * 8)
+    if let Some(block) = bytes.get(start..start + 64) {
+        let block: &[u8; 64] = block.try_into().expect("64 bytes");
+        return (0..8).fold(0, |mask, i| mask | word_mask(&block[i * 8..i * 8 + 8]) << (i * 8));
+    }
+    // The last, partial block of a text: whole words, then the last few bytes.
+    let rest = bytes.get(start..).unwrap_or_default();
+    let words = rest.chunks_exact(8);
+    let tail = words.remainder();
+    let whole = rest.len() - tail.len();
+    let mask = words
+        .enumerate()
+        .fold(0, |mask, (i, chunk)| mask | word_mask(chunk) << (i * 8));
+    tail.iter().enumerate().fold(mask, |mask, (i, &b)| {
+        mask | u64::from(b == b'\\') << (whole + i)
     })
 }
 
