@@ -96,7 +96,7 @@ compare:
 
 ## Fuzzing (nightly): each target for FUZZ_SECONDS, seeded with the events in events/.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := event batch message gunzip
+FUZZ_TARGETS := event batch envelope message gunzip
 CARGO_FUZZ   := $(VENV)/cargo/bin/cargo-fuzz
 $(CARGO_FUZZ):
 	cargo install --quiet --locked cargo-fuzz --root $(VENV)/cargo
@@ -106,6 +106,7 @@ fuzz: $(CARGO_FUZZ)
 	mkdir -p $(addprefix fuzz/corpus/,$(FUZZ_TARGETS))
 	cp events/*.json events/kinesis/*.json fuzz/corpus/event/
 	cp events/*.decoded.json fuzz/corpus/batch/
+	cp events/*.decoded.json fuzz/corpus/envelope/
 	cat events/lines/*.jsonl | split -l 1 - fuzz/corpus/message/line-
 	for target in $(FUZZ_TARGETS); do \
 	  PATH=$(CURDIR)/$(VENV)/cargo/bin:$$PATH cargo +nightly fuzz run $$target fuzz/corpus/$$target -- \

@@ -10,7 +10,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use iot_log_monitor::classify::classify;
 use iot_log_monitor::config::DEFAULT_STORE;
 use iot_log_monitor::decode::{
-    decode_data, gunzip_bounded, parse_batch, subscription_data, DEFAULT_MAX_DECOMPRESSED_BYTES,
+    decode_data, gunzip_bounded, parse_batch, subscription_data, LogsBatch,
+    DEFAULT_MAX_DECOMPRESSED_BYTES,
 };
 use iot_log_monitor::encode::synthetic_event;
 use iot_log_monitor::entry::parse_entry;
@@ -61,6 +62,15 @@ fn stages(c: &mut Criterion) {
     });
     g.bench_function("envelope", |b| {
         b.iter(|| parse_batch(black_box(&buffer)).unwrap().log_events.len())
+    });
+    g.bench_function("envelope-serde_json", |b| {
+        // What `parse_batch` hands any unusual shape to, for comparison.
+        b.iter(|| {
+            serde_json::from_slice::<LogsBatch>(black_box(&buffer))
+                .unwrap()
+                .log_events
+                .len()
+        })
     });
     g.bench_function("entries", |b| {
         // What the pipeline does per log event: read an entry's

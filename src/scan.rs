@@ -83,7 +83,9 @@ fn backslash_mask(bytes: &[u8], start: usize) -> u64 {
     };
     if let Some(block) = bytes.get(start..start + 64) {
         let block: &[u8; 64] = block.try_into().expect("64 bytes");
-        return (0..8).fold(0, |mask, i| mask | word_mask(&block[i * 8..i * 8 + 8]) << (i * 8));
+        return (0..8).fold(0, |mask, i| {
+            mask | word_mask(&block[i * 8..i * 8 + 8]) << (i * 8)
+        });
     }
     // The last, partial block of a text: whole words, then the last few bytes.
     let rest = bytes.get(start..).unwrap_or_default();
