@@ -70,6 +70,8 @@ where
                 alerts_suppressed = summary.alerts_suppressed,
                 alerts_already_seen = summary.alerts_already_seen,
                 duration_ms = summary.duration_ms,
+                decode_us = summary.decode_us,
+                parse_us = summary.parse_us,
                 "batch processed"
             );
             println!("{}", emf_record(namespace, summary, now as i64));

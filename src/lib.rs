@@ -2,8 +2,8 @@
 //! AWS IoT v2 log group, classifies every entry, stores incidents in
 //! DynamoDB and alerts through SNS without flooding anyone.
 //!
-//! The core (`decode`, `entry`, `classify`, `incident`, `redact`, `item`,
-//! `alert`, `pipeline`) is plain functions over plain types; AWS sits behind the
+//! The core (`decode`, `envelope`, `scan`, `entry`, `classify`, `incident`,
+//! `redact`, `item`, `alert`, `pipeline`) is plain functions over plain types; AWS sits behind the
 //! traits in `ports`, implemented in `aws`; `handler` is the Lambda edge.
 
 pub mod alert;
