@@ -30,6 +30,24 @@ fn high_bits(mask: u64) -> u64 {
     mask.wrapping_mul(0x0002_0408_1020_4081) >> 56
 }
 
+/// The little-endian word of an 8-byte chunk.
+#[inline(always)]
+fn word(chunk: &[u8]) -> u64 {
+    u64::from_le_bytes(chunk.try_into().expect("8 bytes"))
+}
+
+/// One bit per byte of the whole words of `bytes` (at most 64 bytes), set
+/// where `of` sets the byte's high bit.
+#[inline(always)]
+fn word_bits(bytes: &[u8], of: impl Fn(u64) -> u64) -> u64 {
+    bytes
+        .chunks_exact(8)
+        .enumerate()
+        .fold(0, |bits, (i, chunk)| {
+            bits | high_bits(of(word(chunk))) << (i * 8)
+        })
+}
+
 /// The backslashes of a text, in order, found 64 bytes at a time: in
 /// escaped JSON text they come every few bytes, and a bit mask per block
 /// answers each "next one" in a few instructions.
@@ -75,29 +93,21 @@ impl<'a> Backslashes<'a> {
 /// The backslashes of the 64 bytes from `start`, zeros past the end.
 #[inline]
 fn backslash_mask(bytes: &[u8], start: usize) -> u64 {
-    let word_mask = |chunk: &[u8]| {
-        high_bits(bytes_equal(
-            u64::from_le_bytes(chunk.try_into().expect("8 bytes")),
-            b'\\',
-        ))
-    };
+    let backslashes = |word| bytes_equal(word, b'\\');
     if let Some(block) = bytes.get(start..start + 64) {
         let block: &[u8; 64] = block.try_into().expect("64 bytes");
-        return (0..8).fold(0, |mask, i| {
-            mask | word_mask(&block[i * 8..i * 8 + 8]) << (i * 8)
-        });
+        return word_bits(block, backslashes);
     }
     // The last, partial block of a text: whole words, then the last few bytes.
     let rest = bytes.get(start..).unwrap_or_default();
-    let words = rest.chunks_exact(8);
-    let tail = words.remainder();
-    let whole = rest.len() - tail.len();
-    let mask = words
+    let whole = rest.len() & !7;
+    let mask = word_bits(&rest[..whole], backslashes);
+    rest[whole..]
+        .iter()
         .enumerate()
-        .fold(0, |mask, (i, chunk)| mask | word_mask(chunk) << (i * 8));
-    tail.iter().enumerate().fold(mask, |mask, (i, &b)| {
-        mask | u64::from(b == b'\\') << (whole + i)
-    })
+        .fold(mask, |mask, (i, &b)| {
+            mask | u64::from(b == b'\\') << (whole + i)
+        })
 }
 
 /// One bit per byte of a 64-byte block: quotes and backslashes; and whether
@@ -111,26 +121,18 @@ struct BlockMasks {
 
 #[inline(always)]
 fn block_masks(block: &[u8; 64]) -> BlockMasks {
-    let (mut quotes, mut backslashes, mut controls) = (0, 0, 0);
-    for i in 0..8 {
-        let word = u64::from_le_bytes(block[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
-        quotes |= high_bits(bytes_equal(word, b'"')) << (i * 8);
-        backslashes |= high_bits(bytes_equal(word, b'\\')) << (i * 8);
-        controls |= bytes_below_space(word);
-    }
     BlockMasks {
-        quotes,
-        backslashes,
-        any_control: controls != 0,
+        quotes: word_bits(block, |word| bytes_equal(word, b'"')),
+        backslashes: word_bits(block, |word| bytes_equal(word, b'\\')),
+        any_control: block.chunks_exact(8).fold(0, |controls, chunk| {
+            controls | bytes_below_space(word(chunk))
+        }) != 0,
     }
 }
 
 #[cold]
 fn control_mask(block: &[u8; 64]) -> u64 {
-    (0..8).fold(0, |mask, i| {
-        let word = u64::from_le_bytes(block[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
-        mask | high_bits(bytes_below_space(word)) << (i * 8)
-    })
+    word_bits(block, bytes_below_space)
 }
 
 /// The bytes of a block escaped by a backslash, given whether its first
@@ -152,7 +154,7 @@ fn escaped_bytes(backslashes: u64, carry: &mut u64) -> u64 {
 #[inline]
 fn next_special(bytes: &[u8], mut from: usize) -> usize {
     while let Some(chunk) = bytes.get(from..from + 8) {
-        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let word = word(chunk);
         let found = bytes_equal(word, b'"') | bytes_equal(word, b'\\') | bytes_below_space(word);
         if found != 0 {
             return from + (found.trailing_zeros() / 8) as usize;
