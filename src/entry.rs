@@ -374,29 +374,14 @@ pub fn scan_escaped_essentials(quoted: &str) -> Option<Result<Essentials<'_>, No
     };
     let mut slots = EssentialsSlots::default();
     scan.spaces();
-    scan.byte(b'{')?;
-    scan.spaces();
-    if !scan.try_byte(b'}') {
-        loop {
-            let key = scan.string()?;
-            scan.spaces();
-            scan.byte(b':')?;
-            scan.spaces();
-            let slot = slots.slot(key);
-            // As in the other parsers, a value of another type leaves the field as it was.
-            if let Some(text) = scan.value_inline()? {
-                if let Some(slot) = slot {
-                    *slot = Some(Cow::Borrowed(text));
-                }
-            }
-            scan.spaces();
-            if scan.try_byte(b'}') {
-                break;
-            }
-            scan.byte(b',')?;
-            scan.spaces();
+    // An entry is an object; anything else is the parsers' to name.
+    (scan.peek()? == b'{').then_some(())?;
+    scan.container(0, |key, text| {
+        // As in the other parsers, a value of another type leaves the field as it was.
+        if let (Some(slot), Some(text)) = (slots.slot(key), text) {
+            *slot = Some(Cow::Borrowed(text));
         }
-    }
+    })?;
     scan.spaces();
     if scan.at != scan.bytes.len() {
         return None;
@@ -487,28 +472,32 @@ impl<'a> EscapedScan<'a> {
 
     /// A string (`Some(Some(text))`), or any other value, checked and
     /// skipped (`Some(None)`): RuleExecution's `resources` and CloudTrail's
-    /// `userIdentity` nest objects.
+    /// `userIdentity` nest objects. Inlined, so that scalars (nearly every
+    /// value) are read without a call.
+    #[inline(always)]
     fn value(&mut self, depth: u32) -> Option<Option<&'a str>> {
         // Deeper values are left to the parsers (serde_json stops at 128).
         const MAX_DEPTH: u32 = 16;
         match self.peek()? {
-            b'{' | b'[' if depth < MAX_DEPTH => self.container(depth + 1).map(|()| None),
+            b'{' | b'[' if depth < MAX_DEPTH => self.nested(depth + 1).map(|()| None),
             _ => self.scalar(),
         }
     }
 
-    /// [`Self::value`] at the top level, where scalars (nearly every value)
-    /// are read without a call.
+    /// A nested object or array, skipped; the call that ends the inlining.
+    #[inline(never)]
+    fn nested(&mut self, depth: u32) -> Option<()> {
+        self.container(depth, |_, _| {})
+    }
+
+    /// An object or an array, at `depth`; each key of an object is handed
+    /// to `pair` with its value's text if that is a string.
     #[inline(always)]
-    fn value_inline(&mut self) -> Option<Option<&'a str>> {
-        match self.peek()? {
-            b'{' | b'[' => self.value(0),
-            _ => self.scalar(),
-        }
-    }
-
-    /// An object or an array.
-    fn container(&mut self, depth: u32) -> Option<()> {
+    fn container(
+        &mut self,
+        depth: u32,
+        mut pair: impl FnMut(&'a str, Option<&'a str>),
+    ) -> Option<()> {
         let close = if self.try_byte(b'{') {
             b'}'
         } else {
@@ -521,12 +510,14 @@ impl<'a> EscapedScan<'a> {
         }
         loop {
             if close == b'}' {
-                self.string()?;
+                let key = self.string()?;
                 self.spaces();
                 self.byte(b':')?;
                 self.spaces();
+                pair(key, self.value(depth)?);
+            } else {
+                self.value(depth)?;
             }
-            self.value(depth)?;
             self.spaces();
             if self.try_byte(close) {
                 return Some(());
