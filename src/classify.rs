@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::entry::{Essentials, LogEntry, IOT_EVENT_SOURCE};
+use crate::entry::{Essentials, LogEntry, NotAnEntry, IOT_EVENT_SOURCE};
 
 /// An incident's category. Entries that are none of these are not incidents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -95,6 +95,15 @@ impl FromStr for Category {
 /// Classifies a parsed entry; `None` means it is not an incident.
 pub fn classify(entry: &LogEntry<'_>) -> Option<Category> {
     category_of(&entry.essentials())
+}
+
+/// The category of what a fast reader made of a message: its essentials'
+/// category, or `Unparseable` when it is no entry.
+pub fn category_of_read(read: &Result<Essentials<'_>, NotAnEntry>) -> Option<Category> {
+    match read {
+        Ok(e) => category_of(e),
+        Err(_) => Some(Category::Unparseable),
+    }
 }
 
 /// The classification rule, over the only fields it reads.

@@ -9,6 +9,8 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::classify::{category_of_read, Category};
+use crate::entry::scan_escaped_essentials;
 use crate::envelope::read_batch;
 use crate::error::DecodeError;
 use crate::scan::Backslashes;
@@ -159,6 +161,11 @@ pub struct RawLogEvent<'a> {
     /// literal, quotes included (anything else is refused when read).
     #[serde(rename = "message", borrow, deserialize_with = "json_text")]
     pub message_json: &'a str,
+    /// The message's category (`Some(None)`: not an incident) when the
+    /// envelope reader classified it in place while finding its end; `None`
+    /// when it is left to [`crate::pipeline::analyze`]'s parsers.
+    #[serde(skip)]
+    pub category: Option<Option<Category>>,
 }
 
 fn json_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'de str, D::Error> {
@@ -177,10 +184,20 @@ impl LogsBatch<'_> {
 
 /// Parses the envelope in place; unknown envelope fields (`policyLevel`, …) are ignored.
 /// The shape CloudWatch writes is read by [`read_batch`]; anything else by serde_json.
+/// Either way, each message the escaped scan reads is classified on the way
+/// ([`RawLogEvent::category`]).
 pub fn parse_batch(decompressed: &[u8]) -> Result<LogsBatch<'_>, DecodeError> {
     let batch = match read_batch(decompressed) {
         Some(batch) => batch,
-        None => serde_json::from_slice(decompressed).map_err(DecodeError::Envelope)?,
+        None => {
+            let mut batch: LogsBatch =
+                serde_json::from_slice(decompressed).map_err(DecodeError::Envelope)?;
+            for event in &mut batch.log_events {
+                event.category =
+                    scan_escaped_essentials(event.message_json).map(|read| category_of_read(&read));
+            }
+            batch
+        }
     };
     batch.kind()?;
     Ok(batch)
@@ -206,7 +223,7 @@ pub fn unescape_json_string(quoted: &str, out: &mut String) -> Option<()> {
     let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
     let bytes = inner.as_bytes();
     out.reserve(inner.len());
-    let mut backslashes = Backslashes::new(bytes);
+    let mut backslashes = Backslashes::new(bytes, 0);
     let mut start = 0;
     loop {
         // A backslash is ASCII, so `at` is always a char boundary.

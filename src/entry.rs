@@ -8,12 +8,13 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::decode::unescape_json_string;
-use crate::scan::Backslashes;
+use crate::scan::Specials;
 
 macro_rules! text_fields {
     ($($variant:ident => $name:literal $(| $alias:literal)*),+ $(,)?) => {
@@ -23,6 +24,9 @@ macro_rules! text_fields {
 
         impl Field {
             pub const ALL: &'static [Field] = &[$(Field::$variant),+];
+            /// Every name read as a field, aliases included.
+            pub const NAMES: &'static [(&'static str, Field)] =
+                &[$(($name, Field::$variant), $(($alias, Field::$variant),)*)+];
             const COUNT: usize = Self::ALL.len();
 
             /// The attribute's name in the log entry (and in stored items).
@@ -365,28 +369,214 @@ pub fn parse_essentials(message: &str) -> Result<Essentials<'_>, NotAnEntry> {
 /// it and runs [`parse_essentials`], whose answer this one equals whenever
 /// it gives one.
 pub fn scan_escaped_essentials(quoted: &str) -> Option<Result<Essentials<'_>, NotAnEntry>> {
-    let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
-    let mut scan = EscapedScan {
-        text: inner,
-        bytes: inner.as_bytes(),
-        at: 0,
-        backslashes: Backslashes::new(inner.as_bytes()),
-    };
-    let mut slots = EssentialsSlots::default();
-    scan.spaces();
-    // An entry is an object; anything else is the parsers' to name.
-    (scan.peek()? == b'{').then_some(())?;
-    scan.container(0, |key, text| {
-        // As in the other parsers, a value of another type leaves the field as it was.
-        if let (Some(slot), Some(text)) = (slots.slot(key), text) {
-            *slot = Some(Cow::Borrowed(text));
-        }
-    })?;
-    scan.spaces();
-    if scan.at != scan.bytes.len() {
+    let mut specials = Specials::new(quoted.as_bytes(), 0);
+    let (essentials, closing) = scan_escaped_message(quoted, 0, &mut specials)?;
+    (closing + 1 == quoted.len()).then_some(essentials)
+}
+
+/// [`scan_escaped_essentials`] of the string literal that opens at
+/// `text[open]`, inside a larger text (the envelope) whose end is not known
+/// yet: with the essentials, the index of the literal's closing quote.
+/// Finding that end is the envelope reader's costliest step, and this scan
+/// finds it on the way, so each message is read once. Every byte the scan
+/// passes is either one it checks itself or inside an inner string, where
+/// a raw quote or a control character stops it; so when it answers, the
+/// literal is valid JSON and ends where it says. `text` must be valid UTF-8
+/// (a `&str`) and is taken as it is: the caller checks it once.
+/// `specials` is a cursor over `text`'s bytes, which the caller may share
+/// with its own reading so that each block's mask is worked out once.
+pub fn scan_escaped_message<'a>(
+    text: &'a str,
+    open: usize,
+    specials: &mut Specials<'_>,
+) -> Option<(Result<Essentials<'a>, NotAnEntry>, usize)> {
+    // Deeper values are left to the parsers (serde_json stops at 128).
+    const MAX_DEPTH: u32 = 16;
+    let bytes = text.as_bytes();
+    if bytes.get(open) != Some(&b'"') {
         return None;
     }
-    Some(slots.finish().ok_or(NotAnEntry::NoEventType))
+    // One loop over the tokens, with the open containers as bits, rather
+    // than a call per value: the cursor stays in a register.
+    let mut at = open + 1;
+    let mut slots = EssentialsSlots::default();
+    spaces(bytes, &mut at);
+    // An entry is an object; anything else is the parsers' to name.
+    if bytes.get(at) != Some(&b'{') {
+        return None;
+    }
+    at += 1;
+    // The innermost open container's depth (the entry's own is 0), and
+    // which of the open containers are arrays (bit d for depth d).
+    let mut depth = 0u32;
+    let mut arrays = 0u32;
+    // Whether the cursor is just past an opening, where the container may close at once.
+    let mut opened = true;
+    loop {
+        spaces(bytes, &mut at);
+        let in_array = arrays >> depth & 1 != 0;
+        let close = if in_array { b']' } else { b'}' };
+        if !(opened && bytes.get(at) == Some(&close)) {
+            // An element: a value, after its key in an object.
+            let mut slot = None;
+            if !in_array {
+                let key = inner_string(bytes, &mut at, specials)?;
+                spaces(bytes, &mut at);
+                expect(bytes, &mut at, b':')?;
+                spaces(bytes, &mut at);
+                if depth == 0 {
+                    slot = Slot::of(bytes.get(key)?);
+                }
+            }
+            match *bytes.get(at)? {
+                opening @ (b'{' | b'[') if depth < MAX_DEPTH => {
+                    at += 1;
+                    depth += 1;
+                    arrays = (arrays & !(1 << depth)) | (u32::from(opening == b'[') << depth);
+                    opened = true;
+                    continue;
+                }
+                b'\\' => {
+                    let value = inner_string(bytes, &mut at, specials)?;
+                    // As in the other parsers, a value of another type leaves the field as it was.
+                    if let Some(slot) = slot {
+                        // Split at ASCII bytes, so on char boundaries.
+                        slots.set(slot, Cow::Borrowed(text.get(value)?));
+                    }
+                }
+                b'-' | b'0'..=b'9' => number(bytes, &mut at)?,
+                b't' => word(bytes, &mut at, b"true")?,
+                b'f' => word(bytes, &mut at, b"false")?,
+                b'n' => word(bytes, &mut at, b"null")?,
+                _ => return None,
+            }
+            spaces(bytes, &mut at);
+        }
+        // After an element, or at a closing: the next element, or closings.
+        loop {
+            let in_array = arrays >> depth & 1 != 0;
+            match *bytes.get(at)? {
+                b',' => {
+                    at += 1;
+                    opened = false;
+                    break;
+                }
+                b']' if in_array => {}
+                b'}' if !in_array => {}
+                _ => return None,
+            }
+            at += 1;
+            if depth == 0 {
+                spaces(bytes, &mut at);
+                return (bytes.get(at) == Some(&b'"'))
+                    .then(|| (slots.finish().ok_or(NotAnEntry::NoEventType), at));
+            }
+            depth -= 1;
+            spaces(bytes, &mut at);
+        }
+    }
+}
+
+/// Literal spaces only: in escaped text, tabs and newlines arrive escaped.
+#[inline(always)]
+fn spaces(bytes: &[u8], at: &mut usize) {
+    while bytes.get(*at) == Some(&b' ') {
+        *at += 1;
+    }
+}
+
+#[inline(always)]
+fn expect(bytes: &[u8], at: &mut usize, byte: u8) -> Option<()> {
+    (bytes.get(*at) == Some(&byte)).then(|| *at += 1)
+}
+
+/// `\"…\"` with no escape inside: where the text between starts and
+/// ends. A quote before the closing `\"` is the envelope string's own
+/// end, so no inner string's.
+#[inline(always)]
+fn inner_string(bytes: &[u8], at: &mut usize, specials: &mut Specials<'_>) -> Option<Range<usize>> {
+    if bytes.get(*at..*at + 2) != Some(b"\\\"") {
+        return None;
+    }
+    let start = *at + 2;
+    let end = specials.next_from(start);
+    if bytes.get(end..end + 2) != Some(b"\\\"") {
+        return None;
+    }
+    *at = end + 2;
+    Some(start..end)
+}
+
+#[inline(always)]
+fn word(bytes: &[u8], at: &mut usize, word: &[u8]) -> Option<()> {
+    bytes
+        .get(*at..)?
+        .starts_with(word)
+        .then(|| *at += word.len())
+}
+
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?`; exponents are left to the full parsers.
+#[inline(always)]
+fn number(bytes: &[u8], at: &mut usize) -> Option<()> {
+    let digits = |at: &mut usize| {
+        let start = *at;
+        while bytes.get(*at).is_some_and(u8::is_ascii_digit) {
+            *at += 1;
+        }
+        *at - start
+    };
+    if bytes.get(*at) == Some(&b'-') {
+        *at += 1;
+    }
+    let first = *bytes.get(*at)?;
+    let whole = digits(at);
+    if whole == 0 || (first == b'0' && whole > 1) {
+        return None;
+    }
+    if bytes.get(*at) == Some(&b'.') {
+        *at += 1;
+        if digits(at) == 0 {
+            return None;
+        }
+    }
+    match bytes.get(*at) {
+        Some(b'e' | b'E') => None,
+        _ => Some(()),
+    }
+}
+
+/// The fields classification reads, as slots of [`EssentialsSlots`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    EventType,
+    Status,
+    LogLevel,
+    EventName,
+    EventSource,
+    ErrorCode,
+}
+
+impl Slot {
+    /// The slot the string value of `key` fills, if classification reads it.
+    #[inline(always)]
+    fn of(key: &[u8]) -> Option<Slot> {
+        // Nearly every key is none of these: its length and first letter
+        // turn it away before any comparison. The names are Field's (a test
+        // holds them to its table, aliases included).
+        let first = key.first()? | 0x20;
+        if !matches!((key.len(), first), (6, b's') | (8, b'l') | (9 | 11, b'e')) {
+            return None;
+        }
+        match key {
+            b"eventType" | b"EventType" => Some(Slot::EventType),
+            b"status" => Some(Slot::Status),
+            b"logLevel" => Some(Slot::LogLevel),
+            b"eventName" | b"EventName" => Some(Slot::EventName),
+            b"eventSource" | b"EventSource" => Some(Slot::EventSource),
+            b"errorCode" | b"ErrorCode" => Some(Slot::ErrorCode),
+            _ => None,
+        }
+    }
 }
 
 /// The fields of [`Essentials`] while they are read, by either reader.
@@ -397,19 +587,18 @@ struct EssentialsSlots<'a> {
 }
 
 impl<'a> EssentialsSlots<'a> {
-    /// Where the string value of `key` goes, if classification reads it.
-    fn slot(&mut self, key: &str) -> Option<&mut Option<Cow<'a, str>>> {
-        match key {
-            "eventType" | "EventType" => Some(&mut self.event_type),
-            name => match Field::from_name(name)? {
-                Field::Status => Some(&mut self.rest.status),
-                Field::LogLevel => Some(&mut self.rest.log_level),
-                Field::EventName => Some(&mut self.rest.event_name),
-                Field::EventSource => Some(&mut self.rest.event_source),
-                Field::ErrorCode => Some(&mut self.rest.error_code),
-                _ => None,
-            },
-        }
+    /// Fills a slot; the last of duplicate keys wins, as in serde.
+    #[inline(always)]
+    fn set(&mut self, slot: Slot, value: Cow<'a, str>) {
+        let field = match slot {
+            Slot::EventType => &mut self.event_type,
+            Slot::Status => &mut self.rest.status,
+            Slot::LogLevel => &mut self.rest.log_level,
+            Slot::EventName => &mut self.rest.event_name,
+            Slot::EventSource => &mut self.rest.event_source,
+            Slot::ErrorCode => &mut self.rest.error_code,
+        };
+        *field = Some(value);
     }
 
     /// The essentials, if a string `eventType` was found.
@@ -417,160 +606,6 @@ impl<'a> EssentialsSlots<'a> {
         let rest = self.rest;
         self.event_type
             .map(|event_type| Essentials { event_type, ..rest })
-    }
-}
-
-/// A cursor over escaped message text; every method answers `None` for
-/// whatever the fast path leaves to the full parsers.
-struct EscapedScan<'a> {
-    text: &'a str,
-    bytes: &'a [u8],
-    at: usize,
-    /// Every inner quote is `\"`, so the backslashes are where strings end.
-    backslashes: Backslashes<'a>,
-}
-
-impl<'a> EscapedScan<'a> {
-    #[inline(always)]
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.at).copied()
-    }
-
-    /// Literal spaces only: tabs and newlines arrive escaped.
-    #[inline(always)]
-    fn spaces(&mut self) {
-        while self.peek() == Some(b' ') {
-            self.at += 1;
-        }
-    }
-
-    #[inline(always)]
-    fn try_byte(&mut self, b: u8) -> bool {
-        let found = self.peek() == Some(b);
-        self.at += usize::from(found);
-        found
-    }
-
-    #[inline(always)]
-    fn byte(&mut self, b: u8) -> Option<()> {
-        self.try_byte(b).then_some(())
-    }
-
-    /// `\"…\"` with no escape inside: the text between.
-    #[inline(always)]
-    fn string(&mut self) -> Option<&'a str> {
-        self.byte(b'\\')?;
-        self.byte(b'"')?;
-        let start = self.at;
-        self.at = self.backslashes.next_from(start);
-        let len = self.at - start;
-        self.byte(b'\\')?;
-        self.byte(b'"')?;
-        // Split at ASCII bytes, so on char boundaries.
-        Some(&self.text[start..start + len])
-    }
-
-    /// A string (`Some(Some(text))`), or any other value, checked and
-    /// skipped (`Some(None)`): RuleExecution's `resources` and CloudTrail's
-    /// `userIdentity` nest objects. Inlined, so that scalars (nearly every
-    /// value) are read without a call.
-    #[inline(always)]
-    fn value(&mut self, depth: u32) -> Option<Option<&'a str>> {
-        // Deeper values are left to the parsers (serde_json stops at 128).
-        const MAX_DEPTH: u32 = 16;
-        match self.peek()? {
-            b'{' | b'[' if depth < MAX_DEPTH => self.nested(depth + 1).map(|()| None),
-            _ => self.scalar(),
-        }
-    }
-
-    /// A nested object or array, skipped; the call that ends the inlining.
-    #[inline(never)]
-    fn nested(&mut self, depth: u32) -> Option<()> {
-        self.container(depth, |_, _| {})
-    }
-
-    /// An object or an array, at `depth`; each key of an object is handed
-    /// to `pair` with its value's text if that is a string.
-    #[inline(always)]
-    fn container(
-        &mut self,
-        depth: u32,
-        mut pair: impl FnMut(&'a str, Option<&'a str>),
-    ) -> Option<()> {
-        let close = if self.try_byte(b'{') {
-            b'}'
-        } else {
-            self.byte(b'[')?;
-            b']'
-        };
-        self.spaces();
-        if self.try_byte(close) {
-            return Some(());
-        }
-        loop {
-            if close == b'}' {
-                let key = self.string()?;
-                self.spaces();
-                self.byte(b':')?;
-                self.spaces();
-                pair(key, self.value(depth)?);
-            } else {
-                self.value(depth)?;
-            }
-            self.spaces();
-            if self.try_byte(close) {
-                return Some(());
-            }
-            self.byte(b',')?;
-            self.spaces();
-        }
-    }
-
-    /// A string (`Some(Some(text))`), or a number or literal (`Some(None)`).
-    #[inline(always)]
-    fn scalar(&mut self) -> Option<Option<&'a str>> {
-        match self.peek()? {
-            b'\\' => self.string().map(Some),
-            b'-' | b'0'..=b'9' => self.number().map(|()| None),
-            b't' => self.word(b"true"),
-            b'f' => self.word(b"false"),
-            b'n' => self.word(b"null"),
-            _ => None,
-        }
-    }
-
-    #[inline(always)]
-    fn word(&mut self, word: &[u8]) -> Option<Option<&'a str>> {
-        self.bytes[self.at..].starts_with(word).then(|| {
-            self.at += word.len();
-            None
-        })
-    }
-
-    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?`; exponents are left to the full parsers.
-    #[inline(always)]
-    fn number(&mut self) -> Option<()> {
-        self.try_byte(b'-');
-        let digits = |scan: &mut Self| {
-            let start = scan.at;
-            while scan.peek().is_some_and(|b| b.is_ascii_digit()) {
-                scan.at += 1;
-            }
-            scan.at - start
-        };
-        let first = self.peek()?;
-        let whole = digits(self);
-        if whole == 0 || (first == b'0' && whole > 1) {
-            return None;
-        }
-        if self.try_byte(b'.') && digits(self) == 0 {
-            return None;
-        }
-        match self.peek() {
-            Some(b'e' | b'E') => None,
-            _ => Some(()),
-        }
     }
 }
 
@@ -606,13 +641,13 @@ impl<'de> Visitor<'de> for EssentialsVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut slots = EssentialsSlots::default();
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            let Some(slot) = slots.slot(&key) else {
+            let Some(slot) = Slot::of(key.as_bytes()) else {
                 map.next_value::<de::IgnoredAny>()?;
                 continue;
             };
             // As in the full parse, a value of another type leaves the field as it was.
             if let Some(text) = json_text(map.next_value::<&'de RawValue>()?) {
-                *slot = Some(text);
+                slots.set(slot, text);
             }
         }
         Ok(ParsedEssentials(slots.finish()))
@@ -720,6 +755,37 @@ mod tests {
             Some(Err(NotAnEntry::NoEventType)),
             "a value of another type leaves the field unset"
         );
+    }
+
+    #[test]
+    fn the_slots_are_the_fields_classification_reads_under_every_name() {
+        let expected = |field| match field {
+            Field::Status => Some(Slot::Status),
+            Field::LogLevel => Some(Slot::LogLevel),
+            Field::EventName => Some(Slot::EventName),
+            Field::EventSource => Some(Slot::EventSource),
+            Field::ErrorCode => Some(Slot::ErrorCode),
+            _ => None,
+        };
+        assert!(Field::NAMES.len() > Field::ALL.len(), "aliases listed");
+        for &(name, field) in Field::NAMES {
+            assert_eq!(Slot::of(name.as_bytes()), expected(field), "{name}");
+            assert_eq!(Field::from_name(name), Some(field), "{name}");
+        }
+        for name in ["eventType", "EventType"] {
+            assert_eq!(Slot::of(name.as_bytes()), Some(Slot::EventType));
+        }
+        for name in [
+            "",
+            "e",
+            "Status",
+            "eventtype",
+            "eventTypes",
+            "logLevel\0",
+            "éventType",
+        ] {
+            assert_eq!(Slot::of(name.as_bytes()), None, "{name}");
+        }
     }
 
     #[test]

@@ -2,8 +2,11 @@
 //!
 //! The log messages are nearly all of a batch's bytes. serde_json walks each
 //! message string byte by byte to find its end, then walks it again to check
-//! its UTF-8; here the buffer's UTF-8 is checked once and each string's end
-//! is found 64 bytes at a time ([`string_end`]).
+//! its UTF-8; here the buffer's UTF-8 is checked once, and one cursor finds
+//! where strings may end 64 bytes at a time ([`Specials`]). A message that
+//! is a flat IoT entry is read by the escaped scan
+//! ([`scan_escaped_message`]), which classifies it and finds its end in the
+//! same pass; any other message's end is found by [`string_end`].
 //!
 //! This reader takes the subset of JSON CloudWatch writes (plain strings for
 //! names and ids, integer timestamps, string messages, each field once,
@@ -14,8 +17,10 @@
 
 use std::borrow::Cow;
 
+use crate::classify::{category_of_read, Category};
 use crate::decode::{LogsBatch, RawLogEvent};
-use crate::scan::{plain_string_end, string_end};
+use crate::entry::scan_escaped_message;
+use crate::scan::{string_end, Specials};
 
 /// The batch, if it is in the shape CloudWatch writes.
 pub fn read_batch(buffer: &[u8]) -> Option<LogsBatch<'_>> {
@@ -23,6 +28,7 @@ pub fn read_batch(buffer: &[u8]) -> Option<LogsBatch<'_>> {
         text: std::str::from_utf8(buffer).ok()?,
         bytes: buffer,
         at: 0,
+        specials: Specials::new(buffer, 0),
     };
     let mut message_type = None;
     let mut owner = None;
@@ -65,6 +71,8 @@ struct Reader<'a> {
     text: &'a str,
     bytes: &'a [u8],
     at: usize,
+    /// Where strings may end, for plain strings and the message scan alike.
+    specials: Specials<'a>,
 }
 
 impl<'a> Reader<'a> {
@@ -136,12 +144,25 @@ impl<'a> Reader<'a> {
         Some(&self.text[start..self.at])
     }
 
+    /// A log event's message literal and, for an entry the escaped scan
+    /// reads, its category: one pass finds both its end and its category.
+    fn message(&mut self) -> Option<(&'a str, Option<Option<Category>>)> {
+        self.whitespace();
+        let open = self.at;
+        if let Some((read, closing)) = scan_escaped_message(self.text, open, &mut self.specials) {
+            self.at = closing + 1;
+            return Some((&self.text[open..self.at], Some(category_of_read(&read))));
+        }
+        Some((self.string_literal()?, None))
+    }
+
     /// The text of a string without escapes.
     fn plain_string(&mut self) -> Option<&'a str> {
         self.whitespace();
         (self.peek()? == b'"').then_some(())?;
         let start = self.at + 1;
-        let end = plain_string_end(self.bytes, start)?;
+        let end = self.specials.next_from(start);
+        (self.bytes.get(end) == Some(&b'"')).then_some(())?;
         self.at = end + 1;
         Some(&self.text[start..end])
     }
@@ -177,17 +198,19 @@ impl<'a> Reader<'a> {
     fn log_event(&mut self) -> Option<RawLogEvent<'a>> {
         let mut id = None;
         let mut timestamp = None;
-        let mut message_json = None;
+        let mut message = None;
         self.object(|reader, key| match key {
             "id" => once(&mut id, reader.plain_string()?),
             "timestamp" => once(&mut timestamp, reader.integer()?),
-            "message" => once(&mut message_json, reader.string_literal()?),
+            "message" => once(&mut message, reader.message()?),
             _ => reader.string_literal().map(drop),
         })?;
+        let (message_json, category) = message?;
         Some(RawLogEvent {
             id: Cow::Borrowed(id?),
             timestamp: timestamp?,
-            message_json: message_json?,
+            message_json,
+            category,
         })
     }
 }
@@ -231,6 +254,12 @@ mod tests {
         let theirs: LogsBatch = serde_json::from_str(json)
             .map_err(|e| TestCaseError::fail(format!("serde_json refuses {json}: {e}")))?;
         prop_assert_eq!(fields(&mine), fields(&theirs), "{}", json);
+        // Classified on the way exactly as the scan of the found literal would.
+        for (mine, theirs) in mine.log_events.iter().zip(&theirs.log_events) {
+            let found = crate::entry::scan_escaped_essentials(theirs.message_json)
+                .map(|read| category_of_read(&read));
+            prop_assert_eq!(mine.category, found, "{}", theirs.message_json);
+        }
         Ok(true)
     }
 
@@ -241,6 +270,25 @@ mod tests {
         assert!(agrees(CLOUDWATCH).unwrap());
         let batch = read_batch(CLOUDWATCH.as_bytes()).unwrap();
         assert_eq!(batch.log_events[1].message_json, r#""plain \u00e9 text""#);
+        assert_eq!(
+            batch.log_events[0].category, None,
+            "an escape inside an inner string: left to the parsers"
+        );
+        assert_eq!(batch.log_events[1].category, None, "not an object");
+        let flat = CLOUDWATCH.replace(
+            r#"\"details\":\"a \\\"b\\\" c\""#,
+            r#"\"status\":\"Failure\""#,
+        );
+        let batch = read_batch(flat.as_bytes()).unwrap();
+        assert_eq!(
+            batch.log_events[0].message_json,
+            r#""{\"eventType\":\"Connect\",\"status\":\"Failure\"}""#
+        );
+        assert_eq!(
+            batch.log_events[0].category,
+            Some(Some(Category::Failure)),
+            "classified in place"
+        );
         let spaced = r#" { "messageType" : "CONTROL_MESSAGE" , "logGroup":"" ,"logStream":"",
             "policyLevel":"ACCOUNT_LEVEL_POLICY", "logEvents" : [ ] , "subscriptionFilters":[] } "#;
         assert!(agrees(spaced).unwrap());

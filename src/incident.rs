@@ -2,7 +2,7 @@
 //! the owned record kept for storage and alerting, and the synthetic
 //! traceId scheme for entries that have none.
 
-use crate::classify::{category_of, classify, Category};
+use crate::classify::{category_of_read, classify, Category};
 use crate::decode::RawLogEvent;
 use crate::entry::{parse_entry, parse_essentials, scan_escaped_essentials, LogEntry, NotAnEntry};
 use crate::timefmt::{parse_iot_timestamp, parse_rfc3339};
@@ -84,20 +84,14 @@ impl Verdict<'_> {
 /// parse that reads only what classification needs. Agrees with
 /// [`judge`]'s, which the pipeline runs only on incidents.
 pub fn category_of_message(message: &str) -> Option<Category> {
-    match parse_essentials(message) {
-        Ok(e) => category_of(&e),
-        Err(_) => Some(Category::Unparseable),
-    }
+    category_of_read(&parse_essentials(message))
 }
 
 /// [`category_of_message`] of a message still escaped in its envelope, for
 /// the entries the escaped scan can read; `None` for the rest, which
 /// must be unescaped and read by [`category_of_message`].
 pub fn category_of_escaped(quoted: &str) -> Option<Option<Category>> {
-    scan_escaped_essentials(quoted).map(|scanned| match scanned {
-        Ok(e) => category_of(&e),
-        Err(_) => Some(Category::Unparseable),
-    })
+    scan_escaped_essentials(quoted).map(|read| category_of_read(&read))
 }
 
 /// Parses a message fully and classifies it.
@@ -175,6 +169,7 @@ mod tests {
             id: id.into(),
             timestamp: 1_000,
             message_json: "\"x\"",
+            category: None,
         }
     }
 

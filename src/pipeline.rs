@@ -15,9 +15,7 @@ use crate::decode::{
     decode_data, invocation, parse_batch, Invocation, LogsBatch, MessageType, StreamRecord,
 };
 use crate::error::{DecodeError, ProcessError};
-use crate::incident::{
-    category_of_escaped, category_of_message, incident, judge, CategorySet, Incident,
-};
+use crate::incident::{category_of_message, incident, judge, CategorySet, Incident};
 use crate::item::{fnv1a, incident_item, Source};
 use crate::ports::{AlertGate, AlertPublisher, Claim, GateDecision, IncidentStore};
 
@@ -130,10 +128,10 @@ pub struct Analysis {
     pub incidents: Vec<Incident>,
 }
 
-/// Parses and classifies every event of a batch. An entry whose strings hold
-/// no escapes is classified from its text where it lies in the envelope; any other is
-/// unescaped into one reused buffer and read there. Only incidents are then
-/// parsed in full (from the unescaped text) and copied out.
+/// Classifies every event of a batch. An entry whose strings hold no
+/// escapes was classified by [`parse_batch`] where it lies in the envelope;
+/// any other is unescaped into one reused buffer and read there. Only
+/// incidents are then parsed in full (from the unescaped text) and copied out.
 pub fn analyze(batch: &LogsBatch<'_>, keep: CategorySet) -> Result<Analysis, DecodeError> {
     let mut analysis = Analysis {
         entries: batch.log_events.len() as u64,
@@ -141,9 +139,9 @@ pub fn analyze(batch: &LogsBatch<'_>, keep: CategorySet) -> Result<Analysis, Dec
     };
     let mut message = String::new();
     for event in &batch.log_events {
-        // Most entries are read where they lie, still escaped;
+        // Most entries were read where they lie, still escaped;
         // the rest, and every incident, are unescaped first.
-        let (category, unescaped) = match category_of_escaped(event.message_json) {
+        let (category, unescaped) = match event.category {
             Some(category) => (category, false),
             None => {
                 event.message_into(&mut message)?;

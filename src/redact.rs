@@ -157,6 +157,7 @@ mod tests {
             id: "e1".into(),
             timestamp: 1_000,
             message_json: "\"x\"",
+            category: None,
         };
         incident(&event, message, &judge(message)).unwrap()
     }

@@ -6,10 +6,11 @@ use std::io::Write;
 use iot_log_monitor::classify::Category;
 use iot_log_monitor::decode::{decode_data, parse_batch, subscription_data, unescape_json_string};
 use iot_log_monitor::encode::{gzip, subscription_event_json, wrap_envelope_json, BatchSpec};
-use iot_log_monitor::entry::{parse_entry, parse_essentials};
+use iot_log_monitor::entry::{parse_entry, parse_essentials, scan_escaped_message};
 use iot_log_monitor::error::DecodeError;
 use iot_log_monitor::incident::{category_of_escaped, category_of_message, judge, CategorySet};
 use iot_log_monitor::pipeline::analyze;
+use iot_log_monitor::scan::{string_end, Specials};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -56,6 +57,98 @@ fn analyse_messages(messages: &[String]) -> iot_log_monitor::pipeline::Analysis 
         CategorySet::of(&Category::ALL),
     )
     .unwrap()
+}
+
+type MessageScanCase = (
+    serde_json::Value,
+    serde_json::Value,
+    serde_json::Value,
+    &'static str,
+    prop::sample::Index,
+);
+
+fn message_scan_cases() -> impl Strategy<Value = MessageScanCase> {
+    // Mostly flat entries of plain strings and numbers, as IoT writes them;
+    // sometimes any value, nesting and escapes included.
+    let value = prop_oneof![
+        4 => "[a-zA-Z0-9 ./:$-]{0,20}".prop_map(serde_json::Value::String),
+        2 => any::<i64>().prop_map(|n| json!(n)),
+        1 => any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+        1 => json_value(),
+    ];
+    (
+        prop::collection::btree_map("[a-zA-Z]{1,12}", value, 0..10)
+            .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+        prop_oneof![
+            Just(json!("RuleNotFound")),
+            Just(json!("Connect")),
+            Just(json!(7))
+        ],
+        prop_oneof![
+            Just(json!("Failure")),
+            Just(json!("Success")),
+            Just(json!(null))
+        ],
+        prop::sample::select(vec![
+            "", "", "", "", "", "", "\"", "\u{1}", "\t", "\\", "\\\"", " ",
+        ]),
+        any::<prop::sample::Index>(),
+    )
+}
+
+/// A message literal as CloudWatch writes it, perhaps broken by a raw byte
+/// (a quote ends the string early; a control character or a stray
+/// backslash makes it invalid), followed by more envelope: wherever the
+/// scan answers, the literal ends where serde_json's rules say and holds
+/// what the parsers read. Whether the scan answered.
+fn message_scan_case(
+    (mut value, event_type, status, raw, at): MessageScanCase,
+) -> Result<bool, TestCaseError> {
+    if let Some(object) = value.as_object_mut() {
+        object.insert("eventType".to_owned(), event_type);
+        object.insert("status".to_owned(), status);
+    }
+    let mut literal = serde_json::to_string(&value.to_string()).unwrap();
+    let mut cut = 1 + at.index(literal.len() - 1);
+    while !literal.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    literal.insert_str(cut.max(1), raw);
+    let envelope = format!(r#"{{"id":"1","message":{literal},"timestamp":5}}"#);
+    let open = envelope.find(&literal).unwrap();
+    // A cursor shared with the envelope reader, which used it before.
+    let mut specials = Specials::new(envelope.as_bytes(), 0);
+    specials.next_from(1);
+    let Some((read, closing)) = scan_escaped_message(&envelope, open, &mut specials) else {
+        return Ok(false);
+    };
+    prop_assert_eq!(
+        string_end(envelope.as_bytes(), open + 1),
+        Some(closing),
+        "{}",
+        envelope
+    );
+    let quoted = &envelope[open..=closing];
+    let mut message = String::new();
+    prop_assert!(
+        unescape_json_string(quoted, &mut message).is_some(),
+        "{}",
+        quoted
+    );
+    prop_assert_eq!(read, parse_essentials(&message), "{}", message);
+    Ok(true)
+}
+
+#[test]
+fn the_message_scan_cases_reach_the_scan_often() {
+    // Guards the property above against cases the scan always refuses.
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = message_scan_cases();
+    let answered = (0..500)
+        .filter(|_| message_scan_case(strategy.new_tree(&mut runner).unwrap().current()).unwrap())
+        .count();
+    assert!(answered >= 100, "{answered} of 500 answered");
 }
 
 proptest! {
@@ -163,6 +256,11 @@ proptest! {
                 prop_assert_eq!(category, category_of_message(message), "{}", message);
             }
         }
+    }
+
+    #[test]
+    fn the_message_scan_in_an_envelope_ends_where_its_string_ends(case in message_scan_cases()) {
+        message_scan_case(case)?;
     }
 
     #[test]
