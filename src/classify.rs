@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::entry::{Essentials, LogEntry, NotAnEntry, IOT_EVENT_SOURCE};
+use crate::entry::{Essentials, LogEntry, IOT_EVENT_SOURCE};
 
 /// An incident's category. Entries that are none of these are not incidents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -98,11 +98,11 @@ pub fn classify(entry: &LogEntry<'_>) -> Option<Category> {
 }
 
 /// The category of what a fast reader made of a message: its essentials'
-/// category, or `Unparseable` when it is no entry.
-pub fn category_of_read(read: &Result<Essentials<'_>, NotAnEntry>) -> Option<Category> {
-    match read {
-        Ok(e) => category_of(e),
-        Err(_) => Some(Category::Unparseable),
+/// category, or `Unparseable` when it is no entry (`None`).
+pub fn category_of_read(entry: Option<&Essentials<'_>>) -> Option<Category> {
+    match entry {
+        Some(e) => category_of(e),
+        None => Some(Category::Unparseable),
     }
 }
 

@@ -193,8 +193,8 @@ pub fn parse_batch(decompressed: &[u8]) -> Result<LogsBatch<'_>, DecodeError> {
             let mut batch: LogsBatch =
                 serde_json::from_slice(decompressed).map_err(DecodeError::Envelope)?;
             for event in &mut batch.log_events {
-                event.category =
-                    scan_escaped_essentials(event.message_json).map(|read| category_of_read(&read));
+                event.category = scan_escaped_essentials(event.message_json)
+                    .map(|read| category_of_read(read.as_ref().ok()));
             }
             batch
         }

@@ -370,7 +370,9 @@ pub fn parse_essentials(message: &str) -> Result<Essentials<'_>, NotAnEntry> {
 /// it gives one.
 pub fn scan_escaped_essentials(quoted: &str) -> Option<Result<Essentials<'_>, NotAnEntry>> {
     let mut specials = Specials::new(quoted.as_bytes(), 0);
-    let (essentials, closing) = scan_escaped_message(quoted, 0, &mut specials)?;
+    let (essentials, closing) = scan_escaped_message(quoted, 0, &mut specials, |read| {
+        read.cloned().ok_or(NotAnEntry::NoEventType)
+    })?;
     (closing + 1 == quoted.len()).then_some(essentials)
 }
 
@@ -385,11 +387,14 @@ pub fn scan_escaped_essentials(quoted: &str) -> Option<Result<Essentials<'_>, No
 /// (a `&str`) and is taken as it is: the caller checks it once.
 /// `specials` is a cursor over `text`'s bytes, which the caller may share
 /// with its own reading so that each block's mask is worked out once.
-pub fn scan_escaped_message<'a>(
+/// `then` is handed the essentials where they were read (`None`: an object
+/// with no string `eventType`), so that the hot path copies none of them.
+pub fn scan_escaped_message<'a, T>(
     text: &'a str,
     open: usize,
     specials: &mut Specials<'_>,
-) -> Option<(Result<Essentials<'a>, NotAnEntry>, usize)> {
+    then: impl FnOnce(Option<&Essentials<'a>>) -> T,
+) -> Option<(T, usize)> {
     // Deeper values are left to the parsers (serde_json stops at 128).
     const MAX_DEPTH: u32 = 16;
     let bytes = text.as_bytes();
@@ -468,8 +473,7 @@ pub fn scan_escaped_message<'a>(
             at += 1;
             if depth == 0 {
                 spaces(bytes, &mut at);
-                return (bytes.get(at) == Some(&b'"'))
-                    .then(|| (slots.finish().ok_or(NotAnEntry::NoEventType), at));
+                return (bytes.get(at) == Some(&b'"')).then(|| (then(slots.read()), at));
             }
             depth -= 1;
             spaces(bytes, &mut at);
@@ -582,30 +586,39 @@ impl Slot {
 /// The fields of [`Essentials`] while they are read, by either reader.
 #[derive(Default)]
 struct EssentialsSlots<'a> {
-    event_type: Option<Cow<'a, str>>,
-    rest: Essentials<'a>,
+    essentials: Essentials<'a>,
+    /// Whether `essentials.event_type` was read (an entry needs one).
+    has_event_type: bool,
 }
 
 impl<'a> EssentialsSlots<'a> {
     /// Fills a slot; the last of duplicate keys wins, as in serde.
     #[inline(always)]
     fn set(&mut self, slot: Slot, value: Cow<'a, str>) {
+        let e = &mut self.essentials;
         let field = match slot {
-            Slot::EventType => &mut self.event_type,
-            Slot::Status => &mut self.rest.status,
-            Slot::LogLevel => &mut self.rest.log_level,
-            Slot::EventName => &mut self.rest.event_name,
-            Slot::EventSource => &mut self.rest.event_source,
-            Slot::ErrorCode => &mut self.rest.error_code,
+            Slot::EventType => {
+                self.has_event_type = true;
+                e.event_type = value;
+                return;
+            }
+            Slot::Status => &mut e.status,
+            Slot::LogLevel => &mut e.log_level,
+            Slot::EventName => &mut e.event_name,
+            Slot::EventSource => &mut e.event_source,
+            Slot::ErrorCode => &mut e.error_code,
         };
         *field = Some(value);
     }
 
+    /// The essentials where they lie, if a string `eventType` was found.
+    fn read(&self) -> Option<&Essentials<'a>> {
+        self.has_event_type.then_some(&self.essentials)
+    }
+
     /// The essentials, if a string `eventType` was found.
     fn finish(self) -> Option<Essentials<'a>> {
-        let rest = self.rest;
-        self.event_type
-            .map(|event_type| Essentials { event_type, ..rest })
+        self.has_event_type.then_some(self.essentials)
     }
 }
 

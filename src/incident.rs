@@ -84,14 +84,14 @@ impl Verdict<'_> {
 /// parse that reads only what classification needs. Agrees with
 /// [`judge`]'s, which the pipeline runs only on incidents.
 pub fn category_of_message(message: &str) -> Option<Category> {
-    category_of_read(&parse_essentials(message))
+    category_of_read(parse_essentials(message).as_ref().ok())
 }
 
 /// [`category_of_message`] of a message still escaped in its envelope, for
 /// the entries the escaped scan can read; `None` for the rest, which
 /// must be unescaped and read by [`category_of_message`].
 pub fn category_of_escaped(quoted: &str) -> Option<Option<Category>> {
-    scan_escaped_essentials(quoted).map(|read| category_of_read(&read))
+    scan_escaped_essentials(quoted).map(|read| category_of_read(read.as_ref().ok()))
 }
 
 /// Parses a message fully and classifies it.

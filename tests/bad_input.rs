@@ -6,7 +6,9 @@ use std::io::Write;
 use iot_log_monitor::classify::Category;
 use iot_log_monitor::decode::{decode_data, parse_batch, subscription_data, unescape_json_string};
 use iot_log_monitor::encode::{gzip, subscription_event_json, wrap_envelope_json, BatchSpec};
-use iot_log_monitor::entry::{parse_entry, parse_essentials, scan_escaped_message};
+use iot_log_monitor::entry::{
+    parse_entry, parse_essentials, scan_escaped_message, Essentials, NotAnEntry,
+};
 use iot_log_monitor::error::DecodeError;
 use iot_log_monitor::incident::{category_of_escaped, category_of_message, judge, CategorySet};
 use iot_log_monitor::pipeline::analyze;
@@ -119,7 +121,7 @@ fn message_scan_case(
     // A cursor shared with the envelope reader, which used it before.
     let mut specials = Specials::new(envelope.as_bytes(), 0);
     specials.next_from(1);
-    let Some((read, closing)) = scan_escaped_message(&envelope, open, &mut specials) else {
+    let Some((read, closing)) = scan_escaped_message(&envelope, open, &mut specials, owned) else {
         return Ok(false);
     };
     prop_assert_eq!(
@@ -137,6 +139,11 @@ fn message_scan_case(
     );
     prop_assert_eq!(read, parse_essentials(&message), "{}", message);
     Ok(true)
+}
+
+/// What the parsers answer, from what the scan read where it lies.
+fn owned<'a>(read: Option<&Essentials<'a>>) -> Result<Essentials<'a>, NotAnEntry> {
+    read.cloned().ok_or(NotAnEntry::NoEventType)
 }
 
 #[test]
