@@ -1,9 +1,11 @@
-//! Byte scanning for the hand-written fast paths, eight bytes at a time.
+//! Byte scanning for the hand-written fast paths: 64-byte blocks whose
+//! masks the compiler vectorises ([`NextStop`]), and SWAR (SIMD within a
+//! register) over `u64` words for the rest.
 //!
-//! Portable SWAR (SIMD within a register) over `u64`: the Lambda runs on
-//! arm64 and the tests on x86_64, and these need neither `unsafe` nor a
-//! per-architecture copy. Every mask here is exact (no false positives), so
-//! a set bit can be trusted, not only the lowest one.
+//! All of it is portable, safe Rust: the Lambda runs on arm64 and the tests
+//! on x86_64, and neither `unsafe` nor a per-architecture copy is needed.
+//! Every mask here is exact (no false positives), so a set bit can be
+//! trusted, not only the lowest one.
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;

@@ -1,10 +1,13 @@
 //! A decompressed batch read by the hand-written envelope reader: whenever
 //! it answers, serde_json must read the same batch (the reader hands every
-//! other shape to serde_json, so the two must never disagree).
+//! other shape to serde_json, so the two must never disagree), and what it
+//! classified on the way is what the escaped scan makes of the literal
+//! serde_json found.
 #![no_main]
 
 use iot_log_monitor::decode::LogsBatch;
 use iot_log_monitor::envelope::read_batch;
+use iot_log_monitor::incident::category_of_escaped;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
@@ -20,5 +23,6 @@ fuzz_target!(|bytes: &[u8]| {
     assert_eq!(mine.log_events.len(), theirs.log_events.len());
     for (a, b) in mine.log_events.iter().zip(&theirs.log_events) {
         assert_eq!((&a.id, a.timestamp, a.message_json), (&b.id, b.timestamp, b.message_json));
+        assert_eq!(a.category, category_of_escaped(b.message_json), "{}", b.message_json);
     }
 });
