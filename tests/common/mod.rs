@@ -27,13 +27,15 @@ pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
-fn moto_binary() -> PathBuf {
+/// The command that starts moto: `MOTO_SERVER` if set, else the venv's moto
+/// with one request decided at a time (`scripts/moto_serialised.py` says why).
+fn moto_command() -> Vec<PathBuf> {
     if let Ok(path) = std::env::var("MOTO_SERVER") {
-        return path.into();
+        return vec![path.into()];
     }
-    let venv = repo_path(".venv/bin/moto_server");
-    if venv.exists() {
-        return venv;
+    let python = repo_path(".venv/bin/python");
+    if repo_path(".venv/bin/moto_server").exists() {
+        return vec![python, repo_path("scripts/moto_serialised.py")];
     }
     panic!("moto_server not found: run `make tools` (installs it into .venv) or set MOTO_SERVER");
 }
@@ -58,14 +60,14 @@ pub fn moto() -> &'static Moto {
         Command::new("bash")
             .arg("-c")
             .arg(
-                r#""$3" -H 127.0.0.1 -p "$1" >"$2" 2>&1 & m=$!
+                r#"p=$1 log=$2; shift 2; "$@" -H 127.0.0.1 -p "$p" >"$log" 2>&1 & m=$!
                  while kill -0 "$0" 2>/dev/null && kill -0 "$m" 2>/dev/null; do sleep 0.5; done
                  kill "$m" 2>/dev/null"#,
             )
             .arg(std::process::id().to_string())
             .arg(port.to_string())
             .arg(&log)
-            .arg(moto_binary())
+            .args(moto_command())
             .stdin(Stdio::null())
             .spawn()
             .expect("start moto_server");
