@@ -210,18 +210,15 @@ impl<'a> Reader<'a> {
     /// its fields in CloudWatch's order: a few comparisons of fixed text
     /// instead of a key match per field.
     fn log_event_as_written(&mut self) -> Option<RawLogEvent<'a>> {
-        self.literal(b"{\"id\":\"")?;
-        let id_start = self.at;
-        let id_end = self.specials.next_from(id_start);
-        (self.bytes.get(id_end) == Some(&b'"')).then_some(())?;
-        self.at = id_end + 1;
+        self.literal(b"{\"id\":")?;
+        let id = self.plain_string()?;
         self.literal(b",\"timestamp\":")?;
         let timestamp = self.integer()?;
         self.literal(b",\"message\":")?;
         let (message_json, category) = self.message()?;
         self.literal(b"}")?;
         Some(RawLogEvent {
-            id: Cow::Borrowed(self.text.get(id_start..id_end)?),
+            id: Cow::Borrowed(id),
             timestamp,
             message_json,
             category,
