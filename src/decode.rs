@@ -9,10 +9,10 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::classify::{category_of_read, Category};
-use crate::entry::scan_escaped_essentials;
+use crate::classify::Category;
 use crate::envelope::read_batch;
 use crate::error::DecodeError;
+use crate::incident::category_of_escaped;
 use crate::scan::Backslashes;
 
 /// Default cap on a decompressed batch. Real batches are at most ~1 MB gzipped
@@ -193,8 +193,7 @@ pub fn parse_batch(decompressed: &[u8]) -> Result<LogsBatch<'_>, DecodeError> {
             let mut batch: LogsBatch =
                 serde_json::from_slice(decompressed).map_err(DecodeError::Envelope)?;
             for event in &mut batch.log_events {
-                event.category = scan_escaped_essentials(event.message_json)
-                    .map(|read| category_of_read(read.as_ref().ok()));
+                event.category = category_of_escaped(event.message_json);
             }
             batch
         }
