@@ -30,8 +30,9 @@ help:
 	@echo "make audit   RustSec advisories (needs GitHub)"
 
 ## Tools: a Python venv inside the repository with moto, cfn-lint, SAM CLI and cargo-lambda.
+# cargo-deny is a lint tool: `lint` builds it, the demo does not need it.
 .PHONY: tools
-tools: $(TOOLS_STAMP) $(CARGO_DENY)
+tools: $(TOOLS_STAMP)
 $(CARGO_DENY):
 	cargo install --quiet --locked cargo-deny@$(CARGO_DENY_VERSION) --root $(VENV)/cargo
 $(TOOLS_STAMP): requirements-dev.txt
@@ -54,17 +55,21 @@ test: tools lint build
 	cargo test --all-targets --no-fail-fast
 
 .PHONY: lint
-lint: tools
+lint: tools $(CARGO_DENY)
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --quiet -- -D warnings
 	cfn-lint template.yaml
 	sam validate --lint --region us-east-1 --template template.yaml
 	$(VENV)/bin/python scripts/lint_transformed.py template.yaml
+	# cargo-deny reads `cargo metadata` for every platform, which needs crates a
+	# Linux build never downloads (anstyle-wincon, windows-sys, ...): fetch them
+	# all first, or a fresh CARGO_HOME fails here with "--offline was specified".
+	cargo fetch --locked --quiet
 	$(CARGO_DENY) --offline check licenses bans sources
 
 ## Security advisories (RustSec): needs GitHub, so not part of `make test` here.
 .PHONY: audit
-audit: tools
+audit: tools $(CARGO_DENY)
 	$(CARGO_DENY) check advisories
 
 .PHONY: events
