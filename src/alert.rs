@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use crate::classify::Category;
+use crate::display::{escape, quoted};
 use crate::incident::{CategorySet, Incident};
 use crate::item::truncate_str;
 use crate::timefmt::format_rfc3339;
@@ -23,6 +24,8 @@ pub const MAX_PUBLISH_BATCH_BYTES: usize = 256 * 1024;
 const SAMPLE_TRACES: usize = 5;
 const MAX_EVENT_TYPES: usize = 5;
 const MAX_FIELD_BYTES: usize = 1024;
+/// Message attribute values stay short enough to filter on.
+const MAX_ATTRIBUTE_BYTES: usize = 256;
 
 /// What an alert is about, after the category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -63,9 +66,14 @@ pub struct AlertGroup {
 }
 
 impl AlertGroup {
-    /// The suppression key: one alert per key per window.
+    /// The suppression key: one alert per key per window. Bounded like
+    /// every key this function writes (a prefix and a hash past 512 bytes),
+    /// whatever the rule or client name holds.
     pub fn key(&self) -> String {
-        format!("{}|{:?}|{}", self.category, self.subject_kind, self.subject)
+        crate::item::bounded_key_part(&format!(
+            "{}|{:?}|{}",
+            self.category, self.subject_kind, self.subject
+        ))
     }
 }
 
@@ -199,13 +207,14 @@ fn what_it_means(category: Category) -> &'static str {
     }
 }
 
-/// SNS rejects non-ASCII and control characters in subjects.
+/// SNS rejects non-ASCII and control characters in subjects. The
+/// device-chosen part is quoted, so it cannot pass for the subject's own words.
 fn subject_line(group: &AlertGroup) -> String {
     let raw = format!(
         "[AWS IoT] {}: {} {} ({})",
         group.category,
         group.subject_kind.label(),
-        group.subject,
+        quoted(truncate_str(&group.subject, 256)),
         group.count
     );
     let mut out: String = raw
@@ -269,19 +278,22 @@ pub fn render(
     let json = serde_json::to_string(&body).expect("plain data serialises");
     let message = serde_json::json!({ "default": json, "email": text }).to_string();
 
+    // Subscription filter policies compare these: one line each, no
+    // control or invisible characters, bounded.
+    let attribute = |value: &str| truncate_str(&escape(value), MAX_ATTRIBUTE_BYTES).to_owned();
     let mut attributes = vec![
         ("category", group.category.as_str().to_owned()),
         ("severity", body.severity.to_string()),
-        ("alertId", body.alert_id.to_string()),
+        ("alertId", attribute(&body.alert_id)),
     ];
     if let Some(event_type) = body.event_types.first().filter(|t| !t.is_empty()) {
-        attributes.push(("eventType", event_type.to_string()));
+        attributes.push(("eventType", attribute(event_type)));
     }
     if group.subject_kind == SubjectKind::Rule {
-        attributes.push(("ruleName", body.subject.to_string()));
+        attributes.push(("ruleName", attribute(&body.subject)));
     }
     if let Some(account) = body.account_id.as_ref().filter(|a| !a.is_empty()) {
-        attributes.push(("accountId", account.to_string()));
+        attributes.push(("accountId", attribute(account)));
     }
     RenderedAlert {
         key: group.key(),
@@ -291,6 +303,9 @@ pub fn render(
     }
 }
 
+/// The email text. Every value that came from a log entry (names, reason,
+/// details, ids) is [quoted]: whatever it holds, it stays inside its quotes
+/// on its own field's line, so it cannot fake a line, a field or a verdict.
 fn render_text(b: &AlertBody<'_>) -> String {
     use std::fmt::Write as _;
     let mut t = String::with_capacity(1024);
@@ -300,7 +315,7 @@ fn render_text(b: &AlertBody<'_>) -> String {
         "{} for {} {}: {} {noun}.",
         b.category,
         b.subject_kind.label(),
-        b.subject,
+        quoted(&b.subject),
         b.count
     );
     let _ = writeln!(t, "{}\n", what_it_means(b.category));
@@ -308,18 +323,19 @@ fn render_text(b: &AlertBody<'_>) -> String {
     let _ = writeln!(t, "First seen:   {}", b.first_time);
     let _ = writeln!(t, "Last seen:    {}", b.last_time);
     if let Some(r) = &b.reason {
-        let _ = writeln!(t, "Reason:       {r}");
+        let _ = writeln!(t, "Reason:       {}", quoted(r));
     }
     if let Some(d) = &b.details {
-        let _ = writeln!(t, "Details:      {d}");
+        let _ = writeln!(t, "Details:      {}", quoted(d));
     }
     if !b.event_types.is_empty() {
-        let _ = writeln!(t, "Event types:  {}", b.event_types.join(", "));
+        let types: Vec<String> = b.event_types.iter().map(|e| quoted(e)).collect();
+        let _ = writeln!(t, "Event types:  {}", types.join(", "));
     }
     if let Some(a) = &b.account_id {
-        let _ = writeln!(t, "Account:      {a}");
+        let _ = writeln!(t, "Account:      {}", quoted(a));
     }
-    let _ = writeln!(t, "Log group:    {}", b.log_group);
+    let _ = writeln!(t, "Log group:    {}", quoted(&b.log_group));
     if b.suppressed_since_last_alert > 0 {
         let _ = writeln!(
             t,
@@ -327,10 +343,10 @@ fn render_text(b: &AlertBody<'_>) -> String {
             b.suppressed_since_last_alert, b.window_seconds
         );
     }
-    let _ = writeln!(t, "Alert id:     {}", b.alert_id);
+    let _ = writeln!(t, "Alert id:     {}", escape(&b.alert_id));
     let _ = writeln!(t, "Sample traces:");
     for trace in &b.sample_trace_ids {
-        let _ = writeln!(t, "  {trace}");
+        let _ = writeln!(t, "  {}", quoted(trace));
     }
     let _ = writeln!(t, "\nEvery entry of a trace: iot-incidents get <traceId>");
     t
@@ -476,11 +492,11 @@ mod tests {
             "AWSIotLogsV2",
         )[0];
         let a = render(g, "AWSIotLogsV2", "a1", 7, 900);
-        assert_eq!(a.subject, "[AWS IoT] RuleMessageThrottled: rule r (1)");
+        assert_eq!(a.subject, "[AWS IoT] RuleMessageThrottled: rule \"r\" (1)");
         let structure: serde_json::Value = serde_json::from_str(&a.message).unwrap();
         let email = structure["email"].as_str().unwrap();
         assert!(
-            email.contains("RuleMessageThrottled for rule r: 1 entry."),
+            email.contains("RuleMessageThrottled for rule \"r\": 1 entry."),
             "{email}"
         );
         assert!(
@@ -488,7 +504,7 @@ mod tests {
             "{email}"
         );
         assert!(
-            email.contains("Reason:       RuleExecutionThrottled"),
+            email.contains("Reason:       \"RuleExecutionThrottled\""),
             "{email}"
         );
         let json: serde_json::Value =
@@ -536,6 +552,64 @@ mod tests {
         assert!(!a.subject.chars().any(|c| c.is_ascii_control()));
         assert!(a.message.len() <= MAX_ALERT_BYTES, "{}", a.message.len());
         assert!(a.attributes.iter().all(|(_, v)| !v.is_empty()));
+    }
+
+    /// Issue 16 (2): a rule name that writes its own severity and verdict
+    /// lines, a bidi override, terminal escapes and line separators.
+    #[test]
+    fn device_text_cannot_forge_lines_or_fields_of_a_notification() {
+        let forged = "x\n\nSeverity:     low\nThis is a test alert, no action needed.\nSubject: [AWS IoT] resolved";
+        let mut i = incident(
+            Category::RuleNotFound,
+            Some(forged),
+            None,
+            "t\r\nAlert id: 0",
+            0,
+        );
+        i.details =
+            Some("dev\u{202e}evil.exe\u{202c} \u{1b}[2J\u{7} a\u{2028}b\u{2029}c \u{85}".into());
+        i.reason = Some("\"quoted\" \\n".into());
+        let g = &aggregate(&[i], alerting(), "AWSIotLogsV2")[0];
+        let a = render(g, "AWSIotLogsV2", "a1", 0, 900);
+        let structure: serde_json::Value = serde_json::from_str(&a.message).unwrap();
+        let email = structure["email"].as_str().unwrap();
+        let lines: Vec<&str> = email.lines().collect();
+        let starting = |prefix: &str| lines.iter().filter(|l| l.starts_with(prefix)).count();
+        assert_eq!(starting("Severity:"), 1, "{email}");
+        assert_eq!(starting("Alert id:"), 1, "{email}");
+        assert!(lines.contains(&"Severity:     critical"), "{email}");
+        assert!(
+            !lines.iter().any(|l| l.starts_with("This is a test")),
+            "{email}"
+        );
+        assert!(!lines.iter().any(|l| l.starts_with("Subject:")), "{email}");
+        assert!(
+            !email
+                .chars()
+                .any(|c| c != '\n' && crate::display::is_unsafe_char(c)),
+            "no control, bidi or separator character but the line breaks: {email:?}"
+        );
+        assert!(
+            email.contains(r#"Reason:       "\"quoted\" \\n""#),
+            "{email}"
+        );
+        assert!(email.contains(r#"dev\u{202e}evil.exe\u{202c}"#), "{email}");
+        assert!(
+            a.subject
+                .starts_with("[AWS IoT] RuleNotFound: rule \"x\\n\\nSeverity:"),
+            "{}",
+            a.subject
+        );
+        for (name, value) in &a.attributes {
+            assert!(
+                !value.is_empty() && !value.chars().any(crate::display::is_unsafe_char),
+                "{name}={value:?}"
+            );
+        }
+        // Machines get the value itself, as JSON.
+        let json: serde_json::Value =
+            serde_json::from_str(structure["default"].as_str().unwrap()).unwrap();
+        assert_eq!(json["subject"], forged);
     }
 
     #[test]

@@ -78,7 +78,26 @@ pub struct Config {
     /// Pseudonymises these fields' values in stored items and alerts; off
     /// (`None`) unless `REDACT_FIELDS` names some.
     pub redaction: Option<Redactor>,
+    /// What start-up should warn about (the configuration is usable).
+    pub warnings: Vec<String>,
 }
+
+/// Field names the AWS IoT and CloudTrail documentation gives besides the
+/// model's own: `REDACT_FIELDS` names outside these draw a warning.
+const OTHER_DOCUMENTED_FIELDS: &[&str] = &[
+    "eventType",
+    "sourcePort",
+    "resources",
+    "sourceIPAddress",
+    "userIdentity",
+    "userAgent",
+    "accessKeyId",
+    "arn",
+    "userName",
+    "thingName",
+    "certificateId",
+    "policyName",
+];
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -147,6 +166,7 @@ impl Config {
                 problem: "every alerting category must also be stored (STORE_CATEGORIES): an alert points at stored incidents".into(),
             });
         }
+        let mut warnings = Vec::new();
         let redaction = match get(vars::REDACT_FIELDS) {
             None => None,
             Some(list) => {
@@ -156,6 +176,25 @@ impl Config {
                     .filter(|f| !f.is_empty())
                     .map(str::to_owned)
                     .collect();
+                if fields.is_empty() {
+                    return Err(ConfigError {
+                        var: vars::REDACT_FIELDS,
+                        problem: format!("names no field ({list:?}): give field names separated by commas, or leave it unset to turn redaction off"),
+                    });
+                }
+                let documented = crate::entry::Field::NAMES
+                    .iter()
+                    .map(|(name, _)| *name)
+                    .chain(OTHER_DOCUMENTED_FIELDS.iter().copied());
+                let documented: Vec<&str> = documented.collect();
+                for field in &fields {
+                    if !documented.iter().any(|d| d.eq_ignore_ascii_case(field)) {
+                        warnings.push(format!(
+                            "{}: {field:?} is no documented AWS IoT or CloudTrail field name; it is redacted wherever it appears, whatever its case",
+                            vars::REDACT_FIELDS
+                        ));
+                    }
+                }
                 let key = get(vars::REDACTION_KEY).unwrap_or_default();
                 if key.len() < MIN_KEY_BYTES {
                     return Err(ConfigError {
@@ -165,11 +204,12 @@ impl Config {
                         ),
                     });
                 }
-                (!fields.is_empty()).then(|| Redactor::new(fields, key.as_bytes()))
+                Some(Redactor::new(fields, key.as_bytes()))
             }
         };
         Ok(Self {
             redaction,
+            warnings,
             incidents_table: required(vars::INCIDENTS_TABLE)?,
             alert_state_table: required(vars::ALERT_STATE_TABLE)?,
             alert_topic_arn,
@@ -286,6 +326,21 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.redaction.unwrap().fields(), ["sourceIp", "principalId"]);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    /// Issue 16 (3): a list that names nothing is refused, not silently off;
+    /// a name no documented field has is warned about.
+    #[test]
+    fn a_redaction_list_that_names_nothing_is_refused_and_unknown_names_are_warned_about() {
+        let key = (vars::REDACTION_KEY, "a-secret-of-enough-bytes");
+        for empty in [" , ", ",", " ,, "] {
+            let err = config(&[(vars::REDACT_FIELDS, empty), key]).unwrap_err();
+            assert_eq!(err.var, vars::REDACT_FIELDS, "{empty:?}");
+        }
+        let c = config(&[(vars::REDACT_FIELDS, "sourceip,clientid,deviceSerial"), key]).unwrap();
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("deviceSerial"), "{:?}", c.warnings);
     }
 
     #[test]

@@ -69,6 +69,7 @@ where
                 alerts_sent = summary.alerts_sent,
                 alerts_suppressed = summary.alerts_suppressed,
                 alerts_already_seen = summary.alerts_already_seen,
+                alerts_failed = summary.alerts_failed,
                 duration_ms = summary.duration_ms,
                 decode_us = summary.decode_us,
                 parse_us = summary.parse_us,
@@ -96,27 +97,67 @@ where
     }
 }
 
-/// Logs as Lambda asks: JSON when the function's log format is JSON, plain
-/// text otherwise; the level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`.
-pub fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .unwrap_or_else(|_| "info".into())
-        .to_lowercase();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .without_time();
-    if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
-        builder
+/// Whether an event may be logged whatever the configured level says: at
+/// DEBUG and TRACE only this crate's own events pass. The AWS SDK and the
+/// HTTP and TLS crates under it log requests with their `Authorization`
+/// header (which names the access key), credentials as loaded and what was
+/// signed at those levels: capped at INFO, the function's log never holds a
+/// credential, whatever `RUST_LOG` or the Lambda log level ask for.
+pub fn loggable(metadata: &tracing::Metadata<'_>) -> bool {
+    *metadata.level() <= tracing::Level::INFO
+        || metadata.target().starts_with(env!("CARGO_CRATE_NAME"))
+        || metadata.target().starts_with("iot_log_processor")
+}
+
+/// The function's log subscriber writing to `writer`: `directives` as in
+/// `RUST_LOG` (or a level), [`loggable`] on top, JSON lines with their time
+/// when `json` (Lambda reads the level and time from them), else plain text.
+pub fn log_subscriber<W>(
+    directives: &str,
+    json: bool,
+    writer: W,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::filter::{filter_fn, EnvFilter, FilterExt};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::Layer;
+    let filter = EnvFilter::try_new(directives)
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .and(filter_fn(loggable));
+    let registry = tracing_subscriber::registry();
+    if json {
+        let layer = tracing_subscriber::fmt::layer()
             .json()
             .with_current_span(false)
             .with_target(false)
-            .init();
+            .with_ansi(false)
+            .with_writer(writer)
+            .with_filter(filter);
+        Box::new(registry.with(layer))
     } else {
-        builder.with_target(false).init();
+        let layer = tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_ansi(false)
+            .without_time()
+            .with_writer(writer)
+            .with_filter(filter);
+        Box::new(registry.with(layer))
     }
+}
+
+/// Logs as Lambda asks: JSON when the function's log format is JSON, plain
+/// text otherwise; the level from `RUST_LOG`, else `AWS_LAMBDA_LOG_LEVEL`.
+pub fn init_tracing() {
+    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| {
+        std::env::var("AWS_LAMBDA_LOG_LEVEL")
+            .unwrap_or_else(|_| "info".into())
+            .to_lowercase()
+    });
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let subscriber = log_subscriber(&directives, json, std::io::stdout);
+    tracing::subscriber::set_global_default(subscriber).expect("the log is set up once");
 }
 
 /// Runs the Lambda runtime loop over one processor, built once.

@@ -48,7 +48,17 @@ pub const OWN_ATTRIBUTES: &[&str] = &[
     "ruleDay",
     "clientDay",
     "parseProblem",
+    "originalSize",
+    "droppedFields",
 ];
+
+/// At most this many of an entry's own fields become attributes; the rest
+/// are named in `droppedFields` (the whole entry is in `rawMessage`). An
+/// entry of 20,000 fields must cost no more than one of 300.
+pub const MAX_ENTRY_ATTRIBUTES: usize = 256;
+
+/// A longer field name is not made an attribute (DynamoDB would take 64 KB).
+pub const MAX_ATTRIBUTE_NAME_BYTES: usize = 255;
 
 /// A DynamoDB attribute value, as far as this table uses them.
 #[derive(Debug, Clone, PartialEq)]
@@ -193,25 +203,59 @@ pub fn incident_item(incident: &Incident, source: &Source<'_>, retention_days: u
     if let Some(problem) = incident.parse_problem {
         item.set("parseProblem", s(problem));
     }
-    if incident.category != Category::Unparseable {
-        add_entry_fields(&mut item, &incident.message);
-    }
-    trim_to_budget(&mut item);
+    let skipped = if incident.category == Category::Unparseable {
+        Vec::new()
+    } else {
+        add_entry_fields(&mut item, incident)
+    };
+    trim_to_budget(&mut item, skipped);
     item
 }
 
 /// Copies the entry's own top-level fields under their own names: strings
 /// and booleans as such, integers as N, anything else (objects, arrays,
 /// other numbers) as its JSON text, which DynamoDB always accepts.
-fn add_entry_fields(item: &mut Item, message: &str) {
-    let Ok(entry) = parse_entry(message) else {
-        return;
+///
+/// One value per name, the one classification used: for an IoT entry the
+/// incident's own `clientId`, `ruleName`, `accountId`, `reason` and
+/// `details` (so the item, the notification and the indexes agree, after
+/// redaction too), then each known field, then the others; a repeated key
+/// never replaces a value already set, and never a table's own attribute.
+/// Returns the names left out (too many, or too long).
+fn add_entry_fields(item: &mut Item, incident: &Incident) -> Vec<String> {
+    let Ok(entry) = parse_entry(&incident.message) else {
+        return Vec::new();
     };
+    let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut skipped = Vec::new();
+    let mut added = 0;
     let mut add = |name: &str, attr: Attr| {
-        if !name.is_empty() && !OWN_ATTRIBUTES.contains(&name) {
-            item.attributes.push((name.to_owned(), attr));
+        if name.is_empty() || OWN_ATTRIBUTES.contains(&name) || taken.contains(name) {
+            return;
         }
+        if name.len() > MAX_ATTRIBUTE_NAME_BYTES || added == MAX_ENTRY_ATTRIBUTES {
+            if skipped.len() < MAX_ENTRY_ATTRIBUTES {
+                skipped.push(bounded_key_part(name));
+            }
+            return;
+        }
+        added += 1;
+        taken.insert(name.to_owned());
+        item.attributes.push((name.to_owned(), attr));
     };
+    if entry.cloudtrail().is_none() {
+        for (name, value) in [
+            ("clientId", &incident.client_id),
+            ("ruleName", &incident.rule_name),
+            ("accountId", &incident.account_id),
+            ("reason", &incident.reason),
+            ("details", &incident.details),
+        ] {
+            if let Some(value) = value {
+                add(name, Attr::S(value.clone()));
+            }
+        }
+    }
     add("eventType", Attr::S(entry.event_type.as_str().to_owned()));
     for &field in Field::ALL {
         if let Some(value) = entry.get(field) {
@@ -227,6 +271,7 @@ fn add_entry_fields(item: &mut Item, message: &str) {
     for (name, raw) in &entry.other {
         add(name, raw_attr(raw.get()));
     }
+    skipped
 }
 
 fn raw_attr(json: &str) -> Attr {
@@ -249,38 +294,56 @@ fn raw_attr(json: &str) -> Attr {
 /// Never lets an item exceed DynamoDB's limit: first every large string is
 /// cut to [`TRIMMED_FIELD_BYTES`], then (rare: thousands of fields) the
 /// entry's own extra attributes are dropped, largest first. The full text
-/// stays in the log group; the item says it was trimmed.
-pub fn trim_to_budget(item: &mut Item) {
+/// stays in the log group; the item says it was trimmed. `skipped`: names
+/// already left out, listed in `droppedFields` too. One sort, whatever the
+/// number of fields.
+pub fn trim_to_budget(item: &mut Item, mut dropped: Vec<String>) {
     let original = item.size();
-    if original <= ITEM_BUDGET_BYTES {
+    if original <= ITEM_BUDGET_BYTES && dropped.is_empty() {
         return;
     }
-    for (name, value) in &mut item.attributes {
-        if OWN_ATTRIBUTES.contains(&name.as_str()) && name != "rawMessage" {
-            continue;
-        }
-        if let Attr::S(s) = value {
-            if s.len() > TRIMMED_FIELD_BYTES {
-                let keep = truncate_str(s, TRIMMED_FIELD_BYTES).len();
-                s.truncate(keep);
-                s.push_str("…[trimmed]");
+    if original > ITEM_BUDGET_BYTES {
+        for (name, value) in &mut item.attributes {
+            if OWN_ATTRIBUTES.contains(&name.as_str()) && name != "rawMessage" {
+                continue;
+            }
+            if let Attr::S(s) = value {
+                if s.len() > TRIMMED_FIELD_BYTES {
+                    let keep = truncate_str(s, TRIMMED_FIELD_BYTES).len();
+                    s.truncate(keep);
+                    s.push_str("…[trimmed]");
+                }
             }
         }
-    }
-    let mut dropped = Vec::new();
-    // Room for the markers below, `droppedFields` included.
-    let reserve = TRIMMED_FIELD_BYTES + 128;
-    while item.size() + reserve > ITEM_BUDGET_BYTES {
-        let largest = item
-            .attributes
-            .iter()
-            .enumerate()
-            .filter(|(_, (n, _))| !OWN_ATTRIBUTES.contains(&n.as_str()))
-            .max_by_key(|(_, (n, v))| n.len() + v.size())
-            .map(|(i, _)| i);
-        match largest {
-            Some(i) => dropped.push(item.attributes.swap_remove(i).0),
-            None => break,
+        // Room for the markers below, `droppedFields` included.
+        let reserve = TRIMMED_FIELD_BYTES + 128;
+        let mut size = item.size();
+        if size + reserve > ITEM_BUDGET_BYTES {
+            let mut by_size: Vec<(usize, usize)> = item
+                .attributes
+                .iter()
+                .enumerate()
+                .filter(|(_, (n, _))| !OWN_ATTRIBUTES.contains(&n.as_str()))
+                .map(|(i, (n, v))| (n.len() + v.size(), i))
+                .collect();
+            by_size.sort_unstable_by(|a, b| b.cmp(a));
+            let mut drop = vec![false; item.attributes.len()];
+            for (bytes, i) in by_size {
+                if size + reserve <= ITEM_BUDGET_BYTES {
+                    break;
+                }
+                size -= bytes;
+                drop[i] = true;
+            }
+            let mut index = 0;
+            item.attributes.retain(|(name, _)| {
+                let keep = !drop[index];
+                index += 1;
+                if !keep {
+                    dropped.push(name.clone());
+                }
+                keep
+            });
         }
     }
     item.set("trimmed", Attr::Bool(true));
@@ -456,6 +519,81 @@ mod tests {
             Some(&Attr::S("X".into())),
             "small fields survive"
         );
+    }
+
+    /// Issue 16 (4): a repeated key cannot make the item disagree with the
+    /// classification, and the table's own markers never come from the entry.
+    #[test]
+    fn one_value_per_field_the_one_classification_used() {
+        let msg = r#"{"eventType":"Connect","status":"Failure","status":0,"clientId":"victim-7","clientId":123,"originalSize":1,"droppedFields":"forged","trimmed":false,"x":1,"x":2}"#;
+        let verdict = crate::incident::judge(msg);
+        let event = crate::decode::RawLogEvent {
+            id: "e1".into(),
+            timestamp: 1_000,
+            message_json: "\"x\"",
+            category: None,
+        };
+        let i = crate::incident::incident(&event, msg, &verdict).unwrap();
+        assert_eq!(i.client_id.as_deref(), Some("victim-7"));
+        let item = incident_item(&i, &SOURCE, 30);
+        let count = |name: &str| item.attributes.iter().filter(|(n, _)| n == name).count();
+        for name in [
+            "clientId",
+            "status",
+            "x",
+            "originalSize",
+            "droppedFields",
+            "trimmed",
+        ] {
+            assert!(count(name) <= 1, "{name} written twice: {item:?}");
+        }
+        assert_eq!(item.get("clientId"), Some(&Attr::S("victim-7".into())));
+        assert_eq!(item.get("status"), Some(&Attr::S("Failure".into())));
+        assert!(item
+            .get("clientDay")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .starts_with("victim-7#"));
+        assert_eq!(
+            item.get("originalSize"),
+            None,
+            "markers are the table's own"
+        );
+        assert_eq!(item.get("droppedFields"), None);
+        assert_eq!(item.get("trimmed"), None);
+    }
+
+    /// Issue 16 (8): 20,000 fields, and names past any sensible length.
+    #[test]
+    fn an_entry_of_twenty_thousand_fields_or_huge_names_is_bounded() {
+        let fields: Vec<String> = (0..20_000).map(|n| format!(r#""f{n}":{n}"#)).collect();
+        let msg = format!(
+            r#"{{"eventType":"X","status":"Failure","{}":1,{}}}"#,
+            "k".repeat(5_000),
+            fields.join(",")
+        );
+        let item = incident_item(&incident(&msg), &SOURCE, 30);
+        assert!(
+            item.attributes.len() <= MAX_ENTRY_ATTRIBUTES + OWN_ATTRIBUTES.len(),
+            "{}",
+            item.attributes.len()
+        );
+        assert!(item
+            .attributes
+            .iter()
+            .all(|(n, _)| n.len() <= MAX_ATTRIBUTE_NAME_BYTES));
+        let dropped = item.get("droppedFields").unwrap().as_str().unwrap();
+        assert!(
+            dropped.split(',').any(|n| n == "f300"),
+            "names the left-out fields: {dropped}"
+        );
+        assert!(
+            dropped.contains("kkkk"),
+            "the over-long name, bounded: {dropped}"
+        );
+        assert_eq!(item.get("trimmed"), Some(&Attr::Bool(true)));
+        assert!(item.size() <= ITEM_BUDGET_BYTES);
     }
 
     #[test]

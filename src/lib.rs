@@ -11,6 +11,7 @@ pub mod aws;
 pub mod classify;
 pub mod config;
 pub mod decode;
+pub mod display;
 pub mod encode;
 pub mod entry;
 pub mod envelope;
@@ -19,6 +20,8 @@ pub mod handler;
 pub mod incident;
 pub mod item;
 pub mod local;
+#[cfg(test)]
+pub mod memory;
 pub mod metrics;
 pub mod pipeline;
 pub mod ports;

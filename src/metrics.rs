@@ -28,6 +28,7 @@ pub fn emf_record(namespace: &str, summary: &Summary, timestamp_ms: i64) -> Stri
     metric("IncidentsStored", "Count", summary.stored as u64);
     metric("AlertsSent", "Count", summary.alerts_sent);
     metric("AlertsSuppressed", "Count", summary.alerts_suppressed);
+    metric("AlertsFailed", "Count", summary.alerts_failed);
     metric(
         "DynamoDBWriteRequests",
         "Count",
@@ -82,7 +83,7 @@ mod tests {
         }
         assert_eq!(
             directive["Metrics"].as_array().unwrap().len(),
-            9 + Category::ALL.len()
+            10 + Category::ALL.len()
         );
     }
 }

@@ -37,6 +37,9 @@ pub struct Summary {
     pub alerts_sent: u64,
     pub alerts_suppressed: u64,
     pub alerts_already_seen: u64,
+    /// Alerts lost to a permanent error of their own key (a request
+    /// DynamoDB or SNS refuses for good); the batch's others still go out.
+    pub alerts_failed: u64,
     pub publish_requests: u32,
     /// Kinesis invocations: records received, and records reported back as failed.
     pub records: u64,
@@ -70,6 +73,7 @@ impl Summary {
         self.alerts_sent += batch.alerts_sent;
         self.alerts_suppressed += batch.alerts_suppressed;
         self.alerts_already_seen += batch.alerts_already_seen;
+        self.alerts_failed += batch.alerts_failed;
         self.publish_requests += batch.publish_requests;
         self.decode_us += batch.decode_us;
         self.parse_us += batch.parse_us;
@@ -396,6 +400,13 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
                 }
                 Ok(GateDecision::Suppressed) => summary.alerts_suppressed += 1,
                 Ok(GateDecision::AlreadySeen) => summary.alerts_already_seen += 1,
+                // Refused for good (a key DynamoDB will never accept): this
+                // key's alert is lost, loudly; failing the batch would lose
+                // every other key's too, on every retry.
+                Err(e) if !e.is_retryable() => {
+                    summary.alerts_failed += 1;
+                    tracing::error!(key = %crate::display::escape(&group.key()), error = %e, "alert state refused for good; this key's alert is lost, the batch's others go on");
+                }
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
@@ -412,9 +423,15 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
         }
         let retry_deadline = deadline.min(Instant::now() + self.config.retry_budget);
         match self.publisher.publish(&rendered, retry_deadline).await {
-            Ok(requests) => {
-                summary.publish_requests = requests;
-                summary.alerts_sent = rendered.len() as u64;
+            Ok(report) => {
+                summary.publish_requests = report.requests;
+                summary.alerts_sent = (rendered.len() - report.rejected.len()) as u64;
+                summary.alerts_failed += report.rejected.len() as u64;
+                for (i, reason) in &report.rejected {
+                    tracing::error!(key = %crate::display::escape(&rendered[*i].key), reason = %reason, "SNS refused this alert for good; the batch's others went out");
+                }
+                // Refused alerts are settled as sent: sending them again
+                // would be refused again, and would hold their key for good.
                 self.settle(&claims, |_| true, deadline).await;
                 Ok(())
             }
@@ -466,4 +483,98 @@ pub fn deadline_from_epoch_ms(deadline_epoch_ms: u64, now_epoch_ms: u64) -> Inst
         .saturating_sub(now_epoch_ms)
         .saturating_sub(2_000);
     Instant::now() + Duration::from_millis(remaining)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::{subscription_event_json, BatchSpec};
+    use crate::memory::{MemoryGate, MemoryPublisher, MemoryStore};
+
+    fn processor() -> Processor<MemoryStore, MemoryGate, MemoryPublisher> {
+        let env = |name: &str| match name {
+            "INCIDENTS_TABLE" | "ALERT_STATE_TABLE" => Some("t".to_owned()),
+            "ALERT_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:t".to_owned()),
+            "ALERT_TIME_RESERVE_MS" => Some("0".to_owned()),
+            _ => None,
+        };
+        Processor {
+            config: Config::from_lookup(env).unwrap(),
+            store: MemoryStore::default(),
+            gate: MemoryGate::default(),
+            publisher: MemoryPublisher::default(),
+        }
+    }
+
+    fn two_rules() -> String {
+        let line = |rule: &str| {
+            format!(
+                r#"{{"timestamp":"2027-01-15 08:00:00.000","traceId":"t-{rule}","status":"Failure","eventType":"RuleNotFound","ruleName":"{rule}"}}"#
+            )
+        };
+        let spec = BatchSpec::new("AWSIotLogsV2", "s");
+        let (a, b) = (line("rule_a"), line("rule_b"));
+        subscription_event_json(&spec, [(1_000, a.as_str()), (2_000, b.as_str())])
+    }
+
+    fn key_of(rule: &str) -> String {
+        format!("RuleNotFound|Rule|{rule}")
+    }
+
+    fn deadline() -> Instant {
+        Instant::now() + Duration::from_secs(30)
+    }
+
+    /// Issue 16 (1): a key refused for good costs its own alert only.
+    #[tokio::test]
+    async fn a_key_refused_for_good_costs_only_its_own_alert() {
+        let p = processor();
+        p.gate
+            .refuse
+            .lock()
+            .unwrap()
+            .insert(key_of("rule_b"), false);
+        let summary = p.process(&two_rules(), 10_000, deadline()).await.unwrap();
+        let summary = summary.summary();
+        assert_eq!((summary.alerts_sent, summary.alerts_failed), (1, 1));
+        let published = p.publisher.published.lock().unwrap();
+        assert_eq!(published.len(), 1);
+        assert_eq!(published[0].key, key_of("rule_a"));
+        assert_eq!(p.store.items.lock().unwrap().len(), 2, "both stored");
+    }
+
+    /// A refusal that may pass fails the batch (Lambda retries it), and
+    /// the claims it took are given back, so the retry sends them.
+    #[tokio::test]
+    async fn a_retryable_refusal_fails_the_batch_and_gives_back_its_claims() {
+        let p = processor();
+        p.gate.refuse.lock().unwrap().insert(key_of("rule_b"), true);
+        let error = p
+            .process(&two_rules(), 10_000, deadline())
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), "AlertState.Request");
+        assert!(p.publisher.published.lock().unwrap().is_empty());
+        assert!(
+            p.gate.sent.lock().unwrap().is_empty(),
+            "rule_a's claim released"
+        );
+        p.gate.refuse.lock().unwrap().clear();
+        let retry = p.process(&two_rules(), 10_000, deadline()).await.unwrap();
+        assert_eq!(retry.summary().alerts_sent, 2);
+    }
+
+    /// An alert SNS refuses for good costs only itself; the batch succeeds.
+    #[tokio::test]
+    async fn an_alert_refused_by_sns_for_good_costs_only_itself() {
+        let p = processor();
+        p.publisher.reject.lock().unwrap().insert(key_of("rule_a"));
+        let response = p.process(&two_rules(), 10_000, deadline()).await.unwrap();
+        let summary = response.summary();
+        assert_eq!((summary.alerts_sent, summary.alerts_failed), (1, 1));
+        assert_eq!(
+            p.publisher.published.lock().unwrap()[0].key,
+            key_of("rule_b")
+        );
+    }
 }

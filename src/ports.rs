@@ -86,12 +86,22 @@ pub trait AlertGate: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// What publishing did: the requests made, and the alerts the service
+/// refused for good (a sender fault: sending them again cannot help).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishReport {
+    pub requests: u32,
+    /// Indexes of the refused alerts, with the service's reason.
+    pub rejected: Vec<(usize, String)>,
+}
+
 /// Publishes rendered alerts.
 pub trait AlertPublisher: Send + Sync {
-    /// Publishes all alerts; on failure, says which were not published.
+    /// Publishes all alerts but those refused for good; on a failure that
+    /// may pass (throttling, 5xx, time), says which were not published.
     fn publish(
         &self,
         alerts: &[RenderedAlert],
         deadline: Instant,
-    ) -> impl Future<Output = Result<u32, (Vec<usize>, PublishError)>> + Send;
+    ) -> impl Future<Output = Result<PublishReport, (Vec<usize>, PublishError)>> + Send;
 }

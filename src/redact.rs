@@ -9,11 +9,13 @@
 //! still group by it), and without the key an IPv4 address cannot be found
 //! by hashing all 2³² candidates.
 
+use std::ops::Range;
+
 use hmac::{Hmac, KeyInit, Mac};
-use serde_json::Value;
 use sha2::Sha256;
 
 use crate::classify::Category;
+use crate::decode::unescape_json_string;
 use crate::incident::Incident;
 
 /// Shorter keys make the pseudonyms guessable.
@@ -22,6 +24,10 @@ pub const MIN_KEY_BYTES: usize = 16;
 /// Values shorter than this are not searched for inside free text
 /// (`details`): a two-character principal would match everywhere.
 const MIN_VALUE_CHARS: usize = 4;
+
+/// What a message becomes when it cannot be read for redaction: its text
+/// is withheld rather than stored or sent with identifiers in it.
+pub const WITHHELD_MESSAGE: &str = r#"{"redaction":"withheld: this log line could not be read for redaction (REDACT_FIELDS), so its text is not kept; it is in the log group"}"#;
 
 #[derive(Clone)]
 pub struct Redactor {
@@ -38,8 +44,19 @@ impl std::fmt::Debug for Redactor {
     }
 }
 
+/// One change to a message's text: the bytes of a value (or string) and
+/// what replaces them.
+enum Change {
+    /// A redacted field's value: becomes the pseudonym of `original`.
+    Pseudonym { original: String },
+    /// Any other string: scrubbed of every redacted value it contains.
+    Text { unescaped: String },
+}
+
 impl Redactor {
-    /// `fields`: the names whose string values are replaced, at any depth.
+    /// `fields`: the names whose values are replaced, at any depth. Names
+    /// match whatever their case (`sourceip` redacts `sourceIp`): a
+    /// redactor errs on the side of redacting.
     pub fn new(fields: Vec<String>, key: &[u8]) -> Self {
         Self {
             fields,
@@ -49,6 +66,10 @@ impl Redactor {
 
     pub fn fields(&self) -> &[String] {
         &self.fields
+    }
+
+    fn redacts(&self, name: &str) -> bool {
+        self.fields.iter().any(|f| f.eq_ignore_ascii_case(name))
     }
 
     /// The pseudonym of one value.
@@ -65,71 +86,271 @@ impl Redactor {
     }
 
     /// Replaces the configured fields' values in the incident's message (at
-    /// any depth, so CloudTrail's `userIdentity.principalId` too) and every
-    /// copy of those values in its free text. Unparseable lines are left as
-    /// they are: there are no fields to find in them.
+    /// any depth, so CloudTrail's `userIdentity.principalId` too, and every
+    /// one of repeated keys), and every copy of those values in the
+    /// message's other strings and in the incident's own fields.
+    ///
+    /// Fails closed: the message is read by a tokenizer that takes whatever
+    /// JSON the entry parser takes (numbers of any size, any depth, lone
+    /// surrogates); a message it cannot read is [withheld](WITHHELD_MESSAGE)
+    /// when it mentions a redacted field's name, whatever the case. Plain
+    /// text lines that mention none are kept as they came.
     pub fn redact(&self, incident: &mut Incident) {
-        if incident.category == Category::Unparseable {
-            return;
-        }
-        let Ok(mut entry) = serde_json::from_str::<Value>(&incident.message) else {
-            return;
+        let changes = match string_tokens(&incident.message, |key| self.redacts(key)) {
+            Ok(changes) => changes,
+            Err(()) => {
+                let lower = incident.message.to_ascii_lowercase();
+                if incident.category != Category::Unparseable
+                    || self
+                        .fields
+                        .iter()
+                        .any(|f| lower.contains(&f.to_ascii_lowercase()))
+                {
+                    incident.message = WITHHELD_MESSAGE.to_owned();
+                    incident.details = None;
+                    for (name, value) in [
+                        ("clientId", &mut incident.client_id),
+                        ("ruleName", &mut incident.rule_name),
+                        ("accountId", &mut incident.account_id),
+                        ("reason", &mut incident.reason),
+                    ] {
+                        if let Some(text) = value.as_mut().filter(|_| self.redacts(name)) {
+                            *text = self.pseudonym(text);
+                        }
+                    }
+                }
+                return;
+            }
         };
-        let mut found = Vec::new();
-        self.replace_fields(&mut entry, &mut found);
+        let mut found: Vec<(String, String)> = changes
+            .iter()
+            .filter_map(|(_, change)| match change {
+                Change::Pseudonym { original } => {
+                    Some((original.clone(), self.pseudonym(original)))
+                }
+                Change::Text { .. } => None,
+            })
+            .collect();
         if found.is_empty() {
             return;
         }
         found.sort_by_key(|(original, _)| std::cmp::Reverse(original.len()));
         found.dedup();
-        let scrub = |text: &mut String| {
+        let scrub = |text: &str| -> Option<String> {
+            let mut out: Option<String> = None;
             for (original, pseudonym) in &found {
-                if original.chars().count() >= MIN_VALUE_CHARS && text.contains(original.as_str()) {
-                    *text = text.replace(original.as_str(), pseudonym);
+                if original.chars().count() >= MIN_VALUE_CHARS
+                    && out.as_deref().unwrap_or(text).contains(original.as_str())
+                {
+                    out = Some(
+                        out.as_deref()
+                            .unwrap_or(text)
+                            .replace(original.as_str(), pseudonym),
+                    );
                 }
             }
+            out
         };
-        scrub_strings(&mut entry, &scrub);
-        incident.message = entry.to_string();
+        let message = &incident.message;
+        let mut rewritten = String::with_capacity(message.len() + 64);
+        let mut copied = 0;
+        for (range, change) in &changes {
+            let replacement = match change {
+                Change::Pseudonym { original } => Some(self.pseudonym(original)),
+                Change::Text { unescaped } => scrub(unescaped),
+            };
+            if let Some(text) = replacement {
+                rewritten.push_str(&message[copied..range.start]);
+                rewritten.push_str(&serde_json::to_string(&text).expect("a string serialises"));
+                copied = range.end;
+            }
+        }
+        rewritten.push_str(&message[copied..]);
+        incident.message = rewritten;
+        // The incident's own copies: the whole value when it is a redacted
+        // one (however short), else every redacted value inside it.
         for text in [
-            &mut incident.details,
-            &mut incident.reason,
             &mut incident.client_id,
+            &mut incident.rule_name,
+            &mut incident.account_id,
+            &mut incident.reason,
+            &mut incident.details,
+            &mut incident.event_type,
         ]
         .into_iter()
         .flatten()
         {
-            scrub(text);
-        }
-    }
-
-    fn replace_fields(&self, value: &mut Value, found: &mut Vec<(String, String)>) {
-        match value {
-            Value::Object(map) => {
-                for (name, field) in map.iter_mut() {
-                    match field {
-                        Value::String(text) if self.fields.iter().any(|f| f == name) => {
-                            let pseudonym = self.pseudonym(text);
-                            found.push((std::mem::replace(text, pseudonym.clone()), pseudonym));
-                        }
-                        _ => self.replace_fields(field, found),
-                    }
-                }
+            if let Some((_, pseudonym)) = found.iter().find(|(original, _)| original == text) {
+                *text = pseudonym.clone();
+            } else if let Some(scrubbed) = scrub(text) {
+                *text = scrubbed;
             }
-            Value::Array(items) => items
-                .iter_mut()
-                .for_each(|item| self.replace_fields(item, found)),
-            _ => {}
         }
     }
 }
 
-fn scrub_strings(value: &mut Value, scrub: &impl Fn(&mut String)) {
-    match value {
-        Value::String(text) if !text.starts_with("redacted:") => scrub(text),
-        Value::Object(map) => map.values_mut().for_each(|v| scrub_strings(v, scrub)),
-        Value::Array(items) => items.iter_mut().for_each(|v| scrub_strings(v, scrub)),
-        _ => {}
+/// Where a JSON value ends, for a value starting at `at` that is a number or a literal.
+fn scalar_end(bytes: &[u8], mut at: usize) -> usize {
+    while at < bytes.len()
+        && !matches!(bytes[at], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+    {
+        at += 1;
+    }
+    at
+}
+
+/// Where the string starting with the quote at `at` ends (after its closing quote).
+fn string_end(bytes: &[u8], mut at: usize) -> Result<usize, ()> {
+    at += 1;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'"' => return Ok(at + 1),
+            b'\\' => at += 2,
+            b if b < 0x20 => return Err(()),
+            _ => at += 1,
+        }
+    }
+    Err(())
+}
+
+/// A string's text; a string whose escapes do not decode (a lone
+/// surrogate) is taken as written, which is just as deterministic.
+fn string_text(quoted: &str) -> String {
+    let mut text = String::new();
+    match unescape_json_string(quoted, &mut text) {
+        Some(()) => text,
+        None => quoted[1..quoted.len() - 1].to_owned(),
+    }
+}
+
+/// Every string of a JSON text, and every value of a key that `redacted`
+/// names (whatever its type: a number or an object under such a key is
+/// replaced whole), in order. Iterative, so no depth is too deep; numbers
+/// are never converted, so no number is too large. `Err` for text that is
+/// not one JSON value.
+fn string_tokens(
+    json: &str,
+    redacted: impl Fn(&str) -> bool,
+) -> Result<Vec<(Range<usize>, Change)>, ()> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum In {
+        Object,
+        Array,
+    }
+    let bytes = json.as_bytes();
+    let mut changes = Vec::new();
+    let mut stack: Vec<In> = Vec::new();
+    // The open container (its depth and start) whose value is redacted whole.
+    let mut redacting: Option<(usize, usize)> = None;
+    let mut at = 0;
+    let skip_ws = |at: &mut usize| {
+        while *at < bytes.len() && matches!(bytes[*at], b' ' | b'\t' | b'\n' | b'\r') {
+            *at += 1;
+        }
+    };
+    loop {
+        skip_ws(&mut at);
+        // `{}` and `[]`: nothing to read, straight to the closing below
+        // (after a comma this cannot happen: a trailing comma is refused).
+        let empty = matches!(
+            (stack.last(), bytes.get(at)),
+            (Some(In::Object), Some(b'}')) | (Some(In::Array), Some(b']'))
+        );
+        // In an object, the key first; its value is redacted when it names a field.
+        let mut redact_value = false;
+        if stack.last() == Some(&In::Object) && !empty {
+            if bytes.get(at) != Some(&b'"') {
+                return Err(());
+            }
+            let end = string_end(bytes, at)?;
+            let key = string_text(&json[at..end]);
+            redact_value = redacted(&key) && redacting.is_none();
+            if redacting.is_none() {
+                changes.push((at..end, Change::Text { unescaped: key }));
+            }
+            at = end;
+            skip_ws(&mut at);
+            if bytes.get(at) != Some(&b':') {
+                return Err(());
+            }
+            at += 1;
+            skip_ws(&mut at);
+        }
+        if !empty {
+            let start = at;
+            match bytes.get(at) {
+                Some(b'"') => {
+                    let end = string_end(bytes, at)?;
+                    let text = string_text(&json[at..end]);
+                    if redact_value {
+                        changes.push((start..end, Change::Pseudonym { original: text }));
+                    } else if redacting.is_none() {
+                        changes.push((start..end, Change::Text { unescaped: text }));
+                    }
+                    at = end;
+                }
+                Some(b'{') | Some(b'[') => {
+                    stack.push(if bytes[at] == b'{' {
+                        In::Object
+                    } else {
+                        In::Array
+                    });
+                    if redact_value {
+                        redacting = Some((stack.len(), start));
+                    }
+                    at += 1;
+                    continue;
+                }
+                Some(b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
+                    let end = scalar_end(bytes, at);
+                    if serde_json::from_str::<serde::de::IgnoredAny>(&json[at..end]).is_err() {
+                        return Err(());
+                    }
+                    if redact_value {
+                        changes.push((
+                            start..end,
+                            Change::Pseudonym {
+                                original: json[start..end].to_owned(),
+                            },
+                        ));
+                    }
+                    at = end;
+                }
+                _ => return Err(()),
+            }
+        }
+        // After a value: a comma, or the end of one or more containers.
+        loop {
+            skip_ws(&mut at);
+            match (stack.last(), bytes.get(at)) {
+                (None, None) => return Ok(changes),
+                (None, Some(_)) => return Err(()),
+                (Some(_), Some(b',')) => {
+                    at += 1;
+                    skip_ws(&mut at);
+                    if matches!(bytes.get(at), Some(b'}' | b']')) {
+                        return Err(());
+                    }
+                    break;
+                }
+                (Some(In::Object), Some(b'}')) | (Some(In::Array), Some(b']')) => {
+                    at += 1;
+                    if let Some((depth, start)) = redacting {
+                        if depth == stack.len() {
+                            redacting = None;
+                            changes.push((
+                                start..at,
+                                Change::Pseudonym {
+                                    original: json[start..at].to_owned(),
+                                },
+                            ));
+                        }
+                    }
+                    stack.pop();
+                }
+                _ => return Err(()),
+            }
+        }
     }
 }
 
@@ -138,6 +359,8 @@ mod tests {
     use super::*;
     use crate::decode::RawLogEvent;
     use crate::incident::{incident, judge};
+
+    use serde_json::Value;
 
     const KEY: &[u8] = b"0123456789abcdef-test-key";
 
@@ -220,6 +443,111 @@ mod tests {
             garbage.message, "203.0.113.7 is not JSON",
             "unparseable lines have no fields to find"
         );
+    }
+
+    /// Issue 16 (3): where the entry parser reads a message, so does the
+    /// redactor; repeated keys are all redacted; names match in any case.
+    #[test]
+    fn redaction_fails_closed_on_whatever_the_entry_parser_accepts() {
+        let r = Redactor::new(
+            vec!["sourceip".into(), "clientid".into(), "principalId".into()],
+            KEY,
+        );
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        for extra in [
+            r#""n":1e400"#.to_owned(),
+            format!(r#""deep":{deep}"#),
+            r#""odd":"\ud800""#.to_owned(),
+            r#""sourceIp":"198.51.100.99""#.to_owned(),
+        ] {
+            let message = format!(
+                r#"{{"eventType":"Connect","status":"Failure","clientId":"victim-7","sourceIp":"203.0.113.5",{extra},"details":"from 203.0.113.5 and 198.51.100.99 as victim-7"}}"#
+            );
+            let mut i = incident_of(&message);
+            assert_eq!(i.category, Category::Failure, "{message}");
+            r.redact(&mut i);
+            let duplicate = extra.contains("198.51.100.99");
+            for secret in ["203.0.113.5", "victim-7"]
+                .into_iter()
+                .chain(duplicate.then_some("198.51.100.99"))
+            {
+                assert!(!i.message.contains(secret), "{extra}: {}", i.message);
+                assert!(
+                    !i.details.as_deref().unwrap_or_default().contains(secret),
+                    "{extra}"
+                );
+                assert!(!i.client_id.as_deref().unwrap().contains(secret), "{extra}");
+            }
+            assert_eq!(
+                i.client_id.as_deref(),
+                Some(r.pseudonym("victim-7").as_str())
+            );
+            let entry = crate::entry::parse_entry(&i.message).expect("still an entry");
+            assert_eq!(entry.get(crate::entry::Field::Status), Some("Failure"));
+            if extra.starts_with(r#""n""#) {
+                assert!(i.message.contains("1e400"), "numbers kept as written");
+            }
+        }
+    }
+
+    #[test]
+    fn values_of_any_type_under_a_redacted_name_are_replaced_whole() {
+        let mut i = incident_of(
+            r#"{"eventType":"Connect","status":"Failure","sourceIp":3405803781,"principalId":{"id":"abc","n":[1]},"keep":{"sourceIp":"10.0.0.1"},"short":"ab"}"#,
+        );
+        redactor().redact(&mut i);
+        assert!(
+            !i.message.contains("3405803781") && !i.message.contains("abc"),
+            "{}",
+            i.message
+        );
+        assert!(!i.message.contains("10.0.0.1"), "{}", i.message);
+        let entry: serde_json::Value = serde_json::from_str(&i.message).unwrap();
+        assert_eq!(entry["sourceIp"], redactor().pseudonym("3405803781"));
+        assert_eq!(
+            entry["principalId"],
+            redactor().pseudonym(r#"{"id":"abc","n":[1]}"#)
+        );
+        assert_eq!(entry["short"], "ab");
+    }
+
+    #[test]
+    fn a_line_that_cannot_be_read_is_withheld_when_it_names_a_redacted_field() {
+        let mut truncated = incident_of(r#"{"eventType":"Connect","sourceIp":"203.0.113.5","deta"#);
+        assert_eq!(truncated.category, Category::Unparseable);
+        redactor().redact(&mut truncated);
+        assert_eq!(truncated.message, WITHHELD_MESSAGE);
+        let mut v1 = incident_of("2017-08-10 15:37:23.476 TRACEID:t PRINCIPALID:145179c40e2 [INFO] EVENT:MQTT Client Connect");
+        redactor().redact(&mut v1);
+        assert_eq!(v1.message, WITHHELD_MESSAGE, "names match in any case");
+    }
+
+    #[test]
+    fn the_tokenizer_reads_exactly_one_json_value() {
+        let ok = |t: &str| string_tokens(t, |_| false).is_ok();
+        for good in [
+            r#"{}"#,
+            r#"[]"#,
+            r#" { "a" : [ 1 , { } , [ ] , "x" ] } "#,
+            r#""s""#,
+            "1",
+            r#"{"a":{"b":{}}}"#,
+        ] {
+            assert!(ok(good), "{good}");
+        }
+        for bad in [
+            r#"{"a":1,}"#,
+            r#"[1,]"#,
+            r#"{"a"}"#,
+            r#"{"a":1}x"#,
+            r#"{"a":tru}"#,
+            "",
+            r#"{"a":"b"#,
+            r#"{1:2}"#,
+            "[1 2]",
+        ] {
+            assert!(!ok(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -467,3 +467,109 @@ async fn a_stack_name_finds_the_table_through_its_outputs() {
         "{missing}"
     );
 }
+
+/// Issue 16 (4, 5, 6, 8): device-chosen values reach the terminal and CSV
+/// files escaped and neutralised; the client classification read is the
+/// one `list --client` finds; `get` finds an over-long traceId.
+async fn hostile_stack(name: &str) -> Stack {
+    let stack = Stack::new(name).await;
+    let processor = stack.processor(&[]);
+    let at = format_iot_timestamp(now_ms() - 120_000);
+    let long_trace = "T".repeat(2048);
+    let lines = vec![
+        format!(
+            r#"{{"timestamp":"{at}","logLevel":"ERROR","traceId":"t-esc","status":"Failure","eventType":"Publish-In","clientId":"=HYPERLINK(\"http://x.example\",\"click\")","topicName":"a\u001b]0;title\u0007\u001b[2J\u009b31m","reason":"dev\u202eexe.txt","details":"-2+3"}}"#
+        ),
+        format!(
+            r#"{{"timestamp":"{at}","traceId":"t-dup","eventType":"Connect","status":"Failure","status":0,"clientId":"victim-7","clientId":123}}"#
+        ),
+        format!(
+            r#"{{"timestamp":"{at}","traceId":"{long_trace}","eventType":"Connect","status":"Failure","clientId":"long-trace-device"}}"#
+        ),
+    ];
+    run(&processor, &event(name, 11, &lines, now_ms()), now_ms()).await;
+    stack
+}
+
+fn assert_terminal_safe(text: &str) {
+    for c in text.chars() {
+        assert!(
+            c == '\n' || !iot_log_monitor::display::is_unsafe_char(c),
+            "U+{:04X} reached the terminal: {text:?}",
+            u32::from(c)
+        );
+    }
+}
+
+#[tokio::test]
+async fn device_text_never_drives_the_terminal_or_a_spreadsheet() {
+    let stack = hostile_stack("cli-hostile").await;
+    let table = stack.table("IncidentsTable").to_owned();
+    for output in ["table", "json", "csv"] {
+        let listed = ok(cli(&[
+            "--table", &table, "--output", output, "list", "--since", "1h",
+        ])
+        .output()
+        .unwrap());
+        assert_terminal_safe(&listed);
+        let got = ok(
+            cli(&["--table", &table, "--output", output, "get", "t-esc"])
+                .output()
+                .unwrap(),
+        );
+        assert_terminal_safe(&got);
+        assert!(got.contains("HYPERLINK"), "{got}");
+        let summary = ok(cli(&[
+            "--table", &table, "--output", output, "summary", "--since", "1h",
+        ])
+        .output()
+        .unwrap());
+        assert_terminal_safe(&summary);
+        if output == "json" {
+            let row: serde_json::Value = serde_json::from_str(got.lines().next().unwrap()).unwrap();
+            assert_eq!(
+                row["topicName"], "a\u{1b}]0;title\u{7}\u{1b}[2J\u{9b}31m",
+                "JSON keeps the value, escaped"
+            );
+        }
+        if output == "csv" {
+            for text in [&listed, &got, &summary] {
+                let mut reader = text.lines();
+                reader.next();
+                for line in reader {
+                    for cell in line.split(',') {
+                        let cell = cell.trim_start_matches('"');
+                        assert!(
+                            !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                            "a formula cell: {line}"
+                        );
+                    }
+                }
+            }
+            assert!(listed.contains("\"'=HYPERLINK("), "{listed}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn list_finds_the_client_classification_read_and_get_finds_a_long_trace_id() {
+    let stack = hostile_stack("cli-dup").await;
+    let table = stack.table("IncidentsTable").to_owned();
+    let rows = json_lines(&ok(cli(&[
+        "--table", &table, "list", "--client", "victim-7", "--since", "1h",
+    ])
+    .output()
+    .unwrap()));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["clientId"], "victim-7");
+    let long_trace = "T".repeat(2048);
+    let got = json_lines(&ok(cli(&["--table", &table, "get", &long_trace])
+        .output()
+        .unwrap()));
+    assert_eq!(
+        got.len(),
+        1,
+        "the entry stored under the bounded key is found"
+    );
+    assert_eq!(got[0]["clientId"], "long-trace-device");
+}

@@ -114,7 +114,7 @@ fn check(run: &Run) {
         .filter(|l| l.starts_with("Subject: "))
         .collect();
     assert_eq!(subjects.len(), 8, "{subjects:?}");
-    assert!(subjects.contains(&"Subject: [AWS IoT] RuleNotFound: rule example_rule (2)"));
+    assert!(subjects.contains(&"Subject: [AWS IoT] RuleNotFound: rule \"example_rule\" (2)"));
     assert!(
         alerts.contains("Messages were published to a rule that does not exist"),
         "the email text is shown"

@@ -81,13 +81,13 @@ async fn a_mixed_batch_is_stored_by_category_and_alerted_per_group() {
     assert_eq!(
         subjects,
         [
-            "[AWS IoT] Failure: client thermostat-0 (2)",
-            "[AWS IoT] Failure: client thermostat-1 (1)",
-            "[AWS IoT] Failure: client thermostat-2 (1)",
-            "[AWS IoT] Failure: client thingOne (1)",
-            "[AWS IoT] Failure: rule StoreTelemetry (1)",
-            "[AWS IoT] Failure: client plc-7 (1)",
-            "[AWS IoT] RuleNotFound: rule example_rule (2)",
+            "[AWS IoT] Failure: client \"thermostat-0\" (2)",
+            "[AWS IoT] Failure: client \"thermostat-1\" (1)",
+            "[AWS IoT] Failure: client \"thermostat-2\" (1)",
+            "[AWS IoT] Failure: client \"thingOne\" (1)",
+            "[AWS IoT] Failure: rule \"StoreTelemetry\" (1)",
+            "[AWS IoT] Failure: client \"plc-7\" (1)",
+            "[AWS IoT] RuleNotFound: rule \"example_rule\" (2)",
         ]
         .iter()
         .copied()
@@ -168,7 +168,7 @@ async fn a_storm_of_2000_throttled_entries_is_stored_and_alerted_once() {
     assert_eq!(alerts.len(), 1);
     assert_eq!(
         alerts[0].subject,
-        "[AWS IoT] RuleMessageThrottled: rule telemetry_rule (500)"
+        "[AWS IoT] RuleMessageThrottled: rule \"telemetry_rule\" (500)"
     );
     let state = stack
         .alert_state("RuleMessageThrottled|Rule|telemetry_rule")
@@ -223,7 +223,7 @@ async fn unicode_names_are_kept_in_items_and_attributes_and_made_ascii_in_subjec
     let alerts = stack.alerts(WAIT).await;
     assert_eq!(
         alerts[0].subject,
-        "[AWS IoT] RuleNotFound: rule r?gle_?? (1)"
+        "[AWS IoT] RuleNotFound: rule \"r?gle_??\" (1)"
     );
     assert_eq!(alerts[0].attributes["ruleName"], "règle_温度");
     let body: serde_json::Value = serde_json::from_str(&alerts[0].message).unwrap();

@@ -1,11 +1,14 @@
 //! A decompressed batch: the envelope, every entry, and for each incident
-//! the stored item (within DynamoDB's item size), the redacted copy and the
-//! rendered alerts (within SNS's limits).
+//! the stored item (within DynamoDB's item size, one value per attribute),
+//! the redacted copy (no redacted value left in clear, in the message or the
+//! item) and the rendered alerts (within SNS's limits; the email text holds
+//! no control, bidirectional or invisible character but its line breaks).
 #![no_main]
 
 use iot_log_monitor::alert::{aggregate, render, MAX_ALERT_BYTES};
 use iot_log_monitor::classify::Category;
 use iot_log_monitor::decode::parse_batch;
+use iot_log_monitor::display::is_unsafe_char;
 use iot_log_monitor::incident::CategorySet;
 use iot_log_monitor::item::{incident_item, Source, ITEM_BUDGET_BYTES};
 use iot_log_monitor::pipeline::analyze;
@@ -28,10 +31,43 @@ fuzz_target!(|bytes: &[u8]| {
     for incident in &mut analysis.incidents {
         let item = incident_item(incident, &source, 30);
         assert!(item.size() <= ITEM_BUDGET_BYTES, "item of {} bytes", item.size());
+        let mut names: Vec<&str> = item.attributes.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        assert!(names.windows(2).all(|w| w[0] != w[1]), "an attribute written twice");
+        // What the redactor must replace: every string value of a redacted
+        // name that a plain reading finds (at the top level).
+        let clear: Vec<String> = serde_json::from_str::<serde_json::Value>(&incident.message)
+            .ok()
+            .and_then(|v| v.as_object().cloned())
+            .map(|o| {
+                ["sourceIp", "principalId"]
+                    .iter()
+                    .filter_map(|k| o.get(*k).and_then(|v| v.as_str()).map(str::to_owned))
+                    .filter(|v| v.len() >= 4 && !v.starts_with("redacted:"))
+                    .collect()
+            })
+            .unwrap_or_default();
         redactor.redact(incident);
+        let redacted_item = incident_item(incident, &source, 30);
+        for value in &clear {
+            let json = serde_json::to_string(value).unwrap();
+            assert!(!incident.message.contains(&json), "{value} left in the message");
+            for (name, attr) in &redacted_item.attributes {
+                if name == "sourceIp" || name == "principalId" {
+                    assert_ne!(attr.as_str(), Some(value.as_str()), "{value} left in the item");
+                }
+            }
+        }
     }
     for group in aggregate(&analysis.incidents, all, &batch.log_group) {
         let alert = render(&group, &batch.log_group, "fuzz", 1, 900);
         assert!(alert.message.len() <= MAX_ALERT_BYTES, "alert of {} bytes", alert.message.len());
+        let structure: serde_json::Value = serde_json::from_str(&alert.message).unwrap();
+        let email = structure["email"].as_str().unwrap();
+        assert!(!email.chars().any(|c| c != '\n' && is_unsafe_char(c)), "{email:?}");
+        assert!(alert.subject.is_ascii() && !alert.subject.chars().any(is_unsafe_char));
+        for (name, value) in &alert.attributes {
+            assert!(!value.is_empty() && !value.chars().any(is_unsafe_char), "{name}={value:?}");
+        }
     }
 });

@@ -9,7 +9,7 @@ use aws_sdk_sns::Client;
 use super::describe;
 use crate::alert::{publish_batches, RenderedAlert};
 use crate::error::PublishError;
-use crate::ports::AlertPublisher;
+use crate::ports::{AlertPublisher, PublishReport};
 use crate::retry::pause;
 
 #[derive(Clone, Debug)]
@@ -50,16 +50,19 @@ impl SnsPublisher {
     }
 
     /// Publishes `indexes` of `alerts` in one request, resending entries SNS
-    /// failed on its side until `deadline`. Returns the requests made and the
-    /// entries left unpublished with the first reason.
+    /// failed on its side until `deadline`. Returns the requests made, the
+    /// entries left unpublished with the first reason, and the entries SNS
+    /// refused for good (a sender fault names one entry: only that alert is
+    /// lost, never the others).
     async fn publish_one_batch(
         &self,
         alerts: &[RenderedAlert],
         mut indexes: Vec<usize>,
         deadline: Instant,
-    ) -> (u32, Vec<usize>, Option<String>) {
+    ) -> (u32, Vec<usize>, Option<String>, Vec<(usize, String)>) {
         let mut requests = 0;
         let mut attempt = 0;
+        let mut rejected = Vec::new();
         loop {
             requests += 1;
             let entries = indexes
@@ -77,37 +80,36 @@ impl SnsPublisher {
                 Ok(output) => {
                     let mut retry = Vec::new();
                     let mut reason = None;
-                    let mut permanent = false;
                     for failed in output.failed.into_iter().flatten() {
                         let Ok(i) = failed.id.parse::<usize>() else {
                             continue;
                         };
-                        reason.get_or_insert_with(|| {
-                            format!("{}: {}", failed.code, failed.message.unwrap_or_default())
-                        });
-                        // A sender fault means our request is wrong: resending cannot help.
-                        permanent |= failed.sender_fault;
-                        retry.push(i);
-                    }
-                    if permanent {
-                        return (requests, retry, reason);
+                        let why =
+                            format!("{}: {}", failed.code, failed.message.unwrap_or_default());
+                        // A sender fault means this entry is wrong: resending cannot help.
+                        if failed.sender_fault {
+                            rejected.push((i, why));
+                        } else {
+                            reason.get_or_insert(why);
+                            retry.push(i);
+                        }
                     }
                     (retry, reason)
                 }
                 Err(error) => {
                     let (message, retryable) = describe(&error);
                     if !retryable {
-                        return (requests, indexes, Some(message));
+                        return (requests, indexes, Some(message), rejected);
                     }
                     (indexes, Some(message))
                 }
             };
             if retry.is_empty() {
-                return (requests, Vec::new(), None);
+                return (requests, Vec::new(), None, rejected);
             }
             tracing::warn!(topic = %self.topic_arn, unsent = retry.len(), reason = ?reason, "PublishBatch incomplete; retrying");
             if !pause(attempt, deadline).await {
-                return (requests, retry, reason);
+                return (requests, retry, reason, rejected);
             }
             attempt += 1;
             indexes = retry;
@@ -120,7 +122,7 @@ impl AlertPublisher for SnsPublisher {
         &self,
         alerts: &[RenderedAlert],
         deadline: Instant,
-    ) -> Result<u32, (Vec<usize>, PublishError)> {
+    ) -> Result<PublishReport, (Vec<usize>, PublishError)> {
         let batches = publish_batches(alerts);
         let results = futures_util::future::join_all(
             batches
@@ -128,18 +130,19 @@ impl AlertPublisher for SnsPublisher {
                 .map(|range| self.publish_one_batch(alerts, range.collect(), deadline)),
         )
         .await;
-        let mut requests = 0;
+        let mut report = PublishReport::default();
         let mut unsent = Vec::new();
         let mut first_error = None;
-        for (n, failed, reason) in results {
-            requests += n;
+        for (n, failed, reason, rejected) in results {
+            report.requests += n;
             unsent.extend(failed);
+            report.rejected.extend(rejected);
             if first_error.is_none() {
                 first_error = reason;
             }
         }
         if unsent.is_empty() {
-            return Ok(requests);
+            return Ok(report);
         }
         let error = PublishError::Rejected {
             failed: unsent.len(),

@@ -18,6 +18,7 @@ use iot_log_monitor::aws::stack::StackOutputs;
 use iot_log_monitor::classify::Category;
 use iot_log_monitor::config::{vars, Config};
 use iot_log_monitor::decode::subscription_data;
+use iot_log_monitor::display::{csv_cell, escape, json_for_terminal};
 use iot_log_monitor::encode::{
     envelope, kinesis_event_json, line_timestamp, retime_lines, wrap_envelope_json, BatchSpec,
 };
@@ -329,22 +330,17 @@ fn cell(row: &Row, attribute: &str) -> String {
     }
 }
 
+/// A CSV cell that a spreadsheet shows as text (see `display::csv_cell`).
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
+    csv_cell(s)
 }
 
-/// Terminal cells: one line, bounded width.
+/// Terminal cells: one line, bounded width, control and bidirectional
+/// characters shown as escapes (`\u{202e}`), never acted on.
 fn table_cell(s: &str, width: usize) -> String {
-    let flat: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let flat = escape(s);
     if flat.chars().count() <= width {
-        return flat;
+        return flat.into_owned();
     }
     let mut cut: String = flat.chars().take(width.saturating_sub(1)).collect();
     cut.push('…');
@@ -394,7 +390,8 @@ fn print_rows(out: &mut impl Write, rows: &[Row], format: Output) -> Result<()> 
     match format {
         Output::Json => {
             for row in rows {
-                writeln!(out, "{}", Value::Object(row.clone()))?;
+                let json = Value::Object(row.clone()).to_string();
+                writeln!(out, "{}", json_for_terminal(&json))?;
             }
         }
         Output::Csv => {
@@ -482,7 +479,7 @@ fn print_entries(out: &mut impl Write, rows: &[Row], format: Output) -> Result<(
             out,
             "── {} ── {} ({} of {})",
             format_rfc3339(time_of(row)),
-            cell(row, "traceId"),
+            escape(&cell(row, "traceId")),
             n + 1,
             rows.len()
         )?;
@@ -497,9 +494,19 @@ fn print_entries(out: &mut impl Write, rows: &[Row], format: Output) -> Result<(
             )
         });
         for name in names {
-            writeln!(out, "  {name:<22} {}", table_cell(&cell(row, name), 200))?;
+            writeln!(
+                out,
+                "  {:<22} {}",
+                table_cell(name, 60),
+                table_cell(&cell(row, name), 200)
+            )?;
         }
-        writeln!(out, "  {:<22} {}", "rawMessage", cell(row, "rawMessage"))?;
+        writeln!(
+            out,
+            "  {:<22} {}",
+            "rawMessage",
+            escape(&cell(row, "rawMessage"))
+        )?;
     }
     Ok(())
 }
@@ -528,9 +535,11 @@ async fn list(ctx: &mut Session, args: ListArgs) -> Result<()> {
 }
 
 async fn get(ctx: &mut Session, trace_id: &str) -> Result<()> {
-    let rows = ctx.reader().await?.trace(trace_id).await?;
+    // Stored as the function stores it: an over-long id as a prefix and a hash.
+    let key = iot_log_monitor::item::bounded_key_part(trace_id);
+    let rows = ctx.reader().await?.trace(&key).await?;
     if rows.is_empty() {
-        eprintln!("no stored entries for trace {trace_id}");
+        eprintln!("no stored entries for trace {}", escape(trace_id));
         return Ok(());
     }
     print_entries(&mut std::io::stdout().lock(), &rows, ctx.output)
@@ -589,7 +598,7 @@ async fn summary(ctx: &mut Session, args: SummaryArgs) -> Result<()> {
                 "byCategory": s.by_category, "topRules": ranked(&s.top_rules), "topClients": ranked(&s.top_clients),
                 "perHour": hours,
             });
-            writeln!(out, "{doc}")?;
+            writeln!(out, "{}", json_for_terminal(&doc.to_string()))?;
         }
         Output::Csv => {
             writeln!(out, "section,name,count")?;
@@ -915,20 +924,20 @@ async fn local(ctx: &mut Session, command: LocalCommand) -> Result<()> {
             let alerts = drain_inbox(&sqs, &inbox_url, Duration::from_secs(wait_seconds)).await?;
             let mut out = std::io::stdout().lock();
             for alert in &alerts {
-                writeln!(out, "Subject: {}", alert.subject)?;
+                writeln!(out, "Subject: {}", escape(&alert.subject))?;
                 let attributes: Vec<String> = alert
                     .attributes
                     .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
+                    .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
                     .collect();
                 writeln!(out, "Attributes: {}", attributes.join(" "))?;
                 match iot_log_monitor::alert::email_text(&alert.message) {
                     Ok(text) => {
                         for line in text.trim_end().lines() {
-                            writeln!(out, "    {line}")?;
+                            writeln!(out, "    {}", escape(line))?;
                         }
                     }
-                    Err(_) => writeln!(out, "{}", alert.message)?,
+                    Err(_) => writeln!(out, "{}", escape(&alert.message))?,
                 }
                 writeln!(out, "{}", "─".repeat(72))?;
             }

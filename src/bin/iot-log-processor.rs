@@ -12,6 +12,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     handler::init_tracing();
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    for warning in &config.warnings {
+        tracing::warn!(warning = %warning, "configuration");
+    }
     let sdk = sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let processor = Processor {
