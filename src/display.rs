@@ -14,18 +14,24 @@ use std::fmt::Write as _;
 /// Characters that can fake a line, drive a terminal, or hide or reorder
 /// text: C0 and C1 controls and DEL, the line and paragraph separators,
 /// bidirectional controls, zero-width and invisible formatting characters,
-/// and the interlinear annotation marks.
+/// the interlinear annotation marks, Hangul fillers and tag characters
+/// (both render as nothing).
 pub fn is_unsafe_char(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
             '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
                 | '\u{180E}'
                 | '\u{200B}'..='\u{200F}'
                 | '\u{2028}'..='\u{202E}'
                 | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
                 | '\u{FEFF}'
+                | '\u{FFA0}'
                 | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{E0000}'..='\u{E007F}'
         )
 }
 
@@ -108,7 +114,8 @@ pub fn csv_cell(s: &str) -> String {
         cell.push('\'');
     }
     cell.push_str(&text);
-    if cell.contains([',', '"', '\n', '\r']) {
+    // `;` too: spreadsheets in many locales split on it.
+    if cell.contains([',', ';', '"', '\n', '\r']) {
         format!("\"{}\"", cell.replace('"', "\"\""))
     } else {
         cell
@@ -196,6 +203,7 @@ mod tests {
         }
         assert_eq!(csv_cell("plain"), "plain");
         assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("a;=1"), "\"a;=1\"", "a locale that splits on `;`");
         assert_eq!(csv_cell("2026-11-22T10:00:00Z"), "2026-11-22T10:00:00Z");
         assert_eq!(csv_cell("x\ny"), "x\\ny", "one record per line");
     }

@@ -61,6 +61,14 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// DynamoDB refused this one request for what it holds (a key over its
+    /// size limit, an attribute it will not take): other requests, with other
+    /// keys, still pass. Anything else refused for good (access denied, a
+    /// missing table, KMS) would refuse every key: that fails the batch.
+    pub fn is_refused_for_this_request(&self) -> bool {
+        matches!(self, Self::Request { message, retryable: false, .. } if message.starts_with("ValidationException"))
+    }
+
     /// Throttling, a 5xx, a timeout or a lost connection: trying again may pass.
     pub fn is_retryable(&self) -> bool {
         match self {

@@ -142,16 +142,20 @@ pub fn truncate_str(s: &str, max: usize) -> &str {
 }
 
 /// A key part bounded in size; an over-long value keeps a prefix and its hash,
-/// so it stays unique and deterministic.
+/// so it stays unique and deterministic. The hash is SHA-256 (its first 64
+/// bits), not FNV: the values come from devices, and two crafted names must
+/// not share a key (one would silence the other).
 pub fn bounded_key_part(s: &str) -> String {
+    use sha2::{Digest, Sha256};
     if s.len() <= MAX_KEY_PART_BYTES {
         return s.to_owned();
     }
-    format!(
-        "{}~{:016x}",
-        truncate_str(s, MAX_KEY_PART_BYTES - 17),
-        fnv1a(s.as_bytes())
-    )
+    let digest = Sha256::digest(s.as_bytes());
+    let mut hash = String::with_capacity(16);
+    for byte in &digest[..8] {
+        hash.push_str(&format!("{byte:02x}"));
+    }
+    format!("{}~{hash}", truncate_str(s, MAX_KEY_PART_BYTES - 17))
 }
 
 /// The shard of an event, stable across redeliveries.

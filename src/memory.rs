@@ -44,8 +44,9 @@ impl IncidentStore for MemoryStore {
 #[derive(Default)]
 pub struct MemoryGate {
     pub sent: Mutex<HashSet<String>>,
-    /// Keys whose claim fails: `true` retryably, `false` for good.
-    pub refuse: Mutex<HashMap<String, bool>>,
+    /// Keys whose claim fails: retryably (`None`), or for good with this
+    /// `code: message`.
+    pub refuse: Mutex<HashMap<String, Option<String>>>,
 }
 
 impl AlertGate for MemoryGate {
@@ -57,12 +58,14 @@ impl AlertGate for MemoryGate {
         _now_ms: i64,
         _lease_until_ms: i64,
     ) -> Result<GateDecision, StoreError> {
-        if let Some(&retryable) = self.refuse.lock().unwrap().get(key) {
+        if let Some(refusal) = self.refuse.lock().unwrap().get(key) {
             return Err(StoreError::Request {
                 op: "UpdateItem",
                 table: "memory".into(),
-                message: format!("refused {key}"),
-                retryable,
+                message: refusal
+                    .clone()
+                    .unwrap_or_else(|| "ThrottlingException: slow down".into()),
+                retryable: refusal.is_none(),
             });
         }
         if !self.sent.lock().unwrap().insert(key.to_owned()) {

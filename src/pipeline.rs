@@ -403,7 +403,7 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
                 // Refused for good (a key DynamoDB will never accept): this
                 // key's alert is lost, loudly; failing the batch would lose
                 // every other key's too, on every retry.
-                Err(e) if !e.is_retryable() => {
+                Err(e) if e.is_refused_for_this_request() => {
                     summary.alerts_failed += 1;
                     tracing::error!(key = %crate::display::escape(&group.key()), error = %e, "alert state refused for good; this key's alert is lost, the batch's others go on");
                 }
@@ -427,9 +427,6 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
                 summary.publish_requests = report.requests;
                 summary.alerts_sent = (rendered.len() - report.rejected.len()) as u64;
                 summary.alerts_failed += report.rejected.len() as u64;
-                for (i, reason) in &report.rejected {
-                    tracing::error!(key = %crate::display::escape(&rendered[*i].key), reason = %reason, "SNS refused this alert for good; the batch's others went out");
-                }
                 // Refused alerts are settled as sent: sending them again
                 // would be refused again, and would hold their key for good.
                 self.settle(&claims, |_| true, deadline).await;
@@ -529,11 +526,10 @@ mod tests {
     #[tokio::test]
     async fn a_key_refused_for_good_costs_only_its_own_alert() {
         let p = processor();
-        p.gate
-            .refuse
-            .lock()
-            .unwrap()
-            .insert(key_of("rule_b"), false);
+        p.gate.refuse.lock().unwrap().insert(
+            key_of("rule_b"),
+            Some("ValidationException: key too large".into()),
+        );
         let summary = p.process(&two_rules(), 10_000, deadline()).await.unwrap();
         let summary = summary.summary();
         assert_eq!((summary.alerts_sent, summary.alerts_failed), (1, 1));
@@ -543,25 +539,35 @@ mod tests {
         assert_eq!(p.store.items.lock().unwrap().len(), 2, "both stored");
     }
 
-    /// A refusal that may pass fails the batch (Lambda retries it), and
-    /// the claims it took are given back, so the retry sends them.
+    /// A refusal that may pass fails the batch (Lambda retries it), and so
+    /// does one that would refuse every key (access denied, a missing
+    /// table): the claims taken are given back, so the retry sends them.
     #[tokio::test]
-    async fn a_retryable_refusal_fails_the_batch_and_gives_back_its_claims() {
-        let p = processor();
-        p.gate.refuse.lock().unwrap().insert(key_of("rule_b"), true);
-        let error = p
-            .process(&two_rules(), 10_000, deadline())
-            .await
-            .unwrap_err();
-        assert_eq!(error.kind(), "AlertState.Request");
-        assert!(p.publisher.published.lock().unwrap().is_empty());
-        assert!(
-            p.gate.sent.lock().unwrap().is_empty(),
-            "rule_a's claim released"
-        );
-        p.gate.refuse.lock().unwrap().clear();
-        let retry = p.process(&two_rules(), 10_000, deadline()).await.unwrap();
-        assert_eq!(retry.summary().alerts_sent, 2);
+    async fn a_retryable_or_table_wide_refusal_fails_the_batch_and_gives_back_its_claims() {
+        for refusal in [
+            None,
+            Some("AccessDeniedException: not authorized".to_owned()),
+        ] {
+            let p = processor();
+            p.gate
+                .refuse
+                .lock()
+                .unwrap()
+                .insert(key_of("rule_b"), refusal.clone());
+            let error = p
+                .process(&two_rules(), 10_000, deadline())
+                .await
+                .unwrap_err();
+            assert_eq!(error.kind(), "AlertState.Request", "{refusal:?}");
+            assert!(p.publisher.published.lock().unwrap().is_empty());
+            assert!(
+                p.gate.sent.lock().unwrap().is_empty(),
+                "rule_a's claim released"
+            );
+            p.gate.refuse.lock().unwrap().clear();
+            let retry = p.process(&two_rules(), 10_000, deadline()).await.unwrap();
+            assert_eq!(retry.summary().alerts_sent, 2);
+        }
     }
 
     /// An alert SNS refuses for good costs only itself; the batch succeeds.

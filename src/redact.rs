@@ -25,6 +25,33 @@ pub const MIN_KEY_BYTES: usize = 16;
 /// (`details`): a two-character principal would match everywhere.
 const MIN_VALUE_CHARS: usize = 4;
 
+/// More distinct redacted values than this in one line and the line is
+/// withheld instead of scrubbed (scrubbing costs strings × values).
+pub const MAX_REDACTED_VALUES: usize = 64;
+
+/// Keys whose values classification reads: never scrubbed (a device named
+/// `Failure` must not rewrite `status`), only replaced when redacted by name.
+const CLASSIFYING_KEYS: &[&str] = &[
+    "eventType",
+    "EventType",
+    "status",
+    "logLevel",
+    "eventName",
+    "EventName",
+    "eventSource",
+    "EventSource",
+    "errorCode",
+    "ErrorCode",
+];
+
+/// What the tokenizer found: the changes to make, in order, and the
+/// strings inside values replaced whole (an object under a redacted name),
+/// which are scrubbed wherever else they appear.
+struct Tokens {
+    changes: Vec<(Range<usize>, Change)>,
+    inner: Vec<String>,
+}
+
 /// What a message becomes when it cannot be read for redaction: its text
 /// is withheld rather than stored or sent with identifiers in it.
 pub const WITHHELD_MESSAGE: &str = r#"{"redaction":"withheld: this log line could not be read for redaction (REDACT_FIELDS), so its text is not kept; it is in the log group"}"#;
@@ -96,57 +123,55 @@ impl Redactor {
     /// when it mentions a redacted field's name, whatever the case. Plain
     /// text lines that mention none are kept as they came.
     pub fn redact(&self, incident: &mut Incident) {
-        let changes = match string_tokens(&incident.message, |key| self.redacts(key)) {
-            Ok(changes) => changes,
-            Err(()) => {
-                let lower = incident.message.to_ascii_lowercase();
-                if incident.category != Category::Unparseable
-                    || self
-                        .fields
-                        .iter()
-                        .any(|f| lower.contains(&f.to_ascii_lowercase()))
-                {
-                    incident.message = WITHHELD_MESSAGE.to_owned();
-                    incident.details = None;
-                    for (name, value) in [
-                        ("clientId", &mut incident.client_id),
-                        ("ruleName", &mut incident.rule_name),
-                        ("accountId", &mut incident.account_id),
-                        ("reason", &mut incident.reason),
-                    ] {
-                        if let Some(text) = value.as_mut().filter(|_| self.redacts(name)) {
-                            *text = self.pseudonym(text);
-                        }
-                    }
-                }
-                return;
+        let Ok(Tokens { changes, inner }) =
+            string_tokens(&incident.message, |key| self.redacts(key))
+        else {
+            let lower = incident.message.to_ascii_lowercase();
+            if incident.category != Category::Unparseable
+                || self
+                    .fields
+                    .iter()
+                    .any(|f| lower.contains(&f.to_ascii_lowercase()))
+            {
+                self.withhold(incident);
             }
+            return;
         };
-        let mut found: Vec<(String, String)> = changes
+        // Every redacted value, longest first (so a value inside a longer
+        // one is not replaced first), each once.
+        let mut found: Vec<String> = changes
             .iter()
             .filter_map(|(_, change)| match change {
-                Change::Pseudonym { original } => {
-                    Some((original.clone(), self.pseudonym(original)))
-                }
+                Change::Pseudonym { original } => Some(original.clone()),
                 Change::Text { .. } => None,
             })
+            .chain(inner)
             .collect();
         if found.is_empty() {
             return;
         }
-        found.sort_by_key(|(original, _)| std::cmp::Reverse(original.len()));
+        found.sort_unstable_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         found.dedup();
+        if found.len() > MAX_REDACTED_VALUES {
+            // Scrubbing costs strings × values: a line made of thousands of
+            // redacted values is withheld rather than scrubbed for seconds.
+            self.withhold(incident);
+            return;
+        }
+        let found: Vec<(String, String, usize)> = found
+            .into_iter()
+            .map(|original| {
+                let chars = original.chars().count();
+                let pseudonym = self.pseudonym(&original);
+                (original, pseudonym, chars)
+            })
+            .collect();
         let scrub = |text: &str| -> Option<String> {
             let mut out: Option<String> = None;
-            for (original, pseudonym) in &found {
-                if original.chars().count() >= MIN_VALUE_CHARS
-                    && out.as_deref().unwrap_or(text).contains(original.as_str())
-                {
-                    out = Some(
-                        out.as_deref()
-                            .unwrap_or(text)
-                            .replace(original.as_str(), pseudonym),
-                    );
+            for (original, pseudonym, chars) in &found {
+                let current = out.as_deref().unwrap_or(text);
+                if *chars >= MIN_VALUE_CHARS && current.contains(original.as_str()) {
+                    out = Some(current.replace(original.as_str(), pseudonym));
                 }
             }
             out
@@ -167,24 +192,63 @@ impl Redactor {
         }
         rewritten.push_str(&message[copied..]);
         incident.message = rewritten;
-        // The incident's own copies: the whole value when it is a redacted
-        // one (however short), else every redacted value inside it.
-        for text in [
-            &mut incident.client_id,
-            &mut incident.rule_name,
-            &mut incident.account_id,
-            &mut incident.reason,
-            &mut incident.details,
-            &mut incident.event_type,
-        ]
-        .into_iter()
-        .flatten()
+        // The incident's own copies. Identifiers: the whole value when its
+        // field is redacted or it is a redacted value (however short).
+        // Free text: every redacted value inside it. The event type is what
+        // classification and subscriptions' filters read: never touched.
+        let exact = |text: &str| {
+            found
+                .iter()
+                .find(|(original, _, _)| original == text)
+                .map(|(_, pseudonym, _)| pseudonym.clone())
+        };
+        for (name, value) in [
+            ("clientId", &mut incident.client_id),
+            ("ruleName", &mut incident.rule_name),
+            ("accountId", &mut incident.account_id),
+        ] {
+            if let Some(text) = value.as_mut() {
+                if self.redacts(name) {
+                    *text = self.pseudonym(text);
+                } else if let Some(pseudonym) = exact(text) {
+                    *text = pseudonym;
+                }
+            }
+        }
+        if self.redacts("traceId") || exact(&incident.trace_id).is_some() {
+            incident.trace_id = self.pseudonym(&incident.trace_id);
+        } else if let Some(scrubbed) = scrub(&incident.trace_id) {
+            incident.trace_id = scrubbed;
+        }
+        for text in [&mut incident.reason, &mut incident.details]
+            .into_iter()
+            .flatten()
         {
-            if let Some((_, pseudonym)) = found.iter().find(|(original, _)| original == text) {
-                *text = pseudonym.clone();
+            if let Some(pseudonym) = exact(text) {
+                *text = pseudonym;
             } else if let Some(scrubbed) = scrub(text) {
                 *text = scrubbed;
             }
+        }
+    }
+
+    /// Fails closed: the message's text is withheld, and the incident's own
+    /// copies of redacted fields become pseudonyms.
+    fn withhold(&self, incident: &mut Incident) {
+        incident.message = WITHHELD_MESSAGE.to_owned();
+        incident.details = None;
+        for (name, value) in [
+            ("clientId", &mut incident.client_id),
+            ("ruleName", &mut incident.rule_name),
+            ("accountId", &mut incident.account_id),
+            ("reason", &mut incident.reason),
+        ] {
+            if let Some(text) = value.as_mut().filter(|_| self.redacts(name)) {
+                *text = self.pseudonym(text);
+            }
+        }
+        if self.redacts("traceId") {
+            incident.trace_id = self.pseudonym(&incident.trace_id);
         }
     }
 }
@@ -228,10 +292,7 @@ fn string_text(quoted: &str) -> String {
 /// replaced whole), in order. Iterative, so no depth is too deep; numbers
 /// are never converted, so no number is too large. `Err` for text that is
 /// not one JSON value.
-fn string_tokens(
-    json: &str,
-    redacted: impl Fn(&str) -> bool,
-) -> Result<Vec<(Range<usize>, Change)>, ()> {
+fn string_tokens(json: &str, redacted: impl Fn(&str) -> bool) -> Result<Tokens, ()> {
     #[derive(Clone, Copy, PartialEq)]
     enum In {
         Object,
@@ -239,6 +300,7 @@ fn string_tokens(
     }
     let bytes = json.as_bytes();
     let mut changes = Vec::new();
+    let mut inner = Vec::new();
     let mut stack: Vec<In> = Vec::new();
     // The open container (its depth and start) whose value is redacted whole.
     let mut redacting: Option<(usize, usize)> = None;
@@ -257,7 +319,9 @@ fn string_tokens(
             (Some(In::Object), Some(b'}')) | (Some(In::Array), Some(b']'))
         );
         // In an object, the key first; its value is redacted when it names a field.
+        // Keys are the log's own vocabulary: never rewritten.
         let mut redact_value = false;
+        let mut scrub_value = true;
         if stack.last() == Some(&In::Object) && !empty {
             if bytes.get(at) != Some(&b'"') {
                 return Err(());
@@ -265,9 +329,7 @@ fn string_tokens(
             let end = string_end(bytes, at)?;
             let key = string_text(&json[at..end]);
             redact_value = redacted(&key) && redacting.is_none();
-            if redacting.is_none() {
-                changes.push((at..end, Change::Text { unescaped: key }));
-            }
+            scrub_value = !CLASSIFYING_KEYS.contains(&key.as_str());
             at = end;
             skip_ws(&mut at);
             if bytes.get(at) != Some(&b':') {
@@ -284,7 +346,9 @@ fn string_tokens(
                     let text = string_text(&json[at..end]);
                     if redact_value {
                         changes.push((start..end, Change::Pseudonym { original: text }));
-                    } else if redacting.is_none() {
+                    } else if redacting.is_some() {
+                        inner.push(text);
+                    } else if scrub_value {
                         changes.push((start..end, Change::Text { unescaped: text }));
                     }
                     at = end;
@@ -323,7 +387,7 @@ fn string_tokens(
         loop {
             skip_ws(&mut at);
             match (stack.last(), bytes.get(at)) {
-                (None, None) => return Ok(changes),
+                (None, None) => return Ok(Tokens { changes, inner }),
                 (None, Some(_)) => return Err(()),
                 (Some(_), Some(b',')) => {
                     at += 1;
@@ -520,6 +584,79 @@ mod tests {
         let mut v1 = incident_of("2017-08-10 15:37:23.476 TRACEID:t PRINCIPALID:145179c40e2 [INFO] EVENT:MQTT Client Connect");
         redactor().redact(&mut v1);
         assert_eq!(v1.message, WITHHELD_MESSAGE, "names match in any case");
+    }
+
+    /// Review of issue 16: the strings inside a value redacted whole are
+    /// scrubbed elsewhere too; a device named like a status, an event type
+    /// or a key rewrites none of them; thousands of values are withheld.
+    #[test]
+    fn inner_values_are_scrubbed_and_device_names_rewrite_no_classification() {
+        let r = Redactor::new(vec!["userIdentity".into()], KEY);
+        let mut i = incident_of(
+            r#"{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1111:user/alice"},"eventSource":"iot.amazonaws.com","eventName":"AttachPolicy","errorCode":"AccessDenied","errorMessage":"User: arn:aws:iam::1111:user/alice is not authorized","requestID":"r1","eventType":"AwsApiCall"}"#,
+        );
+        r.redact(&mut i);
+        assert!(!i.message.contains("alice"), "{}", i.message);
+        assert!(!i.details.as_deref().unwrap().contains("alice"));
+        assert_eq!(
+            crate::incident::judge(&i.message).category(),
+            Some(Category::Failure)
+        );
+
+        let r = Redactor::new(vec!["clientId".into()], KEY);
+        for name in ["Failure", "Connect", "eventType", "status", "ERROR"] {
+            let message = format!(
+                r#"{{"logLevel":"ERROR","status":"Failure","eventType":"Connect","clientId":"{name}","reason":"AUTHORIZATION_FAILURE"}}"#
+            );
+            let mut i = incident_of(&message);
+            r.redact(&mut i);
+            let entry = crate::entry::parse_entry(&i.message).expect("still an entry");
+            assert_eq!(entry.status(), Some("Failure"), "{name}: {}", i.message);
+            assert_eq!(entry.event_type.as_str(), "Connect", "{name}");
+            assert_eq!(entry.log_level(), Some("ERROR"), "{name}");
+            assert_eq!(i.event_type.as_deref(), Some("Connect"), "{name}");
+            assert_eq!(i.client_id.as_deref(), Some(r.pseudonym(name).as_str()));
+        }
+    }
+
+    #[test]
+    fn a_line_of_thousands_of_redacted_values_is_withheld_not_scrubbed() {
+        let pairs: Vec<String> = (0..14_000)
+            .map(|n| format!(r#""sourceIp":"v{n:05}""#))
+            .collect();
+        let message = format!(
+            r#"{{"eventType":"Connect","status":"Failure",{}}}"#,
+            pairs.join(",")
+        );
+        let mut i = incident_of(&message);
+        let started = std::time::Instant::now();
+        redactor().redact(&mut i);
+        assert_eq!(i.message, WITHHELD_MESSAGE);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "bounded work"
+        );
+    }
+
+    proptest::proptest! {
+        /// The fail-closed direction: whatever serde_json reads as one JSON
+        /// value, the tokenizer reads too (it may take a little more).
+        #[test]
+        fn the_tokenizer_reads_whatever_serde_json_reads(text in "[ \\[\\]{}:,\"a-c0-9.eE+\\-tfnrul\\\\]{0,40}") {
+            if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok() {
+                proptest::prop_assert!(string_tokens(&text, |_| false).is_ok(), "{}", text);
+            }
+        }
+
+        #[test]
+        fn generated_json_is_read(value in proptest::collection::vec(("[a-z]{1,3}", "[ -~\u{80}-\u{2030}]{0,8}", 0i64..1000), 0..6)) {
+            let object: serde_json::Map<String, Value> = value
+                .into_iter()
+                .map(|(k, s, n)| (k, serde_json::json!([s, n, {"x": null, "y": [true, false]}])))
+                .collect();
+            let text = serde_json::to_string_pretty(&Value::Object(object)).unwrap();
+            proptest::prop_assert!(string_tokens(&text, |_| false).is_ok(), "{}", text);
+        }
     }
 
     #[test]

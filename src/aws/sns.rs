@@ -80,19 +80,28 @@ impl SnsPublisher {
                 Ok(output) => {
                     let mut retry = Vec::new();
                     let mut reason = None;
+                    let mut permanent = false;
                     for failed in output.failed.into_iter().flatten() {
                         let Ok(i) = failed.id.parse::<usize>() else {
                             continue;
                         };
                         let why =
                             format!("{}: {}", failed.code, failed.message.unwrap_or_default());
-                        // A sender fault means this entry is wrong: resending cannot help.
-                        if failed.sender_fault {
+                        if failed.sender_fault && entry_refused(&failed.code) {
+                            // This entry is wrong: resending cannot help, and
+                            // the others are not affected.
+                            tracing::error!(topic = %self.topic_arn, key = %crate::display::escape(&alerts[i].key), reason = %why, "SNS refused this alert for good; the batch's others go on");
                             rejected.push((i, why));
                         } else {
+                            permanent |= failed.sender_fault;
                             reason.get_or_insert(why);
                             retry.push(i);
                         }
+                    }
+                    if permanent {
+                        // Refused for good for a reason every entry shares
+                        // (authorisation, the topic's key): fail the batch.
+                        return (requests, retry, reason, rejected);
                     }
                     (retry, reason)
                 }
@@ -115,6 +124,12 @@ impl SnsPublisher {
             indexes = retry;
         }
     }
+}
+
+/// An entry SNS refused for what it holds (a parameter, an attribute),
+/// rather than for a reason every entry shares (authorisation, KMS, the topic).
+fn entry_refused(code: &str) -> bool {
+    code.starts_with("InvalidParameter") || code.starts_with("Validation")
 }
 
 impl AlertPublisher for SnsPublisher {
