@@ -7,16 +7,17 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use iot_log_monitor::classify::classify;
 use iot_log_monitor::config::DEFAULT_STORE;
-use iot_log_monitor::decode::{
-    decode_data, gunzip_bounded, parse_batch, subscription_data, LogsBatch,
-    DEFAULT_MAX_DECOMPRESSED_BYTES,
+use iot_log_monitor::ingest::batch::LogsBatch;
+use iot_log_monitor::ingest::decode::{
+    decode_data, gunzip_bounded, parse_batch, subscription_data, DEFAULT_MAX_DECOMPRESSED_BYTES,
 };
-use iot_log_monitor::encode::synthetic_event;
-use iot_log_monitor::entry::parse_entry;
-use iot_log_monitor::incident::{category_of_escaped, category_of_message, CategorySet};
+use iot_log_monitor::model::category::CategorySet;
+use iot_log_monitor::model::classify::classify;
+use iot_log_monitor::model::entry::parse_entry;
+use iot_log_monitor::model::record::{category_of_escaped, category_of_message};
 use iot_log_monitor::pipeline::analyze;
+use iot_log_monitor::tooling::encode::synthetic_event;
 
 const CAP: usize = DEFAULT_MAX_DECOMPRESSED_BYTES;
 

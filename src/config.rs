@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use crate::classify::Category;
-use crate::decode::DEFAULT_MAX_DECOMPRESSED_BYTES;
 use crate::error::ConfigError;
-use crate::incident::CategorySet;
-use crate::redact::{Redactor, MIN_KEY_BYTES};
+use crate::ingest::decode::DEFAULT_MAX_DECOMPRESSED_BYTES;
+use crate::model::category::Category;
+use crate::model::category::CategorySet;
+use crate::store::redact::{Redactor, MIN_KEY_BYTES};
 
 /// Every variable the function reads (template.yaml must set the required ones).
 pub mod vars {
@@ -182,7 +182,7 @@ impl Config {
                         problem: format!("names no field ({list:?}): give field names separated by commas, or leave it unset to turn redaction off"),
                     });
                 }
-                let documented = crate::entry::Field::NAMES
+                let documented = crate::model::entry::Field::NAMES
                     .iter()
                     .map(|(name, _)| *name)
                     .chain(OTHER_DOCUMENTED_FIELDS.iter().copied());

@@ -6,12 +6,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::alert::RenderedAlert;
 use crate::error::{PublishError, StoreError};
-use crate::item::{Attr, Item};
+use crate::notify::alert::RenderedAlert;
 use crate::ports::{
     AlertGate, AlertPublisher, Claim, GateDecision, IncidentStore, PublishReport, WriteStats,
 };
+use crate::store::item::{Attr, Item};
 
 /// Items by (traceId, entryKey): a redelivery overwrites.
 #[derive(Default)]

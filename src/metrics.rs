@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::classify::Category;
+use crate::model::category::Category;
 use crate::pipeline::Summary;
 
 /// Renders the EMF record for an invocation.

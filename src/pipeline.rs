@@ -8,16 +8,17 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use serde::Serialize;
 
-use crate::alert::{aggregate, alert_id, render};
-use crate::classify::Category;
 use crate::config::Config;
-use crate::decode::{
-    decode_data, invocation, parse_batch, Invocation, LogsBatch, MessageType, StreamRecord,
-};
 use crate::error::{DecodeError, ProcessError};
-use crate::incident::{category_of_message, incident, judge, CategorySet, Incident};
-use crate::item::{fnv1a, incident_item, Source};
+use crate::ingest::batch::LogsBatch;
+use crate::ingest::batch::MessageType;
+use crate::ingest::decode::{decode_data, invocation, parse_batch, Invocation, StreamRecord};
+use crate::model::category::Category;
+use crate::model::category::CategorySet;
+use crate::model::record::{category_of_message, incident, judge, Incident};
+use crate::notify::alert::{aggregate, alert_id, render};
 use crate::ports::{AlertGate, AlertPublisher, Claim, GateDecision, IncidentStore};
+use crate::store::item::{fnv1a, incident_item, Source};
 
 /// What one invocation did; the handler logs it and returns it.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -164,7 +165,7 @@ pub fn analyze(batch: &LogsBatch<'_>, keep: CategorySet) -> Result<Analysis, Dec
             debug_assert_eq!(verdict.category(), Some(category), "{message}");
             analysis
                 .incidents
-                .extend(incident(event, &message, &verdict));
+                .extend(incident(&event.id, event.timestamp, &message, &verdict));
         }
     }
     Ok(analysis)
@@ -369,7 +370,7 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
     /// duplicate or a delayed alert.
     async fn alert(
         &self,
-        groups: &[crate::alert::AlertGroup],
+        groups: &[crate::notify::alert::AlertGroup],
         fingerprint: &str,
         log_group: &str,
         (now_ms, lease_until_ms): (i64, i64),
@@ -405,7 +406,7 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
                 // every other key's too, on every retry.
                 Err(e) if e.is_refused_for_this_request() => {
                     summary.alerts_failed += 1;
-                    tracing::error!(key = %crate::display::escape(&group.key()), error = %e, "alert state refused for good; this key's alert is lost, the batch's others go on");
+                    tracing::error!(key = %crate::notify::display::escape(&group.key()), error = %e, "alert state refused for good; this key's alert is lost, the batch's others go on");
                 }
                 Err(e) => {
                     first_error.get_or_insert(e);
@@ -485,8 +486,8 @@ pub fn deadline_from_epoch_ms(deadline_epoch_ms: u64, now_epoch_ms: u64) -> Inst
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::{subscription_event_json, BatchSpec};
     use crate::memory::{MemoryGate, MemoryPublisher, MemoryStore};
+    use crate::tooling::encode::{subscription_event_json, BatchSpec};
 
     fn processor() -> Processor<MemoryStore, MemoryGate, MemoryPublisher> {
         let env = |name: &str| match name {

@@ -4,9 +4,9 @@
 use std::future::Future;
 use std::time::Instant;
 
-use crate::alert::RenderedAlert;
 use crate::error::{PublishError, StoreError};
-use crate::item::Item;
+use crate::notify::alert::RenderedAlert;
+use crate::store::item::Item;
 
 /// What a store did, for the invocation summary and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

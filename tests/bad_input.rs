@@ -3,16 +3,19 @@
 
 use std::io::Write;
 
-use iot_log_monitor::classify::Category;
-use iot_log_monitor::decode::{decode_data, parse_batch, subscription_data, unescape_json_string};
-use iot_log_monitor::encode::{gzip, subscription_event_json, wrap_envelope_json, BatchSpec};
-use iot_log_monitor::entry::{
-    parse_entry, parse_essentials, scan_escaped_message, Essentials, NotAnEntry,
-};
 use iot_log_monitor::error::DecodeError;
-use iot_log_monitor::incident::{category_of_escaped, category_of_message, judge, CategorySet};
+use iot_log_monitor::ingest::decode::{decode_data, parse_batch, subscription_data};
+use iot_log_monitor::json::scan::{string_end, Specials};
+use iot_log_monitor::json::unescape::unescape_json_string;
+use iot_log_monitor::model::category::Category;
+use iot_log_monitor::model::category::CategorySet;
+use iot_log_monitor::model::entry::{parse_entry, parse_essentials, Essentials, NotAnEntry};
+use iot_log_monitor::model::essentials::scan_escaped_message;
+use iot_log_monitor::model::record::{category_of_escaped, category_of_message, judge};
 use iot_log_monitor::pipeline::analyze;
-use iot_log_monitor::scan::{string_end, Specials};
+use iot_log_monitor::tooling::encode::{
+    gzip, subscription_event_json, wrap_envelope_json, BatchSpec,
+};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -313,13 +316,13 @@ fn deep_nesting_and_huge_strings_are_handled() {
         "a deep unknown field is kept as raw JSON"
     );
     assert_eq!(analysis.by_category[Category::Unparseable.index()], 1);
-    let source = iot_log_monitor::item::Source {
+    let source = iot_log_monitor::store::item::Source {
         log_group: "g",
         log_stream: "s",
     };
     for incident in &analysis.incidents {
-        let item = iot_log_monitor::item::incident_item(incident, &source, 30);
-        assert!(item.size() <= iot_log_monitor::item::ITEM_BUDGET_BYTES);
+        let item = iot_log_monitor::store::item::incident_item(incident, &source, 30);
+        assert!(item.size() <= iot_log_monitor::store::item::ITEM_BUDGET_BYTES);
     }
 }
 

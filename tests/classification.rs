@@ -6,9 +6,10 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::repo_path;
-use iot_log_monitor::classify::{classify, Category};
-use iot_log_monitor::entry::{parse_entry, Component, EventType, Field, LogEntry};
-use iot_log_monitor::incident::category_of_message;
+use iot_log_monitor::model::category::Category;
+use iot_log_monitor::model::classify::classify;
+use iot_log_monitor::model::entry::{parse_entry, Component, EventType, Field, LogEntry};
+use iot_log_monitor::model::record::category_of_message;
 
 struct Example {
     name: String,

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::{event, moto, run, Stack};
-use iot_log_monitor::timefmt::format_iot_timestamp;
+use iot_log_monitor::model::time::format_iot_timestamp;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -431,9 +431,9 @@ fn encode_builds_what_the_decoder_reads() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let event = String::from_utf8(out.stdout).unwrap();
-    let data = iot_log_monitor::decode::subscription_data(&event).unwrap();
-    let buffer = iot_log_monitor::decode::decode_data(&data, 1 << 20).unwrap();
-    let batch = iot_log_monitor::decode::parse_batch(&buffer).unwrap();
+    let data = iot_log_monitor::ingest::decode::subscription_data(&event).unwrap();
+    let buffer = iot_log_monitor::ingest::decode::decode_data(&data, 1 << 20).unwrap();
+    let batch = iot_log_monitor::ingest::decode::parse_batch(&buffer).unwrap();
     assert_eq!(batch.log_stream, "s1");
     assert_eq!(batch.log_events.len(), 2);
     assert_eq!(batch.log_events[1].timestamp, 1000);
@@ -494,7 +494,7 @@ async fn hostile_stack(name: &str) -> Stack {
 fn assert_terminal_safe(text: &str) {
     for c in text.chars() {
         assert!(
-            c == '\n' || !iot_log_monitor::display::is_unsafe_char(c),
+            c == '\n' || !iot_log_monitor::notify::display::is_unsafe_char(c),
             "U+{:04X} reached the terminal: {text:?}",
             u32::from(c)
         );

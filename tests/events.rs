@@ -4,10 +4,11 @@
 mod common;
 
 use common::repo_path;
-use iot_log_monitor::decode::{
-    decode_data, parse_batch, subscription_data, MessageType, DEFAULT_MAX_DECOMPRESSED_BYTES,
+use iot_log_monitor::ingest::batch::MessageType;
+use iot_log_monitor::ingest::decode::{
+    decode_data, parse_batch, subscription_data, DEFAULT_MAX_DECOMPRESSED_BYTES,
 };
-use iot_log_monitor::incident::CategorySet;
+use iot_log_monitor::model::category::CategorySet;
 use iot_log_monitor::pipeline::analyze;
 
 fn events() -> Vec<String> {
@@ -110,5 +111,28 @@ fn each_sample_shows_the_category_it_is_named_for() {
     assert_eq!(
         parse_batch(&buffer).unwrap().kind().unwrap(),
         MessageType::Control
+    );
+}
+
+#[test]
+fn synthetic_batches_are_deterministic_and_classify_as_asked() {
+    use iot_log_monitor::ingest::decode::{decode_data, parse_batch, subscription_data};
+    let event = iot_log_monitor::tooling::encode::synthetic_event(1000, 5, 1);
+    assert_eq!(event, iot_log_monitor::tooling::encode::synthetic_event(1000, 5, 1));
+    let buffer = decode_data(&subscription_data(&event).unwrap(), 1 << 26).unwrap();
+    let analysis = iot_log_monitor::pipeline::analyze(
+        &parse_batch(&buffer).unwrap(),
+        iot_log_monitor::model::category::CategorySet::NONE,
+    )
+    .unwrap();
+    assert_eq!(analysis.entries, 1000);
+    let incidents: u64 = analysis.by_category.iter().sum();
+    assert!(
+        (30..=70).contains(&incidents),
+        "about 5% failures: {incidents}"
+    );
+    assert!(
+        analysis.by_category[iot_log_monitor::model::category::Category::RuleMessageThrottled.index()]
+            > 0
     );
 }

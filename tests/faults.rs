@@ -15,13 +15,13 @@ use common::{
     event, far_deadline, moto, s, sdk_config_timed, throttled_line, RealProcessor, Stack,
 };
 use futures_util::stream::{self, StreamExt};
-use iot_log_monitor::alert::{aggregate, AlertBody};
 use iot_log_monitor::aws::sns::SnsPublisher;
-use iot_log_monitor::decode::{decode_data, invocation, parse_batch, Invocation};
 use iot_log_monitor::error::ProcessError;
-use iot_log_monitor::local::ReceivedAlert;
+use iot_log_monitor::ingest::decode::{decode_data, invocation, parse_batch, Invocation};
+use iot_log_monitor::notify::alert::{aggregate, AlertBody};
 use iot_log_monitor::pipeline::{analyze, batch_fingerprint, Response, Summary};
 use iot_log_monitor::ports::{AlertGate, GateDecision};
+use iot_log_monitor::tooling::local::ReceivedAlert;
 
 const NOW: i64 = 1_800_000_000_000;
 const MINUTE: i64 = 60_000;

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use common::{event, lines_of, Stack};
-use iot_log_monitor::handler::{handle, log_subscriber};
+use iot_log_monitor::lambda::{handle, log_subscriber};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::value::RawValue;
 

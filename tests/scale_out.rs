@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::{repo_path, run, s, RealProcessor, Stack};
-use iot_log_monitor::classify::Category;
-use iot_log_monitor::decode::{invocation, Invocation};
+use iot_log_monitor::ingest::decode::{invocation, Invocation};
+use iot_log_monitor::model::category::Category;
 use iot_log_monitor::pipeline::{Response, StreamResponse};
 
 const NOW: i64 = 1_800_000_000_000;

@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{event, lines_of, opt, run, s, throttled_line, Stack};
-use iot_log_monitor::classify::Category;
 use iot_log_monitor::error::ProcessError;
+use iot_log_monitor::model::category::Category;
 
 const NOW: i64 = 1_800_000_000_000;
 const WAIT: Duration = Duration::from_secs(5);

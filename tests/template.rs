@@ -7,7 +7,7 @@ mod common;
 
 use common::repo_path;
 use iot_log_monitor::config::vars;
-use iot_log_monitor::local::{template_value, Template, TemplateValue};
+use iot_log_monitor::tooling::local::{template_value, Template, TemplateValue};
 use serde_norway::Value;
 
 fn template() -> Template {
@@ -415,8 +415,8 @@ mod filter_pattern {
 
 #[test]
 fn the_default_filter_pattern_passes_every_incident_and_stops_success_traffic() {
-    use iot_log_monitor::classify::classify;
-    use iot_log_monitor::entry::parse_entry;
+    use iot_log_monitor::model::classify::classify;
+    use iot_log_monitor::model::entry::parse_entry;
 
     let pattern = template().parameter_default("FilterPattern").unwrap();
     let expr = filter_pattern::parse(&pattern);

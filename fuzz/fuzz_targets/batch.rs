@@ -5,14 +5,14 @@
 //! no control, bidirectional or invisible character but its line breaks).
 #![no_main]
 
-use iot_log_monitor::alert::{aggregate, render, MAX_ALERT_BYTES};
-use iot_log_monitor::classify::Category;
-use iot_log_monitor::decode::parse_batch;
-use iot_log_monitor::display::is_unsafe_char;
-use iot_log_monitor::incident::CategorySet;
-use iot_log_monitor::item::{incident_item, Source, ITEM_BUDGET_BYTES};
+use iot_log_monitor::notify::alert::{aggregate, render, MAX_ALERT_BYTES};
+use iot_log_monitor::model::category::Category;
+use iot_log_monitor::ingest::decode::parse_batch;
+use iot_log_monitor::notify::display::is_unsafe_char;
+use iot_log_monitor::model::category::CategorySet;
+use iot_log_monitor::store::item::{incident_item, Source, ITEM_BUDGET_BYTES};
 use iot_log_monitor::pipeline::analyze;
-use iot_log_monitor::redact::Redactor;
+use iot_log_monitor::store::redact::Redactor;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {

@@ -5,9 +5,9 @@
 //! serde_json found.
 #![no_main]
 
-use iot_log_monitor::decode::LogsBatch;
-use iot_log_monitor::envelope::read_batch;
-use iot_log_monitor::incident::category_of_escaped;
+use iot_log_monitor::ingest::batch::LogsBatch;
+use iot_log_monitor::ingest::envelope::read_batch;
+use iot_log_monitor::model::record::category_of_escaped;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {

@@ -2,9 +2,9 @@
 //! base64, gunzip under a small cap, the envelope and every entry.
 #![no_main]
 
-use iot_log_monitor::classify::Category;
-use iot_log_monitor::decode::{decode_data, invocation, parse_batch, Invocation};
-use iot_log_monitor::incident::CategorySet;
+use iot_log_monitor::model::category::Category;
+use iot_log_monitor::ingest::decode::{decode_data, invocation, parse_batch, Invocation};
+use iot_log_monitor::model::category::CategorySet;
 use iot_log_monitor::pipeline::analyze;
 use libfuzzer_sys::fuzz_target;
 

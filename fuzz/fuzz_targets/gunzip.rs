@@ -1,7 +1,7 @@
 //! Any bytes as gzip: an error or at most the cap, whatever the trailer claims.
 #![no_main]
 
-use iot_log_monitor::decode::gunzip_bounded;
+use iot_log_monitor::ingest::decode::gunzip_bounded;
 use libfuzzer_sys::fuzz_target;
 
 const CAP: usize = 256 * 1024;

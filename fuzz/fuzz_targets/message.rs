@@ -3,8 +3,8 @@
 //! both whenever it answers, and unescaping must not panic.
 #![no_main]
 
-use iot_log_monitor::decode::unescape_json_string;
-use iot_log_monitor::incident::{category_of_escaped, category_of_message, judge};
+use iot_log_monitor::json::unescape::unescape_json_string;
+use iot_log_monitor::model::record::{category_of_escaped, category_of_message, judge};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {

@@ -12,9 +12,9 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::describe;
 use crate::error::StoreError;
-use crate::item::{write_chunks, Attr, Item};
 use crate::ports::{AlertGate, Claim, GateDecision, IncidentStore, WriteStats};
 use crate::retry::pause;
+use crate::store::item::{write_chunks, Attr, Item};
 
 /// BatchWriteItem requests in flight at once per invocation.
 pub const WRITE_CONCURRENCY: usize = 4;

@@ -4,6 +4,7 @@
 pub mod dynamodb;
 pub mod reader;
 pub mod sns;
+#[cfg(feature = "tooling")]
 pub mod stack;
 
 use std::time::Duration;

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::Client;
 use futures_util::future::try_join_all;
 use serde_json::{Map, Value};
 
-use crate::query::{ListFilter, QueryPlan};
+use crate::store::query::{ListFilter, QueryPlan};
 
 /// One stored incident as JSON: attribute names to values.
 pub type Row = Map<String, Value>;

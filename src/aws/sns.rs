@@ -7,8 +7,8 @@ use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use aws_sdk_sns::Client;
 
 use super::describe;
-use crate::alert::{publish_batches, RenderedAlert};
 use crate::error::PublishError;
+use crate::notify::alert::{publish_batches, RenderedAlert};
 use crate::ports::{AlertPublisher, PublishReport};
 use crate::retry::pause;
 
@@ -90,7 +90,7 @@ impl SnsPublisher {
                         if failed.sender_fault && entry_refused(&failed.code) {
                             // This entry is wrong: resending cannot help, and
                             // the others are not affected.
-                            tracing::error!(topic = %self.topic_arn, key = %crate::display::escape(&alerts[i].key), reason = %why, "SNS refused this alert for good; the batch's others go on");
+                            tracing::error!(topic = %self.topic_arn, key = %crate::notify::display::escape(&alerts[i].key), reason = %why, "SNS refused this alert for good; the batch's others go on");
                             rejected.push((i, why));
                         } else {
                             permanent |= failed.sender_fault;

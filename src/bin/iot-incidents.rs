@@ -15,18 +15,18 @@ use iot_log_monitor::aws::reader::{time_of, IncidentReader, Row};
 use iot_log_monitor::aws::sdk_config_loader;
 use iot_log_monitor::aws::sns::SnsPublisher;
 use iot_log_monitor::aws::stack::StackOutputs;
-use iot_log_monitor::classify::Category;
 use iot_log_monitor::config::{vars, Config};
-use iot_log_monitor::decode::subscription_data;
-use iot_log_monitor::display::{csv_cell, escape, json_for_terminal};
-use iot_log_monitor::encode::{
+use iot_log_monitor::ingest::decode::subscription_data;
+use iot_log_monitor::model::category::Category;
+use iot_log_monitor::model::time::format_rfc3339;
+use iot_log_monitor::notify::display::{csv_cell, escape, json_for_terminal};
+use iot_log_monitor::pipeline::{Processor, Response};
+use iot_log_monitor::store::query::{bar, parse_time, plan, summarize, Counted, ListFilter};
+use iot_log_monitor::tooling::encode::{
     envelope, kinesis_event_json, line_timestamp, retime_lines, wrap_envelope_json, BatchSpec,
 };
-use iot_log_monitor::local::{drain_inbox, provision, Template};
-use iot_log_monitor::pipeline::{Processor, Response};
-use iot_log_monitor::query::{bar, parse_time, plan, summarize, Counted, ListFilter};
-use iot_log_monitor::redrive::parse_destination_record;
-use iot_log_monitor::timefmt::format_rfc3339;
+use iot_log_monitor::tooling::local::{drain_inbox, provision, Template};
+use iot_log_monitor::tooling::redrive::parse_destination_record;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -536,7 +536,7 @@ async fn list(ctx: &mut Session, args: ListArgs) -> Result<()> {
 
 async fn get(ctx: &mut Session, trace_id: &str) -> Result<()> {
     // Stored as the function stores it: an over-long id as a prefix and a hash.
-    let key = iot_log_monitor::item::bounded_key_part(trace_id);
+    let key = iot_log_monitor::store::item::bounded_key_part(trace_id);
     let rows = ctx.reader().await?.trace(&key).await?;
     if rows.is_empty() {
         eprintln!("no stored entries for trace {}", escape(trace_id));
@@ -931,7 +931,7 @@ async fn local(ctx: &mut Session, command: LocalCommand) -> Result<()> {
                     .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
                     .collect();
                 writeln!(out, "Attributes: {}", attributes.join(" "))?;
-                match iot_log_monitor::alert::email_text(&alert.message) {
+                match iot_log_monitor::notify::alert::email_text(&alert.message) {
                     Ok(text) => {
                         for line in text.trim_end().lines() {
                             writeln!(out, "    {}", escape(line))?;
@@ -950,7 +950,7 @@ async fn local(ctx: &mut Session, command: LocalCommand) -> Result<()> {
         } => {
             println!(
                 "{}",
-                iot_log_monitor::encode::synthetic_event(entries, failure_percent, seed)
+                iot_log_monitor::tooling::encode::synthetic_event(entries, failure_percent, seed)
             );
         }
         LocalCommand::FailBatch { event, error_type } => {
@@ -958,7 +958,7 @@ async fn local(ctx: &mut Session, command: LocalCommand) -> Result<()> {
                 .resolve(ctx.queue_url.clone(), "FailedBatchQueueUrl", "--queue-url")
                 .await?;
             let payload: Value = serde_json::from_str(&std::fs::read_to_string(&event)?)?;
-            let body = iot_log_monitor::redrive::destination_record(
+            let body = iot_log_monitor::tooling::redrive::destination_record(
                 "local-failed-invocation",
                 &payload,
                 &error_type,

@@ -4,12 +4,12 @@
 use iot_log_monitor::aws::dynamodb::{DynamoAlertGate, DynamoIncidentStore};
 use iot_log_monitor::aws::{sdk_config, sns::SnsPublisher};
 use iot_log_monitor::config::Config;
-use iot_log_monitor::handler;
+use iot_log_monitor::lambda;
 use iot_log_monitor::pipeline::Processor;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    handler::init_tracing();
+    lambda::init_tracing();
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     for warning in &config.warnings {
@@ -23,5 +23,5 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         publisher: SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), &config.alert_topic_arn),
         config,
     };
-    handler::serve(processor).await
+    lambda::serve(processor).await
 }

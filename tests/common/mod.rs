@@ -19,9 +19,11 @@ use iot_log_monitor::aws::dynamodb::{DynamoAlertGate, DynamoIncidentStore};
 use iot_log_monitor::aws::sdk_config_loader;
 use iot_log_monitor::aws::sns::SnsPublisher;
 use iot_log_monitor::config::Config;
-use iot_log_monitor::encode::{subscription_event_json, BatchSpec};
-use iot_log_monitor::local::{drain_inbox, provision, Provisioned, ReceivedAlert, Template};
 use iot_log_monitor::pipeline::{Processor, Response, Summary};
+use iot_log_monitor::tooling::encode::{subscription_event_json, BatchSpec};
+use iot_log_monitor::tooling::local::{
+    drain_inbox, provision, Provisioned, ReceivedAlert, Template,
+};
 
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -250,7 +252,7 @@ pub fn event(stream: &str, seed: u64, lines: &[String], at_ms: i64) -> String {
         .iter()
         .map(|l| {
             (
-                iot_log_monitor::encode::line_timestamp(l, at_ms),
+                iot_log_monitor::tooling::encode::line_timestamp(l, at_ms),
                 l.as_str(),
             )
         })

@@ -10,11 +10,11 @@
 //!   bounds a partition in time and the shard (0..SHARDS, from the event id)
 //!   spreads a storm of one rule or category over several partitions.
 
-use crate::classify::Category;
-use crate::decode::unescape_json_string;
-use crate::entry::{parse_entry, Field};
-use crate::incident::Incident;
-use crate::timefmt::utc_day;
+use crate::json::unescape::unescape_json_string;
+use crate::model::category::Category;
+use crate::model::entry::{parse_entry, Field};
+use crate::model::record::Incident;
+use crate::model::time::utc_day;
 
 /// How many write shards each GSI key has per day. Readers query all of them.
 pub const SHARDS: u64 = 4;
@@ -530,14 +530,9 @@ mod tests {
     #[test]
     fn one_value_per_field_the_one_classification_used() {
         let msg = r#"{"eventType":"Connect","status":"Failure","status":0,"clientId":"victim-7","clientId":123,"originalSize":1,"droppedFields":"forged","trimmed":false,"x":1,"x":2}"#;
-        let verdict = crate::incident::judge(msg);
-        let event = crate::decode::RawLogEvent {
-            id: "e1".into(),
-            timestamp: 1_000,
-            message_json: "\"x\"",
-            category: None,
-        };
-        let i = crate::incident::incident(&event, msg, &verdict).unwrap();
+        let verdict = crate::model::record::judge(msg);
+
+        let i = crate::model::record::incident("e1", 1_000, msg, &verdict).unwrap();
         assert_eq!(i.client_id.as_deref(), Some("victim-7"));
         let item = incident_item(&i, &SOURCE, 30);
         let count = |name: &str| item.attributes.iter().filter(|(n, _)| n == name).count();

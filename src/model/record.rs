@@ -2,31 +2,11 @@
 //! the owned record kept for storage and alerting, and the synthetic
 //! traceId scheme for entries that have none.
 
-use crate::classify::{category_of_read, classify, Category};
-use crate::decode::RawLogEvent;
-use crate::entry::{parse_entry, parse_essentials, scan_escaped_essentials, LogEntry, NotAnEntry};
-use crate::timefmt::{parse_iot_timestamp, parse_rfc3339};
-
-/// A set of categories, as configured for storing and for alerting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CategorySet(u8);
-
-impl CategorySet {
-    pub const NONE: Self = Self(0);
-
-    pub fn of(categories: &[Category]) -> Self {
-        Self(categories.iter().fold(0, |bits, c| bits | 1 << c.index()))
-    }
-    pub fn contains(self, category: Category) -> bool {
-        self.0 & (1 << category.index()) != 0
-    }
-    pub fn is_subset_of(self, other: Self) -> bool {
-        self.0 & !other.0 == 0
-    }
-    pub fn iter(self) -> impl Iterator<Item = Category> {
-        Category::ALL.into_iter().filter(move |c| self.contains(*c))
-    }
-}
+use crate::model::category::Category;
+use crate::model::classify::{category_of_read, classify};
+use crate::model::entry::{parse_entry, parse_essentials, LogEntry, NotAnEntry};
+use crate::model::essentials::scan_escaped_essentials;
+use crate::model::time::{parse_iot_timestamp, parse_rfc3339};
 
 /// An incident, owned: it outlives the batch buffer it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,16 +85,22 @@ pub fn judge(message: &str) -> Verdict<'_> {
     }
 }
 
-/// Builds the owned incident for a log event whose verdict has a category.
-pub fn incident(event: &RawLogEvent<'_>, message: &str, verdict: &Verdict<'_>) -> Option<Incident> {
+/// Builds the owned incident for a log event (its CloudWatch id and
+/// ingestion time) whose verdict has a category.
+pub fn incident(
+    event_id: &str,
+    ingested_ms: i64,
+    message: &str,
+    verdict: &Verdict<'_>,
+) -> Option<Incident> {
     let owned = |s: Option<&str>| s.map(str::to_owned);
-    let event_id = event.id.to_string();
+    let event_id = event_id.to_owned();
     // What every incident has; each kind of source fills in the rest.
     let mut incident = Incident {
         category: verdict.category()?,
         trace_id: synthetic_trace_id(None, &event_id),
         event_id,
-        time_ms: event.timestamp,
+        time_ms: ingested_ms,
         event_type: None,
         rule_name: None,
         client_id: None,
@@ -164,15 +150,6 @@ pub fn incident(event: &RawLogEvent<'_>, message: &str, verdict: &Verdict<'_>) -
 mod tests {
     use super::*;
 
-    fn event(id: &str) -> RawLogEvent<'_> {
-        RawLogEvent {
-            id: id.into(),
-            timestamp: 1_000,
-            message_json: "\"x\"",
-            category: None,
-        }
-    }
-
     #[test]
     fn synthetic_trace_ids_are_deterministic() {
         assert_eq!(synthetic_trace_id(Some("002"), "e1"), "job:002");
@@ -185,7 +162,7 @@ mod tests {
         let msg = r#"{"timestamp":"2017-10-04 19:25:46.070","logLevel":"ERROR","traceId":"t","accountId":"1",
             "status":"Failure","eventType":"RuleNotFound","clientId":"c","ruleName":"r","reason":"RuleNotFound","details":"d"}"#;
         let verdict = judge(msg);
-        let i = incident(&event("e9"), msg, &verdict).unwrap();
+        let i = incident("e9", 1_000, msg, &verdict).unwrap();
         assert_eq!(i.category, Category::RuleNotFound);
         assert_eq!((i.trace_id.as_str(), i.event_id.as_str()), ("t", "e9"));
         assert_eq!(i.time_ms, 1_507_145_146_070);
@@ -197,29 +174,17 @@ mod tests {
     fn a_bad_timestamp_falls_back_to_cloudwatch_time() {
         let msg =
             r#"{"timestamp":"yesterday","eventType":"Connect","status":"Failure","jobId":"j"}"#;
-        let i = incident(&event("e1"), msg, &judge(msg)).unwrap();
+        let i = incident("e1", 1_000, msg, &judge(msg)).unwrap();
         assert_eq!(i.time_ms, 1_000);
         assert_eq!(i.trace_id, "job:j");
     }
 
     #[test]
     fn unparseable_lines_become_incidents_with_their_text() {
-        let i = incident(&event("e2"), "plain text", &judge("plain text")).unwrap();
+        let i = incident("e2", 1_000, "plain text", &judge("plain text")).unwrap();
         assert_eq!(i.category, Category::Unparseable);
         assert_eq!(i.trace_id, "event:e2");
         assert_eq!(i.parse_problem, Some("not JSON"));
-        assert!(incident(&event("e3"), "{}", &judge(r#"{"eventType":"Connect"}"#)).is_none());
-    }
-
-    #[test]
-    fn category_sets() {
-        let s = CategorySet::of(&[Category::Failure, Category::Warning]);
-        assert!(s.contains(Category::Failure) && !s.contains(Category::RuleNotFound));
-        assert!(CategorySet::of(&[Category::Failure]).is_subset_of(s));
-        assert!(!s.is_subset_of(CategorySet::of(&[Category::Failure])));
-        assert_eq!(
-            s.iter().collect::<Vec<_>>(),
-            [Category::Failure, Category::Warning]
-        );
+        assert!(incident("e3", 1_000, "{}", &judge(r#"{"eventType":"Connect"}"#)).is_none());
     }
 }

@@ -14,9 +14,9 @@ use std::ops::Range;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::classify::Category;
-use crate::decode::unescape_json_string;
-use crate::incident::Incident;
+use crate::json::unescape::unescape_json_string;
+use crate::model::category::Category;
+use crate::model::record::Incident;
 
 /// Shorter keys make the pseudonyms guessable.
 pub const MIN_KEY_BYTES: usize = 16;
@@ -421,8 +421,7 @@ fn string_tokens(json: &str, redacted: impl Fn(&str) -> bool) -> Result<Tokens, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::RawLogEvent;
-    use crate::incident::{incident, judge};
+    use crate::model::record::{incident, judge};
 
     use serde_json::Value;
 
@@ -440,13 +439,7 @@ mod tests {
     }
 
     fn incident_of(message: &str) -> Incident {
-        let event = RawLogEvent {
-            id: "e1".into(),
-            timestamp: 1_000,
-            message_json: "\"x\"",
-            category: None,
-        };
-        incident(&event, message, &judge(message)).unwrap()
+        incident("e1", 1_000, message, &judge(message)).unwrap()
     }
 
     #[test]
@@ -546,8 +539,11 @@ mod tests {
                 i.client_id.as_deref(),
                 Some(r.pseudonym("victim-7").as_str())
             );
-            let entry = crate::entry::parse_entry(&i.message).expect("still an entry");
-            assert_eq!(entry.get(crate::entry::Field::Status), Some("Failure"));
+            let entry = crate::model::entry::parse_entry(&i.message).expect("still an entry");
+            assert_eq!(
+                entry.get(crate::model::entry::Field::Status),
+                Some("Failure")
+            );
             if extra.starts_with(r#""n""#) {
                 assert!(i.message.contains("1e400"), "numbers kept as written");
             }
@@ -599,7 +595,7 @@ mod tests {
         assert!(!i.message.contains("alice"), "{}", i.message);
         assert!(!i.details.as_deref().unwrap().contains("alice"));
         assert_eq!(
-            crate::incident::judge(&i.message).category(),
+            crate::model::record::judge(&i.message).category(),
             Some(Category::Failure)
         );
 
@@ -610,7 +606,7 @@ mod tests {
             );
             let mut i = incident_of(&message);
             r.redact(&mut i);
-            let entry = crate::entry::parse_entry(&i.message).expect("still an entry");
+            let entry = crate::model::entry::parse_entry(&i.message).expect("still an entry");
             assert_eq!(entry.status(), Some("Failure"), "{name}: {}", i.message);
             assert_eq!(entry.event_type.as_str(), "Connect", "{name}");
             assert_eq!(entry.log_level(), Some("ERROR"), "{name}");

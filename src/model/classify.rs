@@ -1,96 +1,9 @@
 //! Which log entries are incidents, and of what kind.
 
 use std::borrow::Cow;
-use std::fmt;
-use std::str::FromStr;
 
-use crate::entry::{Essentials, LogEntry, IOT_EVENT_SOURCE};
-
-/// An incident's category. Entries that are none of these are not incidents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Category {
-    /// A message was published to a rule that does not exist: every such message is dropped.
-    RuleNotFound,
-    /// The rules engine throttled a message: it was not processed.
-    RuleMessageThrottled,
-    /// Any other entry with `status: Failure` or `logLevel: ERROR`.
-    Failure,
-    /// `logLevel: WARN`.
-    Warning,
-    /// A log event that is not an IoT v2 JSON entry (legacy text, truncated JSON, no `eventType`).
-    Unparseable,
-}
-
-impl Category {
-    pub const ALL: [Category; 5] = [
-        Self::RuleNotFound,
-        Self::RuleMessageThrottled,
-        Self::Failure,
-        Self::Warning,
-        Self::Unparseable,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RuleNotFound => "RuleNotFound",
-            Self::RuleMessageThrottled => "RuleMessageThrottled",
-            Self::Failure => "Failure",
-            Self::Warning => "Warning",
-            Self::Unparseable => "Unparseable",
-        }
-    }
-
-    /// For SNS filter policies: how urgently someone should look.
-    pub fn severity(self) -> &'static str {
-        match self {
-            // Every message for the rule is being dropped until someone acts.
-            Self::RuleNotFound => "critical",
-            Self::RuleMessageThrottled | Self::Failure => "high",
-            Self::Warning => "medium",
-            Self::Unparseable => "low",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl fmt::Display for Category {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl serde::Serialize for Category {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Category {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let name = std::borrow::Cow::<str>::deserialize(d)?;
-        name.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-impl FromStr for Category {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|c| c.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                let names: Vec<_> = Self::ALL.iter().map(|c| c.as_str()).collect();
-                format!(
-                    "unknown category {s:?} (expected one of {})",
-                    names.join(", ")
-                )
-            })
-    }
-}
+use crate::model::category::Category;
+use crate::model::entry::{Essentials, LogEntry, IOT_EVENT_SOURCE};
 
 /// Classifies a parsed entry; `None` means it is not an incident.
 pub fn classify(entry: &LogEntry<'_>) -> Option<Category> {
@@ -143,7 +56,7 @@ pub fn category_of(e: &Essentials<'_>) -> Option<Category> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::parse_entry;
+    use crate::model::entry::parse_entry;
 
     fn class(msg: &str) -> Option<Category> {
         classify(&parse_entry(msg).unwrap())

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::classify::Category;
-use crate::item::{day_key, SHARDS};
-use crate::timefmt::{parse_rfc3339, start_of_day, utc_day, DAY_MS};
+use crate::model::category::Category;
+use crate::model::time::{parse_rfc3339, start_of_day, utc_day, DAY_MS};
+use crate::store::item::{day_key, SHARDS};
 
 /// Parses `now`, a duration back from now (`90s`, `15m`, `6h`, `7d`, `2w`) or RFC 3339.
 pub fn parse_time(expr: &str, now_ms: i64) -> Result<i64, String> {

@@ -8,11 +8,12 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::Category;
-use crate::display::{escape, quoted};
-use crate::incident::{CategorySet, Incident};
-use crate::item::truncate_str;
-use crate::timefmt::format_rfc3339;
+use crate::model::category::Category;
+use crate::model::category::CategorySet;
+use crate::model::record::Incident;
+use crate::model::time::format_rfc3339;
+use crate::notify::display::{escape, quoted};
+use crate::store::item::truncate_str;
 
 /// SNS subjects must be ASCII, without control characters, under 100 characters.
 pub const MAX_SUBJECT_CHARS: usize = 99;
@@ -70,7 +71,7 @@ impl AlertGroup {
     /// every key this function writes (a prefix and a hash past 512 bytes),
     /// whatever the rule or client name holds.
     pub fn key(&self) -> String {
-        crate::item::bounded_key_part(&format!(
+        crate::store::item::bounded_key_part(&format!(
             "{}|{:?}|{}",
             self.category, self.subject_kind, self.subject
         ))
@@ -239,8 +240,8 @@ fn subject_line(group: &AlertGroup) -> String {
 pub fn alert_id(key: &str, fingerprint: &str) -> String {
     format!(
         "{:016x}",
-        crate::item::fnv1a(key.as_bytes())
-            ^ crate::item::fnv1a(fingerprint.as_bytes()).rotate_left(23)
+        crate::store::item::fnv1a(key.as_bytes())
+            ^ crate::store::item::fnv1a(fingerprint.as_bytes()).rotate_left(23)
     )
 }
 
@@ -586,7 +587,7 @@ mod tests {
         assert!(
             !email
                 .chars()
-                .any(|c| c != '\n' && crate::display::is_unsafe_char(c)),
+                .any(|c| c != '\n' && crate::notify::display::is_unsafe_char(c)),
             "no control, bidi or separator character but the line breaks: {email:?}"
         );
         assert!(
@@ -602,7 +603,7 @@ mod tests {
         );
         for (name, value) in &a.attributes {
             assert!(
-                !value.is_empty() && !value.chars().any(crate::display::is_unsafe_char),
+                !value.is_empty() && !value.chars().any(crate::notify::display::is_unsafe_char),
                 "{name}={value:?}"
             );
         }

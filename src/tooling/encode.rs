@@ -7,7 +7,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::timefmt::parse_iot_timestamp;
+use crate::model::time::parse_iot_timestamp;
 
 /// Where a batch claims to come from.
 #[derive(Debug, Clone)]
@@ -98,7 +98,10 @@ pub fn retime_lines(lines: &[&str], newest_ms: i64) -> Vec<String> {
         .map(|(line, stamp)| match stamp {
             Some((text, ms)) => line.replacen(
                 &format!("\"{text}\""),
-                &format!("\"{}\"", crate::timefmt::format_iot_timestamp(ms + shift)),
+                &format!(
+                    "\"{}\"",
+                    crate::model::time::format_iot_timestamp(ms + shift)
+                ),
                 1,
             ),
             None => (*line).to_owned(),
@@ -196,7 +199,7 @@ pub fn synthetic_lines(count: usize, failure_percent: u32, seed: u64) -> Vec<Str
     let base_ms = 1_795_300_000_000i64;
     (0..count)
         .map(|i| {
-            let ts = crate::timefmt::format_iot_timestamp(base_ms + i as i64 * 7);
+            let ts = crate::model::time::format_iot_timestamp(base_ms + i as i64 * 7);
             let trace = format!("{}-{}-{}-{}-{}", hex(8), hex(4), hex(4), hex(4), hex(12));
             let client = format!("sensor-{:05}", (i * 7919) % 20_000);
             let principal = hex(64);
@@ -244,26 +247,6 @@ pub fn synthetic_event(count: usize, failure_percent: u32, seed: u64) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn synthetic_batches_are_deterministic_and_classify_as_asked() {
-        use crate::decode::{decode_data, parse_batch, subscription_data};
-        let event = synthetic_event(1000, 5, 1);
-        assert_eq!(event, synthetic_event(1000, 5, 1));
-        let buffer = decode_data(&subscription_data(&event).unwrap(), 1 << 26).unwrap();
-        let analysis = crate::pipeline::analyze(
-            &parse_batch(&buffer).unwrap(),
-            crate::incident::CategorySet::NONE,
-        )
-        .unwrap();
-        assert_eq!(analysis.entries, 1000);
-        let incidents: u64 = analysis.by_category.iter().sum();
-        assert!(
-            (30..=70).contains(&incidents),
-            "about 5% failures: {incidents}"
-        );
-        assert!(analysis.by_category[crate::classify::Category::RuleMessageThrottled.index()] > 0);
-    }
 
     #[test]
     fn retiming_keeps_offsets_and_moves_the_newest_to_the_target() {

@@ -11,16 +11,17 @@
 //! This reader takes the subset of JSON CloudWatch writes (plain strings for
 //! names and ids, integer timestamps, string messages, each field once,
 //! unknown fields with string values) and answers `None` for anything else,
-//! which [`crate::decode::parse_batch`] then hands to serde_json: whatever
+//! which `decode::parse_batch` then hands to serde_json: whatever
 //! this reader accepts, serde_json reads the same, and errors are always
 //! serde_json's.
 
 use std::borrow::Cow;
 
-use crate::classify::{category_of_read, Category};
-use crate::decode::{LogsBatch, RawLogEvent};
-use crate::entry::scan_escaped_message;
-use crate::scan::{string_end, Specials};
+use crate::ingest::batch::{LogsBatch, RawLogEvent};
+use crate::json::scan::{string_end, Specials};
+use crate::model::category::Category;
+use crate::model::classify::category_of_read;
+use crate::model::essentials::scan_escaped_message;
 
 /// The batch, if it is in the shape CloudWatch writes.
 pub fn read_batch(buffer: &[u8]) -> Option<LogsBatch<'_>> {
@@ -294,7 +295,7 @@ mod tests {
         prop_assert_eq!(fields(&mine), fields(&theirs), "{}", json);
         // Classified on the way exactly as the scan of the found literal would.
         for (mine, theirs) in mine.log_events.iter().zip(&theirs.log_events) {
-            let found = crate::incident::category_of_escaped(theirs.message_json);
+            let found = crate::model::record::category_of_escaped(theirs.message_json);
             prop_assert_eq!(mine.category, found, "{}", theirs.message_json);
         }
         Ok(true)

@@ -1,0 +1,141 @@
+//! From a Lambda invocation's bytes to the log events of one CloudWatch Logs
+//! batch: base64, bounded gunzip, and the envelope, parsed in place.
+//!
+//! Everything here is pure and bounded: the decompressed size is capped before
+//! memory is committed, so a gzip bomb costs at most the cap.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use crate::error::DecodeError;
+use crate::ingest::batch::LogsBatch;
+use crate::ingest::envelope::read_batch;
+use crate::model::record::category_of_escaped;
+
+/// Default cap on a decompressed batch. Real batches are at most ~1 MB gzipped
+/// (a few MB of JSON); the cap leaves room while keeping peak memory far
+/// below a 128 MB function.
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 32 * 1024 * 1024;
+
+/// What invoked the function: a subscription's batch directly, or a Kinesis
+/// batch whose records each carry one (the subscription sent to a stream).
+#[derive(Debug)]
+pub enum Invocation<'a> {
+    Subscription(Cow<'a, str>),
+    Kinesis(Vec<StreamRecord<'a>>),
+}
+
+/// One Kinesis record: its data is the same base64 gzip as `awslogs.data`.
+#[derive(Debug, Deserialize)]
+pub struct StreamRecord<'a> {
+    #[serde(borrow)]
+    pub kinesis: KinesisPayload<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KinesisPayload<'a> {
+    /// What a partial batch response names a failed record by.
+    #[serde(borrow)]
+    pub sequence_number: Cow<'a, str>,
+    #[serde(borrow)]
+    pub data: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct AnyEvent<'a> {
+    #[serde(borrow, default)]
+    awslogs: Option<AwsLogs<'a>>,
+    #[serde(rename = "Records", borrow, default)]
+    records: Option<Vec<StreamRecord<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct AwsLogs<'a> {
+    #[serde(borrow)]
+    data: Cow<'a, str>,
+}
+
+/// Tells the two front doors apart in one parse of the Lambda event.
+pub fn invocation(event_json: &str) -> Result<Invocation<'_>, DecodeError> {
+    let event: AnyEvent = serde_json::from_str(event_json)
+        .map_err(|e| DecodeError::NotSubscriptionEvent(e.to_string()))?;
+    match (event.awslogs, event.records) {
+        (Some(logs), None) => Ok(Invocation::Subscription(logs.data)),
+        (None, Some(records)) => Ok(Invocation::Kinesis(records)),
+        _ => Err(DecodeError::NotSubscriptionEvent(
+            "expected exactly one of `awslogs` and `Records`".into(),
+        )),
+    }
+}
+
+/// Extracts `awslogs.data` from a direct subscription event.
+pub fn subscription_data(event_json: &str) -> Result<Cow<'_, str>, DecodeError> {
+    match invocation(event_json)? {
+        Invocation::Subscription(data) => Ok(data),
+        Invocation::Kinesis(_) => Err(DecodeError::NotSubscriptionEvent(
+            "a Kinesis event, not a direct subscription".into(),
+        )),
+    }
+}
+
+/// base64 → gzip → bytes, refusing anything that decompresses past `max_decompressed`.
+pub fn decode_data(data_base64: &str, max_decompressed: usize) -> Result<Vec<u8>, DecodeError> {
+    let compressed = base64_simd::STANDARD
+        .decode_to_vec(data_base64.trim())
+        .map_err(|_| DecodeError::Base64)?;
+    gunzip_bounded(&compressed, max_decompressed)
+}
+
+/// Gunzips one gzip member of at most `max` bytes of output.
+///
+/// libdeflate inflates in one call into a buffer of the final size, which
+/// the gzip trailer's ISIZE gives. ISIZE comes from outside, so the buffer is
+/// never larger than the cap, and libdeflate refuses to write past it: a
+/// trailer that understates the size is an error, never a bigger allocation.
+pub fn gunzip_bounded(compressed: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
+    const HEADER_AND_TRAILER: usize = 18;
+    if compressed.len() < HEADER_AND_TRAILER || !compressed.starts_with(&[0x1f, 0x8b]) {
+        return Err(DecodeError::Gzip("no gzip header"));
+    }
+    let trailer = &compressed[compressed.len() - 4..];
+    let declared = u32::from_le_bytes(trailer.try_into().expect("4 bytes")) as usize;
+    // A trailer declaring more than the cap may be honest (a bomb) or torn
+    // (a truncated stream): inflating up to the cap tells which.
+    let mut out = vec![0u8; declared.min(max)];
+    match libdeflater::Decompressor::new().gzip_decompress(compressed, &mut out) {
+        // libdeflate has checked the CRC and that the size matches ISIZE.
+        Ok(written) if written == declared => Ok(out),
+        Ok(_) => Err(DecodeError::Gzip("size does not match its trailer")),
+        Err(libdeflater::DecompressionError::InsufficientSpace) if declared > max => {
+            Err(DecodeError::TooLarge { cap: max })
+        }
+        Err(libdeflater::DecompressionError::InsufficientSpace) => Err(DecodeError::Gzip(
+            "inflates past the size its trailer declares",
+        )),
+        Err(libdeflater::DecompressionError::BadData) => {
+            Err(DecodeError::Gzip("corrupt or truncated data"))
+        }
+    }
+}
+
+/// Parses the envelope in place; unknown envelope fields (`policyLevel`, …) are ignored.
+/// The shape CloudWatch writes is read by [`read_batch`]; anything else by serde_json.
+/// Either way, each message the escaped scan reads is classified on the way
+/// ([`RawLogEvent::category`]).
+pub fn parse_batch(decompressed: &[u8]) -> Result<LogsBatch<'_>, DecodeError> {
+    let batch = match read_batch(decompressed) {
+        Some(batch) => batch,
+        None => {
+            let mut batch: LogsBatch =
+                serde_json::from_slice(decompressed).map_err(DecodeError::Envelope)?;
+            for event in &mut batch.log_events {
+                event.category = category_of_escaped(event.message_json);
+            }
+            batch
+        }
+    };
+    batch.kind()?;
+    Ok(batch)
+}

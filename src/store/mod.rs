@@ -1,0 +1,6 @@
+//! What is kept of an incident: the DynamoDB item (keys, indexes,
+//! trimming), redaction before it is written, and the queries operators run.
+
+pub mod item;
+pub mod query;
+pub mod redact;
