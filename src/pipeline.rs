@@ -12,7 +12,10 @@ use crate::config::Config;
 use crate::error::{DecodeError, ProcessError};
 use crate::ingest::batch::LogsBatch;
 use crate::ingest::batch::MessageType;
-use crate::ingest::decode::{decode_data, invocation, parse_batch, Invocation, StreamRecord};
+use aws_lambda_events::event::kinesis::KinesisEventRecord;
+use aws_lambda_events::event::streams::KinesisBatchItemFailure;
+
+use crate::ingest::decode::{decode_data, gunzip_bounded, invocation, parse_batch, Invocation};
 use crate::model::category::Category;
 use crate::model::category::CategorySet;
 use crate::model::record::{category_of_message, incident, judge, Incident};
@@ -102,18 +105,28 @@ impl Response {
 
 /// `{"batchItemFailures":[{"itemIdentifier":"<sequence number>"}]}`: the
 /// records Lambda must deliver again; an empty list acknowledges them all.
+/// The items are `aws_lambda_events`' own, so the shape is Lambda's.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct StreamResponse {
-    pub batch_item_failures: Vec<ItemFailure>,
+    pub batch_item_failures: Vec<KinesisBatchItemFailure>,
     #[serde(skip)]
     pub summary: Summary,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ItemFailure {
-    pub item_identifier: String,
+/// What a failed record is named by: its sequence number.
+fn item_failure(sequence_number: String) -> KinesisBatchItemFailure {
+    let mut failure = KinesisBatchItemFailure::default();
+    failure.item_identifier = Some(sequence_number);
+    failure
+}
+
+/// One batch's data, as the front door it came through carries it.
+enum BatchData<'a> {
+    /// `awslogs.data`: base64 of gzip.
+    Base64(&'a str),
+    /// A Kinesis record's data, which Lambda has already base64-decoded.
+    Gzip(&'a [u8]),
 }
 
 fn by_category_map<S: serde::Serializer>(counts: &[u64; 5], s: S) -> Result<S::Ok, S::Error> {
@@ -205,7 +218,7 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
     ) -> Result<Response, ProcessError> {
         match invocation(event_json)? {
             Invocation::Subscription(data) => self
-                .process_batch(&data, now_ms, deadline)
+                .process_batch(BatchData::Base64(&data), now_ms, deadline)
                 .await
                 .map(Response::Batch),
             Invocation::Kinesis(records) => Ok(Response::Stream(
@@ -223,7 +236,7 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
     /// and what was done is idempotent.
     async fn process_records(
         &self,
-        records: Vec<StreamRecord<'_>>,
+        records: Vec<KinesisEventRecord>,
         now_ms: i64,
         deadline: Instant,
     ) -> StreamResponse {
@@ -236,7 +249,7 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
             let sequence_number = record.kinesis.sequence_number;
             if !transient_failure {
                 match self
-                    .process_batch(&record.kinesis.data, now_ms, deadline)
+                    .process_batch(BatchData::Gzip(&record.kinesis.data.0), now_ms, deadline)
                     .await
                 {
                     Ok(batch) => {
@@ -259,25 +272,30 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
                     }
                 }
             }
-            response.batch_item_failures.push(ItemFailure {
-                item_identifier: sequence_number.into_owned(),
-            });
+            response
+                .batch_item_failures
+                .push(item_failure(sequence_number));
         }
         response.summary.failed_records = response.batch_item_failures.len() as u64;
         response.summary.duration_ms = started.elapsed().as_millis() as u64;
         response
     }
 
-    /// Processes one subscription batch: `awslogs.data`, or a Kinesis record's data.
-    pub async fn process_batch(
+    /// Processes one subscription batch: `awslogs.data` (base64 gzip), or a
+    /// Kinesis record's data (gzip, Lambda having decoded the base64).
+    async fn process_batch(
         &self,
-        data_base64: &str,
+        data: BatchData<'_>,
         now_ms: i64,
         deadline: Instant,
     ) -> Result<Summary, ProcessError> {
         let started = Instant::now();
         let retry_deadline = deadline.min(started + self.config.retry_budget);
-        let buffer = decode_data(data_base64, self.config.max_decompressed_bytes)?;
+        let cap = self.config.max_decompressed_bytes;
+        let buffer = match data {
+            BatchData::Base64(text) => decode_data(text, cap)?,
+            BatchData::Gzip(bytes) => gunzip_bounded(bytes, cap)?,
+        };
         let decoded = Instant::now();
         let batch = parse_batch(&buffer)?;
         let mut summary = Summary {

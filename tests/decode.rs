@@ -2,8 +2,8 @@
 //! from outside with events built as CloudWatch Logs builds them.
 
 use iot_log_monitor::error::DecodeError;
-use iot_log_monitor::ingest::decode::*;
 use iot_log_monitor::ingest::batch::MessageType;
+use iot_log_monitor::ingest::decode::*;
 use iot_log_monitor::tooling::encode::{gzip, subscription_event_json, BatchSpec};
 
 fn encode(json: &[u8]) -> String {

@@ -118,7 +118,10 @@ fn each_sample_shows_the_category_it_is_named_for() {
 fn synthetic_batches_are_deterministic_and_classify_as_asked() {
     use iot_log_monitor::ingest::decode::{decode_data, parse_batch, subscription_data};
     let event = iot_log_monitor::tooling::encode::synthetic_event(1000, 5, 1);
-    assert_eq!(event, iot_log_monitor::tooling::encode::synthetic_event(1000, 5, 1));
+    assert_eq!(
+        event,
+        iot_log_monitor::tooling::encode::synthetic_event(1000, 5, 1)
+    );
     let buffer = decode_data(&subscription_data(&event).unwrap(), 1 << 26).unwrap();
     let analysis = iot_log_monitor::pipeline::analyze(
         &parse_batch(&buffer).unwrap(),
@@ -132,7 +135,8 @@ fn synthetic_batches_are_deterministic_and_classify_as_asked() {
         "about 5% failures: {incidents}"
     );
     assert!(
-        analysis.by_category[iot_log_monitor::model::category::Category::RuleMessageThrottled.index()]
+        analysis.by_category
+            [iot_log_monitor::model::category::Category::RuleMessageThrottled.index()]
             > 0
     );
 }

@@ -86,7 +86,7 @@ async fn a_corrupt_record_is_reported_by_its_sequence_number_and_the_others_are_
     let reported: Vec<&str> = response
         .batch_item_failures
         .iter()
-        .map(|f| f.item_identifier.as_str())
+        .map(|f| f.item_identifier.as_deref().unwrap())
         .collect();
     assert_eq!(reported, [sequences[1].as_str()], "only the corrupt record");
     assert_eq!(response.summary.decode_errors, 1);
@@ -120,7 +120,7 @@ async fn after_a_transient_failure_the_remaining_records_are_reported_untouched(
     let reported: Vec<String> = response
         .batch_item_failures
         .into_iter()
-        .map(|f| f.item_identifier)
+        .map(|f| f.item_identifier.unwrap())
         .collect();
     assert_eq!(
         reported, sequences,

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use serde::Deserialize;
 
 use crate::error::DecodeError;
@@ -18,37 +19,22 @@ use crate::model::record::category_of_escaped;
 /// below a 128 MB function.
 pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 32 * 1024 * 1024;
 
-/// What invoked the function: a subscription's batch directly, or a Kinesis
-/// batch whose records each carry one (the subscription sent to a stream).
+/// What invoked the function: a subscription's batch directly (base64 gzip),
+/// or a Kinesis batch whose records each carry one (the subscription sent
+/// to a stream; Lambda has decoded the base64, so each record's data is
+/// the gzip itself).
 #[derive(Debug)]
 pub enum Invocation<'a> {
     Subscription(Cow<'a, str>),
-    Kinesis(Vec<StreamRecord<'a>>),
-}
-
-/// One Kinesis record: its data is the same base64 gzip as `awslogs.data`.
-#[derive(Debug, Deserialize)]
-pub struct StreamRecord<'a> {
-    #[serde(borrow)]
-    pub kinesis: KinesisPayload<'a>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KinesisPayload<'a> {
-    /// What a partial batch response names a failed record by.
-    #[serde(borrow)]
-    pub sequence_number: Cow<'a, str>,
-    #[serde(borrow)]
-    pub data: Cow<'a, str>,
+    Kinesis(Vec<KinesisEventRecord>),
 }
 
 #[derive(Deserialize)]
 struct AnyEvent<'a> {
     #[serde(borrow, default)]
     awslogs: Option<AwsLogs<'a>>,
-    #[serde(rename = "Records", borrow, default)]
-    records: Option<Vec<StreamRecord<'a>>>,
+    #[serde(rename = "Records", default)]
+    records: Option<Vec<KinesisEventRecord>>,
 }
 
 #[derive(Deserialize)]
@@ -82,10 +68,14 @@ pub fn subscription_data(event_json: &str) -> Result<Cow<'_, str>, DecodeError> 
 
 /// base64 → gzip → bytes, refusing anything that decompresses past `max_decompressed`.
 pub fn decode_data(data_base64: &str, max_decompressed: usize) -> Result<Vec<u8>, DecodeError> {
-    let compressed = base64_simd::STANDARD
+    gunzip_bounded(&decode_base64(data_base64)?, max_decompressed)
+}
+
+/// `awslogs.data` to the gzip bytes it carries.
+pub fn decode_base64(data_base64: &str) -> Result<Vec<u8>, DecodeError> {
+    base64_simd::STANDARD
         .decode_to_vec(data_base64.trim())
-        .map_err(|_| DecodeError::Base64)?;
-    gunzip_bounded(&compressed, max_decompressed)
+        .map_err(|_| DecodeError::Base64)
 }
 
 /// Gunzips one gzip member of at most `max` bytes of output.

@@ -7,7 +7,7 @@ use crate::model::category::Category;
 use crate::model::time::{parse_rfc3339, start_of_day, utc_day, DAY_MS};
 use crate::store::item::{day_key, SHARDS};
 
-/// Parses `now`, a duration back from now (`90s`, `15m`, `6h`, `7d`, `2w`) or RFC 3339.
+/// Parses `now`, a duration back from now (`90s`, `15m`, `6h`, `7d`, `2w`, `1h30m`) or RFC 3339.
 pub fn parse_time(expr: &str, now_ms: i64) -> Result<i64, String> {
     let expr = expr.trim();
     if expr.eq_ignore_ascii_case("now") {
@@ -16,20 +16,11 @@ pub fn parse_time(expr: &str, now_ms: i64) -> Result<i64, String> {
     if let Some(ms) = parse_rfc3339(expr) {
         return Ok(ms);
     }
-    let unit_at = expr
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(expr.len());
-    let (digits, unit) = expr.split_at(unit_at);
-    let unit_ms = match unit {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => DAY_MS,
-        "w" => 7 * DAY_MS,
-        _ => 0,
-    };
-    match digits.parse::<i64>() {
-        Ok(n) if unit_ms > 0 && n <= 3650 * DAY_MS / unit_ms => Ok(now_ms - n * unit_ms),
+    // A duration back from now, as humantime reads it (`90s`, `6h`, `1h30m`, `7d`, `2w`).
+    match humantime::parse_duration(expr) {
+        Ok(back) if !back.is_zero() && back.as_millis() <= (3650 * DAY_MS) as u128 => {
+            Ok(now_ms - back.as_millis() as i64)
+        }
         _ => Err(format!(
             "invalid time {expr:?}: expected now, a duration back from now like 15m, 6h or 7d, or RFC 3339 like 2026-11-22T10:00:00Z"
         )),
@@ -209,12 +200,14 @@ mod tests {
             parse_time("2026-11-22T10:00:00Z", NOW),
             parse_rfc3339("2026-11-22T10:00:00Z").ok_or(String::new())
         );
+        assert_eq!(parse_time("15 minutes", NOW), parse_time("15m", NOW));
+        assert_eq!(parse_time("1h30m", NOW), Ok(NOW - 5_400_000));
         for bad in [
             "",
             "15",
             "m",
             "-5m",
-            "15 minutes",
+            "0s",
             "yesterday",
             "99999999999d",
             "2026-11-22",

@@ -1,0 +1,124 @@
+//! `local`: runs on a moto server (used by `make demo`), hidden from help.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Subcommand;
+use serde_json::Value;
+
+use iot_log_monitor::notify::display::escape;
+use iot_log_monitor::tooling::local::{drain_inbox, provision, ReceivedAlert, Template};
+
+use crate::redrive::FailureQueue;
+use crate::session::Session;
+
+#[derive(Subcommand)]
+pub enum LocalCommand {
+    /// Create template.yaml's tables, topic and queues on AWS_ENDPOINT_URL; print the function's environment.
+    Setup {
+        #[arg(long, default_value = "template.yaml")]
+        template: PathBuf,
+        #[arg(long, default_value = "demo")]
+        prefix: String,
+    },
+    /// Print (and remove) the alerts waiting in an inbox queue subscribed to the topic.
+    Inbox {
+        #[arg(long)]
+        inbox_url: String,
+        #[arg(long, default_value_t = 3)]
+        wait_seconds: u64,
+    },
+    /// Write a synthetic subscription event (benchmarks, load tests).
+    Synth {
+        #[arg(long, default_value_t = 7000)]
+        entries: usize,
+        #[arg(long, default_value_t = 0)]
+        failure_percent: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Put a batch into the failure queue as Lambda's OnFailure destination would.
+    FailBatch {
+        /// A subscription event file (events/*.json).
+        event: PathBuf,
+        #[arg(long, default_value = "IotLogMonitor.Store.Unprocessed")]
+        error_type: String,
+    },
+}
+
+pub async fn run(ctx: &mut Session, command: LocalCommand) -> Result<()> {
+    match command {
+        LocalCommand::Setup { template, prefix } => {
+            let template = Template::load(&template)?;
+            let provisioned = provision(&template, ctx.sdk().await, &prefix).await?;
+            for (name, value) in provisioned.environment(&template, "ProcessorFunction")? {
+                println!("{name}={value}");
+            }
+            println!("INBOX_QUEUE_URL={}", provisioned.inbox_queue_url);
+            println!(
+                "FAILED_BATCH_QUEUE_URL={}",
+                provisioned
+                    .refs
+                    .get("FailedBatchQueue")
+                    .cloned()
+                    .unwrap_or_default()
+            );
+        }
+        LocalCommand::Inbox {
+            inbox_url,
+            wait_seconds,
+        } => {
+            let sqs = aws_sdk_sqs::Client::new(ctx.sdk().await);
+            let alerts = drain_inbox(&sqs, &inbox_url, Duration::from_secs(wait_seconds)).await?;
+            print_alerts(&mut std::io::stdout().lock(), &alerts)?;
+            eprintln!("{} alert(s) in the inbox", alerts.len());
+        }
+        LocalCommand::Synth {
+            entries,
+            failure_percent,
+            seed,
+        } => {
+            println!(
+                "{}",
+                iot_log_monitor::tooling::encode::synthetic_event(entries, failure_percent, seed)
+            );
+        }
+        LocalCommand::FailBatch { event, error_type } => {
+            let queue = FailureQueue::open(ctx).await?;
+            let payload: Value = serde_json::from_str(&std::fs::read_to_string(&event)?)?;
+            let body = iot_log_monitor::tooling::redrive::destination_record(
+                "local-failed-invocation",
+                &payload,
+                &error_type,
+                "simulated: every attempt failed",
+            );
+            queue.send(body).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Alerts as an inbox shows them: subject, attributes, the email's text.
+fn print_alerts(out: &mut impl Write, alerts: &[ReceivedAlert]) -> Result<()> {
+    for alert in alerts {
+        writeln!(out, "Subject: {}", escape(&alert.subject))?;
+        let attributes: Vec<String> = alert
+            .attributes
+            .iter()
+            .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
+            .collect();
+        writeln!(out, "Attributes: {}", attributes.join(" "))?;
+        match iot_log_monitor::notify::alert::email_text(&alert.message) {
+            Ok(text) => {
+                for line in text.trim_end().lines() {
+                    writeln!(out, "    {}", escape(line))?;
+                }
+            }
+            Err(_) => writeln!(out, "{}", escape(&alert.message))?,
+        }
+        writeln!(out, "{}", "─".repeat(72))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! `iot-incidents`: ask what failed, when, for which rule or device, and what
+//! happened to one message; re-drive failed batches; build test events.
+//!
+//! This file holds the command line and its dispatch; each command lives in
+//! a module of its own, with the arguments only it takes.
+
+mod args;
+mod fixtures;
+mod get;
+mod list;
+mod local;
+mod output;
+mod redrive;
+mod session;
+mod summary;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use iot_log_monitor::config::vars;
+
+use crate::fixtures::{EncodeArgs, KinesisArgs};
+use crate::list::ListArgs;
+use crate::local::LocalCommand;
+use crate::output::Output;
+use crate::redrive::RedriveArgs;
+use crate::session::Session;
+use crate::summary::SummaryArgs;
+
+const EXAMPLES: &str = "\
+Examples:
+  iot-incidents --stack iot-log-monitor list --since 6h
+  iot-incidents --table MyIncidents list --rule StoreTelemetry --since 7d --limit 20
+  iot-incidents --stack iot-log-monitor list --category RuleNotFound --output csv > rule-errors.csv
+  iot-incidents --stack iot-log-monitor get 30aa7ccc-1d23-0b97-aa7b-76196d83537e
+  iot-incidents --stack iot-log-monitor summary --since 24h
+  iot-incidents --stack iot-log-monitor redrive --dry-run
+  iot-incidents encode --log-stream demo lines.jsonl > events/demo.json
+
+Where the data is: --table/--queue-url, else INCIDENTS_TABLE/FAILED_BATCH_QUEUE_URL, else
+--stack (the stack's outputs). Region and credentials come from the standard AWS chain;
+AWS_ENDPOINT_URL points every call at another endpoint (a local moto server, say).";
+
+#[derive(Parser)]
+#[command(name = "iot-incidents", version, about = "Query the AWS IoT incidents that iot-log-processor stored", after_help = EXAMPLES)]
+struct Cli {
+    /// A stack deployed from template.yaml: its outputs say where the data is.
+    #[arg(long, global = true, env = "IOT_INCIDENTS_STACK")]
+    stack: Option<String>,
+    /// The incidents table.
+    #[arg(long, global = true, env = vars::INCIDENTS_TABLE)]
+    table: Option<String>,
+    /// The failure destination queue (for redrive).
+    #[arg(long, global = true, env = "FAILED_BATCH_QUEUE_URL")]
+    queue_url: Option<String>,
+    /// AWS region (default: the standard chain).
+    #[arg(long, global = true)]
+    region: Option<String>,
+    /// table on a terminal, JSON lines when piped.
+    #[arg(long, short, global = true, value_enum)]
+    output: Option<Output>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every stored entry of one trace, oldest first, with all its fields.
+    Get {
+        /// A traceId (or a synthetic one: job:<jobId>, event:<CloudWatch event id>).
+        trace_id: String,
+    },
+    /// Incidents, newest first.
+    List(ListArgs),
+    /// Counts per category, top rules and clients, and incidents per hour.
+    Summary(SummaryArgs),
+    /// Turn raw IoT log lines (JSON lines) into a CloudWatch Logs subscription event.
+    Encode(EncodeArgs),
+    /// Wrap subscription events (like events/*.json) as the records of one Kinesis event.
+    Kinesis(KinesisArgs),
+    /// Process the batches kept in the failure queue; each message is deleted only once processed.
+    Redrive(RedriveArgs),
+    /// Local runs on a moto server (used by `make demo`).
+    #[command(hide = true, subcommand)]
+    Local(LocalCommand),
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let output = cli.output.unwrap_or(if std::io::stdout().is_terminal() {
+        Output::Table
+    } else {
+        Output::Json
+    });
+    let mut ctx = Session::new(cli.stack, cli.table, cli.queue_url, cli.region, output);
+    match cli.command {
+        Command::Get { trace_id } => get::run(&mut ctx, &trace_id).await,
+        Command::List(args) => list::run(&mut ctx, args).await,
+        Command::Summary(args) => summary::run(&mut ctx, args).await,
+        Command::Encode(args) => fixtures::encode(args),
+        Command::Kinesis(args) => fixtures::kinesis(args),
+        Command::Redrive(args) => redrive::run(&mut ctx, args).await,
+        Command::Local(command) => local::run(&mut ctx, command).await,
+    }
+}
+
+/// Exit codes: 0 done (an empty result too), 1 the command failed (one
+/// line on stderr), 2 a usage error (clap's).
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("iot-incidents: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, no backtrace: the chain of causes joined.
+            eprintln!("iot-incidents: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Where the data is: the SDK configuration, and names from flags, the
+//! environment or a stack's outputs, each looked up once per run.
+
+use anyhow::{bail, Result};
+
+use iot_log_monitor::aws::reader::IncidentReader;
+use iot_log_monitor::aws::sdk_config_loader;
+use iot_log_monitor::aws::stack::StackOutputs;
+
+use crate::output::Output;
+
+pub struct Session {
+    stack: Option<String>,
+    table: Option<String>,
+    queue_url: Option<String>,
+    region: Option<String>,
+    /// How results are shown.
+    pub output: Output,
+    sdk: Option<aws_config::SdkConfig>,
+    outputs: Option<StackOutputs>,
+}
+
+impl Session {
+    pub fn new(
+        stack: Option<String>,
+        table: Option<String>,
+        queue_url: Option<String>,
+        region: Option<String>,
+        output: Output,
+    ) -> Self {
+        Session {
+            stack,
+            table,
+            queue_url,
+            region,
+            output,
+            sdk: None,
+            outputs: None,
+        }
+    }
+
+    pub async fn sdk(&mut self) -> &aws_config::SdkConfig {
+        if self.sdk.is_none() {
+            let mut loader = sdk_config_loader();
+            if let Some(region) = &self.region {
+                loader = loader.region(aws_config::Region::new(region.clone()));
+            }
+            self.sdk = Some(loader.load().await);
+        }
+        self.sdk.as_ref().expect("just set")
+    }
+
+    /// A value from a flag or the environment, else the stack's output.
+    pub async fn resolve(
+        &mut self,
+        given: Option<String>,
+        output: &'static str,
+        flag: &str,
+    ) -> Result<String> {
+        if let Some(value) = given {
+            return Ok(value);
+        }
+        let Some(stack) = self.stack.clone() else {
+            bail!("say where the data is: {flag}, or --stack NAME");
+        };
+        if self.outputs.is_none() {
+            let client = aws_sdk_cloudformation::Client::new(self.sdk().await);
+            self.outputs = Some(StackOutputs::load(&client, &stack).await?);
+        }
+        Ok(self
+            .outputs
+            .as_ref()
+            .expect("just set")
+            .get(&stack, output)?)
+    }
+
+    /// The incidents table's name.
+    pub async fn incidents_table(&mut self) -> Result<String> {
+        self.resolve(self.table.clone(), "IncidentsTableName", "--table")
+            .await
+    }
+
+    /// The failure destination queue's URL.
+    pub async fn failed_batch_queue(&mut self) -> Result<String> {
+        self.resolve(self.queue_url.clone(), "FailedBatchQueueUrl", "--queue-url")
+            .await
+    }
+
+    pub async fn reader(&mut self) -> Result<IncidentReader> {
+        let table = self.incidents_table().await?;
+        Ok(IncidentReader::new(
+            aws_sdk_dynamodb::Client::new(self.sdk().await),
+            table,
+        ))
+    }
+}
