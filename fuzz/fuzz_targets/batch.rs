@@ -5,7 +5,8 @@
 //! no control, bidirectional or invisible character but its line breaks).
 #![no_main]
 
-use iot_log_monitor::notify::alert::{aggregate, render, MAX_ALERT_BYTES};
+use iot_log_monitor::notify::alert::{render, MAX_ALERT_BYTES};
+use iot_log_monitor::notify::group::aggregate;
 use iot_log_monitor::model::category::Category;
 use iot_log_monitor::ingest::decode::parse_batch;
 use iot_log_monitor::notify::display::is_unsafe_char;

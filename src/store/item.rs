@@ -15,9 +15,9 @@ use crate::model::category::Category;
 use crate::model::entry::{parse_entry, Field};
 use crate::model::record::Incident;
 use crate::model::time::utc_day;
-
-/// How many write shards each GSI key has per day. Readers query all of them.
-pub const SHARDS: u64 = 4;
+#[cfg(test)]
+use crate::store::keys::SHARDS;
+use crate::store::keys::{bounded_key_part, day_key, entry_key, shard_of, truncate_str};
 
 /// DynamoDB accepts at most 25 writes per BatchWriteItem.
 pub const MAX_BATCH_WRITE: usize = 25;
@@ -27,9 +27,6 @@ pub const ITEM_BUDGET_BYTES: usize = 350 * 1024;
 
 /// What a trimmed attribute keeps.
 pub const TRIMMED_FIELD_BYTES: usize = 8 * 1024;
-
-/// DynamoDB limits key attributes to 2048 (partition) and 1024 (sort) bytes.
-const MAX_KEY_PART_BYTES: usize = 512;
 
 /// The attributes this table writes itself; a log entry's own field of the
 /// same name is left in `rawMessage` instead.
@@ -120,56 +117,6 @@ impl Item {
 pub struct Source<'a> {
     pub log_group: &'a str,
     pub log_stream: &'a str,
-}
-
-/// A short, stable, non-cryptographic hash (FNV-1a): shards and fingerprints.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
-}
-
-/// Keeps at most `max` bytes of `s` on a char boundary.
-pub fn truncate_str(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-/// A key part bounded in size; an over-long value keeps a prefix and its hash,
-/// so it stays unique and deterministic. The hash is SHA-256 (its first 64
-/// bits), not FNV: the values come from devices, and two crafted names must
-/// not share a key (one would silence the other).
-pub fn bounded_key_part(s: &str) -> String {
-    use sha2::{Digest, Sha256};
-    if s.len() <= MAX_KEY_PART_BYTES {
-        return s.to_owned();
-    }
-    let digest = Sha256::digest(s.as_bytes());
-    let mut hash = String::with_capacity(16);
-    for byte in &digest[..8] {
-        hash.push_str(&format!("{byte:02x}"));
-    }
-    format!("{}~{hash}", truncate_str(s, MAX_KEY_PART_BYTES - 17))
-}
-
-/// The shard of an event, stable across redeliveries.
-pub fn shard_of(event_id: &str) -> u64 {
-    fnv1a(event_id.as_bytes()) % SHARDS
-}
-
-/// A GSI partition key: `<value>#<UTC day>#<shard>`.
-pub fn day_key(value: &str, day: &str, shard: u64) -> String {
-    format!("{}#{day}#{shard}", bounded_key_part(value))
-}
-
-pub fn entry_key(time_ms: i64, event_id: &str) -> String {
-    format!("{:013}#{}", time_ms.max(0), bounded_key_part(event_id))
 }
 
 /// Builds the item for an incident. `retention_days` sets `expiresAt` from the
@@ -475,16 +422,6 @@ mod tests {
         i.client_id = Some(String::new());
         let item = incident_item(&i, &SOURCE, 30);
         assert!(item.get("ruleDay").is_none() && item.get("clientDay").is_none());
-    }
-
-    #[test]
-    fn over_long_key_parts_stay_unique_and_bounded() {
-        let a = bounded_key_part(&"x".repeat(5000));
-        let b = bounded_key_part(&format!("{}y", "x".repeat(4999)));
-        assert!(a.len() <= 512 && b.len() <= 512);
-        assert_ne!(a, b);
-        let multibyte = bounded_key_part(&"é".repeat(1000));
-        assert!(multibyte.len() <= 512);
     }
 
     #[test]

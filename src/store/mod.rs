@@ -2,5 +2,6 @@
 //! trimming), redaction before it is written, and the queries operators run.
 
 pub mod item;
+pub mod keys;
 pub mod query;
 pub mod redact;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::model::category::Category;
 use crate::model::time::{parse_rfc3339, start_of_day, utc_day, DAY_MS};
-use crate::store::item::{day_key, SHARDS};
+use crate::store::keys::{day_key, SHARDS};
 
 /// Parses `now`, a duration back from now (`90s`, `15m`, `6h`, `7d`, `2w`, `1h30m`) or RFC 3339.
 pub fn parse_time(expr: &str, now_ms: i64) -> Result<i64, String> {

@@ -13,7 +13,7 @@ use crate::session::Session;
 
 pub async fn run(ctx: &mut Session, trace_id: &str) -> Result<()> {
     // Stored as the function stores it: an over-long id as a prefix and a hash.
-    let key = iot_log_monitor::store::item::bounded_key_part(trace_id);
+    let key = iot_log_monitor::store::keys::bounded_key_part(trace_id);
     let rows = ctx.reader().await?.trace(&key).await?;
     if rows.is_empty() {
         eprintln!("no stored entries for trace {}", escape(trace_id));
