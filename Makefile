@@ -58,6 +58,8 @@ test: tools lint build
 lint: tools $(CARGO_DENY)
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --quiet -- -D warnings
+	# The function builds without the developer tooling (feature `tooling`).
+	cargo check --quiet --no-default-features --lib --bin iot-log-processor
 	cfn-lint template.yaml
 	sam validate --lint --region us-east-1 --template template.yaml
 	$(VENV)/bin/python scripts/lint_transformed.py template.yaml

@@ -147,7 +147,10 @@ impl Config {
                     .filter(|s| !s.trim().is_empty())
                     .map(str::parse)
                     .collect::<Result<Vec<Category>, _>>()
-                    .map_err(|problem| ConfigError { var, problem })?;
+                    .map_err(|problem| ConfigError {
+                        var,
+                        problem: problem.to_string(),
+                    })?;
                 Ok(CategorySet::of(&parsed))
             };
 

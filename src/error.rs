@@ -5,6 +5,10 @@
 
 use thiserror::Error;
 
+/// An AWS SDK error kept whole (its service code, request id, HTTP
+/// response and the chain of causes), as the source of ours.
+pub type SdkFailure = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Why a batch could not be decoded. Retrying the same bytes gives the same error.
 #[derive(Debug, Error)]
 pub enum DecodeError {
@@ -49,8 +53,11 @@ pub enum StoreError {
     Request {
         op: &'static str,
         table: String,
+        /// `Code: message`, what the service said.
         message: String,
         retryable: bool,
+        #[source]
+        source: Option<SdkFailure>,
     },
     #[error("{remaining} of {total} incident writes still unprocessed when the retry budget of {budget_ms} ms ran out")]
     Unprocessed {
@@ -86,6 +93,9 @@ pub enum PublishError {
         failed: usize,
         total: usize,
         first_error: String,
+        /// The SDK's error, when the request itself failed.
+        #[source]
+        source: Option<SdkFailure>,
     },
 }
 

@@ -66,6 +66,7 @@ impl AlertGate for MemoryGate {
                     .clone()
                     .unwrap_or_else(|| "ThrottlingException: slow down".into()),
                 retryable: refusal.is_none(),
+                source: None,
             });
         }
         if !self.sent.lock().unwrap().insert(key.to_owned()) {

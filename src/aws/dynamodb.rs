@@ -89,6 +89,7 @@ impl DynamoIncidentStore {
                             table: self.table.clone(),
                             message,
                             retryable,
+                            source: Some(Box::new(error)),
                         });
                     }
                     // The request as a whole failed: every write is still pending.
@@ -213,18 +214,19 @@ impl DynamoAlertGate {
     fn error<E, R>(
         &self,
         op: &'static str,
-        error: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+        error: aws_smithy_runtime_api::client::result::SdkError<E, R>,
     ) -> StoreError
     where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
     {
-        let (message, retryable) = describe(error);
+        let (message, retryable) = describe(&error);
         StoreError::Request {
             op,
             table: self.table.clone(),
             message,
             retryable,
+            source: Some(Box::new(error)),
         }
     }
 
@@ -310,7 +312,7 @@ impl DynamoAlertGate {
                     )))
                 }
                 Err(e) if is_condition_failure(&e) => continue,
-                Err(e) => return Err(self.error("UpdateItem", &e)),
+                Err(e) => return Err(self.error("UpdateItem", e)),
             }
         }
         Ok(None)
@@ -358,7 +360,7 @@ impl DynamoAlertGate {
         match request.send().await {
             Ok(_) => Ok(true),
             Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(self.error("UpdateItem", &e)),
+            Err(e) => Err(self.error("UpdateItem", e)),
         }
     }
 
@@ -399,7 +401,7 @@ impl DynamoAlertGate {
                 output.attributes.as_ref(),
             ))),
             Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(self.error("UpdateItem", &e)),
+            Err(e) => Err(self.error("UpdateItem", e)),
         }
     }
 
@@ -415,7 +417,7 @@ impl DynamoAlertGate {
             .send()
             .await
             .map(|o| o.item)
-            .map_err(|e| self.error("GetItem", &e))
+            .map_err(|e| self.error("GetItem", e))
     }
 
     fn expiry(&self, now_ms: i64) -> String {
@@ -490,6 +492,7 @@ impl AlertGate for DynamoAlertGate {
             table: self.table.clone(),
             message: format!("alert state for {key:?} kept changing; giving up after 3 rounds"),
             retryable: true,
+            source: None,
         })
     }
 
@@ -552,7 +555,7 @@ impl DynamoAlertGate {
             match request.send().await {
                 Ok(_) => Ok(()),
                 Err(e) if is_condition_failure(&e) => Ok(()),
-                Err(e) => Err(self.error("UpdateItem", &e)),
+                Err(e) => Err(self.error("UpdateItem", e)),
             }
         })
         .await

@@ -25,6 +25,8 @@ pub enum ReadError {
         op: &'static str,
         table: String,
         message: String,
+        #[source]
+        source: crate::error::SdkFailure,
     },
 }
 
@@ -87,8 +89,12 @@ impl IncidentReader {
         e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
     ) -> ReadError
     where
-        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
     {
         let (message, _) = super::describe(&e);
         if message.starts_with("ResourceNotFoundException") {
@@ -100,6 +106,7 @@ impl IncidentReader {
                 op,
                 table: self.table.clone(),
                 message,
+                source: Box::new(e),
             }
         }
     }

@@ -59,7 +59,7 @@ impl SnsPublisher {
         alerts: &[RenderedAlert],
         mut indexes: Vec<usize>,
         deadline: Instant,
-    ) -> (u32, Vec<usize>, Option<String>, Vec<(usize, String)>) {
+    ) -> (u32, Vec<usize>, Option<Failure>, Vec<(usize, String)>) {
         let mut requests = 0;
         let mut attempt = 0;
         let mut rejected = Vec::new();
@@ -94,7 +94,7 @@ impl SnsPublisher {
                             rejected.push((i, why));
                         } else {
                             permanent |= failed.sender_fault;
-                            reason.get_or_insert(why);
+                            reason.get_or_insert((why, None));
                             retry.push(i);
                         }
                     }
@@ -107,16 +107,18 @@ impl SnsPublisher {
                 }
                 Err(error) => {
                     let (message, retryable) = describe(&error);
+                    let failure: Failure = (message, Some(Box::new(error)));
                     if !retryable {
-                        return (requests, indexes, Some(message), rejected);
+                        return (requests, indexes, Some(failure), rejected);
                     }
-                    (indexes, Some(message))
+                    (indexes, Some(failure))
                 }
             };
             if retry.is_empty() {
                 return (requests, Vec::new(), None, rejected);
             }
-            tracing::warn!(topic = %self.topic_arn, unsent = retry.len(), reason = ?reason, "PublishBatch incomplete; retrying");
+            let why = reason.as_ref().map(|(message, _)| message.as_str());
+            tracing::warn!(topic = %self.topic_arn, unsent = retry.len(), reason = ?why, "PublishBatch incomplete; retrying");
             if !pause(attempt, deadline).await {
                 return (requests, retry, reason, rejected);
             }
@@ -125,6 +127,10 @@ impl SnsPublisher {
         }
     }
 }
+
+/// Why entries were left unpublished: what SNS said, and the SDK's error
+/// when the request itself failed.
+type Failure = (String, Option<crate::error::SdkFailure>);
 
 /// An entry SNS refused for what it holds (a parameter, an attribute),
 /// rather than for a reason every entry shares (authorisation, KMS, the topic).
@@ -159,11 +165,17 @@ impl AlertPublisher for SnsPublisher {
         if unsent.is_empty() {
             return Ok(report);
         }
+        let (first_error, source) = first_error.unwrap_or_else(|| {
+            (
+                format!("unknown error publishing to {}", self.topic_arn),
+                None,
+            )
+        });
         let error = PublishError::Rejected {
             failed: unsent.len(),
             total: alerts.len(),
-            first_error: first_error
-                .unwrap_or_else(|| format!("unknown error publishing to {}", self.topic_arn)),
+            first_error,
+            source,
         };
         Err((unsent, error))
     }

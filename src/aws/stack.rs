@@ -13,7 +13,12 @@ pub enum StackError {
     )]
     NoCredentials,
     #[error("DescribeStacks {stack} failed: {message}")]
-    Request { stack: String, message: String },
+    Request {
+        stack: String,
+        message: String,
+        #[source]
+        source: crate::error::SdkFailure,
+    },
 }
 
 /// The outputs of a stack deployed from template.yaml.
@@ -36,6 +41,7 @@ impl StackOutputs {
                 StackError::Request {
                     stack: stack.to_owned(),
                     message,
+                    source: Box::new(e),
                 }
             }
         })?;

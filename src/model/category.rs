@@ -72,20 +72,19 @@ impl<'de> serde::Deserialize<'de> for Category {
     }
 }
 
+/// A name that is no category.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown category {0:?} (expected one of RuleNotFound, RuleMessageThrottled, Failure, Warning, Unparseable)")]
+pub struct UnknownCategory(pub String);
+
 impl FromStr for Category {
-    type Err = String;
+    type Err = UnknownCategory;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
             .find(|c| c.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                let names: Vec<_> = Self::ALL.iter().map(|c| c.as_str()).collect();
-                format!(
-                    "unknown category {s:?} (expected one of {})",
-                    names.join(", ")
-                )
-            })
+            .ok_or_else(|| UnknownCategory(s.to_owned()))
     }
 }
 

@@ -120,6 +120,7 @@ mod tests {
         assert!("Success"
             .parse::<Category>()
             .unwrap_err()
+            .to_string()
             .contains("RuleNotFound"));
     }
 }

@@ -7,8 +7,13 @@ use crate::model::category::Category;
 use crate::model::time::{parse_rfc3339, start_of_day, utc_day, DAY_MS};
 use crate::store::keys::{day_key, SHARDS};
 
+/// A time expression that is none of the accepted forms.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid time {0:?}: expected now, a duration back from now like 15m, 6h or 7d, or RFC 3339 like 2026-11-22T10:00:00Z")]
+pub struct InvalidTime(pub String);
+
 /// Parses `now`, a duration back from now (`90s`, `15m`, `6h`, `7d`, `2w`, `1h30m`) or RFC 3339.
-pub fn parse_time(expr: &str, now_ms: i64) -> Result<i64, String> {
+pub fn parse_time(expr: &str, now_ms: i64) -> Result<i64, InvalidTime> {
     let expr = expr.trim();
     if expr.eq_ignore_ascii_case("now") {
         return Ok(now_ms);
@@ -21,9 +26,7 @@ pub fn parse_time(expr: &str, now_ms: i64) -> Result<i64, String> {
         Ok(back) if !back.is_zero() && back.as_millis() <= (3650 * DAY_MS) as u128 => {
             Ok(now_ms - back.as_millis() as i64)
         }
-        _ => Err(format!(
-            "invalid time {expr:?}: expected now, a duration back from now like 15m, 6h or 7d, or RFC 3339 like 2026-11-22T10:00:00Z"
-        )),
+        _ => Err(InvalidTime(expr.to_owned())),
     }
 }
 
@@ -198,7 +201,7 @@ mod tests {
         assert_eq!(parse_time("7d", NOW), Ok(NOW - 7 * DAY_MS));
         assert_eq!(
             parse_time("2026-11-22T10:00:00Z", NOW),
-            parse_rfc3339("2026-11-22T10:00:00Z").ok_or(String::new())
+            parse_rfc3339("2026-11-22T10:00:00Z").ok_or(InvalidTime(String::new()))
         );
         assert_eq!(parse_time("15 minutes", NOW), parse_time("15m", NOW));
         assert_eq!(parse_time("1h30m", NOW), Ok(NOW - 5_400_000));
@@ -212,7 +215,7 @@ mod tests {
             "99999999999d",
             "2026-11-22",
         ] {
-            let err = parse_time(bad, NOW).unwrap_err();
+            let err = parse_time(bad, NOW).unwrap_err().to_string();
             assert!(err.contains("15m, 6h or 7d"), "{bad}: {err}");
         }
     }

@@ -15,12 +15,19 @@ pub struct FailedInvocation {
     pub payload: String,
 }
 
-/// Reads a destination record. `Err` says why it is not one.
-pub fn parse_destination_record(body: &str) -> Result<FailedInvocation, String> {
-    let record: Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
-    let payload = record
-        .get("requestPayload")
-        .ok_or("no requestPayload: not a Lambda destination record")?;
+/// Why a message in the failure queue is not a destination record.
+#[derive(Debug, thiserror::Error)]
+pub enum NotARecord {
+    #[error("not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("no requestPayload: not a Lambda destination record")]
+    NoPayload,
+}
+
+/// Reads a destination record.
+pub fn parse_destination_record(body: &str) -> Result<FailedInvocation, NotARecord> {
+    let record: Value = serde_json::from_str(body).map_err(NotARecord::NotJson)?;
+    let payload = record.get("requestPayload").ok_or(NotARecord::NoPayload)?;
     let text = |v: &Value| v.as_str().map(str::to_owned);
     let context = &record["requestContext"];
     let response = &record["responsePayload"];
@@ -88,9 +95,11 @@ mod tests {
     fn other_messages_are_refused_with_a_reason() {
         assert!(parse_destination_record("hello")
             .unwrap_err()
+            .to_string()
             .contains("not JSON"));
         assert!(parse_destination_record(r#"{"awslogs":{}}"#)
             .unwrap_err()
+            .to_string()
             .contains("requestPayload"));
     }
 }
