@@ -14,64 +14,7 @@ use serde_json::value::RawValue;
 
 use crate::model::essentials::{json_text, parse_object};
 pub use crate::model::essentials::{parse_essentials, Essentials, NotAnEntry};
-
-macro_rules! text_fields {
-    ($($variant:ident => $name:literal $(| $alias:literal)*),+ $(,)?) => {
-        /// The string-valued attributes the model knows by name.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum Field { $($variant),+ }
-
-        impl Field {
-            pub const ALL: &'static [Field] = &[$(Field::$variant),+];
-            /// Every name read as a field, aliases included.
-            pub const NAMES: &'static [(&'static str, Field)] =
-                &[$(($name, Field::$variant), $(($alias, Field::$variant),)*)+];
-            const COUNT: usize = Self::ALL.len();
-
-            /// The attribute's name in the log entry (and in stored items).
-            pub fn name(self) -> &'static str {
-                match self { $(Field::$variant => $name),+ }
-            }
-
-            fn from_name(name: &str) -> Option<Field> {
-                match name { $($name $(| $alias)* => Some(Field::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
-text_fields! {
-    Timestamp => "timestamp",
-    LogLevel => "logLevel",
-    TraceId => "traceId",
-    AccountId => "accountId",
-    Status => "status",
-    Protocol => "protocol",
-    ClientId => "clientId",
-    PrincipalId => "principalId",
-    SourceIp => "sourceIp",
-    TopicName => "topicName",
-    RuleName => "ruleName",
-    RuleAction => "ruleAction",
-    Reason => "reason",
-    Details => "details",
-    DeviceShadowName => "deviceShadowName",
-    JobId => "jobId",
-    ClientToken => "clientToken",
-    VersionNumber => "versionNumber",
-    DeviceCertificateId => "deviceCertificateId",
-    ProvisioningTemplateName => "provisioningTemplateName",
-    // CloudTrail records of AWS IoT API calls: camelCase as CloudTrail
-    // delivers them to CloudWatch Logs, PascalCase as the IoT guide shows them.
-    EventSource => "eventSource" | "EventSource",
-    EventName => "eventName" | "EventName",
-    EventTime => "eventTime" | "EventTime",
-    ErrorCode => "errorCode" | "ErrorCode",
-    ErrorMessage => "errorMessage" | "ErrorMessage",
-    RequestId => "requestID" | "RequestID",
-    EventId => "eventID" | "EventID",
-    RecipientAccountId => "recipientAccountId" | "RecipientAccountId",
-}
+pub use crate::model::field::Field;
 
 /// CloudTrail's name for AWS IoT's control plane.
 pub const IOT_EVENT_SOURCE: &str = "iot.amazonaws.com";
@@ -250,15 +193,7 @@ impl<'a> LogEntry<'a> {
 
     /// The fields classification reads, borrowed.
     pub fn essentials(&self) -> Essentials<'_> {
-        let borrowed = |field| self.get(field).map(Cow::Borrowed);
-        Essentials {
-            event_type: Cow::Borrowed(self.event_type.as_str()),
-            status: borrowed(Field::Status),
-            log_level: borrowed(Field::LogLevel),
-            event_name: borrowed(Field::EventName),
-            event_source: borrowed(Field::EventSource),
-            error_code: borrowed(Field::ErrorCode),
-        }
+        Essentials::from_fields(self.event_type.as_str(), |field| self.get(field))
     }
 
     /// `Some` for a CloudTrail record of an API call rather than an IoT log entry.
@@ -357,14 +292,7 @@ mod tests {
 
     #[test]
     fn the_slots_are_the_fields_classification_reads_under_every_name() {
-        let expected = |field| match field {
-            Field::Status => Some(Slot::Status),
-            Field::LogLevel => Some(Slot::LogLevel),
-            Field::EventName => Some(Slot::EventName),
-            Field::EventSource => Some(Slot::EventSource),
-            Field::ErrorCode => Some(Slot::ErrorCode),
-            _ => None,
-        };
+        let expected = Slot::of_field;
         assert!(Field::NAMES.len() > Field::ALL.len(), "aliases listed");
         for &(name, field) in Field::NAMES {
             assert_eq!(Slot::of(name.as_bytes()), expected(field), "{name}");

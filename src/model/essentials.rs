@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 
 use crate::json::scan::Specials;
 use crate::json::unescape::unescape_json_string;
+use crate::model::field::Field;
 
 /// The `eventType` values of CloudTrail records (never IoT log event types).
 pub(crate) const CLOUDTRAIL_EVENT_TYPES: [&str; 5] = [
@@ -68,15 +69,98 @@ pub(crate) fn json_text(raw: &RawValue) -> Option<Cow<'_, str>> {
     Some(Cow::Owned(out))
 }
 
-/// What classification reads from an entry, and nothing else.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Essentials<'a> {
-    pub event_type: Cow<'a, str>,
-    pub status: Option<Cow<'a, str>>,
-    pub log_level: Option<Cow<'a, str>>,
-    pub event_name: Option<Cow<'a, str>>,
-    pub event_source: Option<Cow<'a, str>>,
-    pub error_code: Option<Cow<'a, str>>,
+/// The fields classification reads, one line each: its slot, the model's
+/// field, its member of [`Essentials`], and every name it goes by, as bytes
+/// (a test holds them to the field table). The serde reader, the escaped
+/// scan, [`Essentials`] itself and the full entry's `essentials()` are all
+/// generated from it, so reading one more field is one more line here (and
+/// a look at what `classify` makes of it). `eventType` is always read.
+macro_rules! classification_fields {
+    ($($slot:ident: $field:ident => $member:ident [$($name:literal)|+]),+ $(,)?) => {
+        /// What classification reads from an entry, and nothing else.
+        #[derive(Debug, Clone, PartialEq, Eq, Default)]
+        pub struct Essentials<'a> {
+            pub event_type: Cow<'a, str>,
+            $(pub $member: Option<Cow<'a, str>>,)+
+        }
+
+        /// The fields classification reads, as slots of [`EssentialsSlots`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum Slot {
+            EventType,
+            $($slot,)+
+        }
+
+        impl Slot {
+            /// Every name's length, as bits: most keys are turned away by
+            /// their length and first letter before any comparison.
+            const LENGTHS: u64 = 1 << b"eventType".len() $($(| 1 << $name.len())+)+;
+            /// Every name's first letter (either case), as bits from `a`.
+            const FIRSTS: u32 = 1 << (b'e' - b'a') $($(| 1 << (($name[0] | 0x20) - b'a'))+)+;
+
+            /// The slot the string value of `key` fills, if classification reads it.
+            #[inline(always)]
+            pub(crate) fn of(key: &[u8]) -> Option<Slot> {
+                let letter = (key.first()? | 0x20).wrapping_sub(b'a');
+                if key.len() >= 64
+                    || letter >= 26
+                    || Self::LENGTHS >> key.len() & 1 == 0
+                    || Self::FIRSTS >> letter & 1 == 0
+                {
+                    return None;
+                }
+                match key {
+                    b"eventType" | b"EventType" => Some(Slot::EventType),
+                    $($($name)|+ => Some(Slot::$slot),)+
+                    _ => None,
+                }
+            }
+
+            /// The slot a field of the model fills, if classification reads it.
+            #[cfg(test)]
+            pub(crate) fn of_field(field: Field) -> Option<Slot> {
+                match field {
+                    $(Field::$field => Some(Slot::$slot),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl<'a> EssentialsSlots<'a> {
+            /// Fills a slot; the last of duplicate keys wins, as in serde.
+            #[inline(always)]
+            fn set(&mut self, slot: Slot, value: Cow<'a, str>) {
+                match slot {
+                    Slot::EventType => {
+                        self.has_event_type = true;
+                        self.essentials.event_type = value;
+                    }
+                    $(Slot::$slot => self.essentials.$member = Some(value),)+
+                }
+            }
+        }
+
+        impl<'a> Essentials<'a> {
+            /// The essentials of an entry already read in full.
+            pub(crate) fn from_fields(
+                event_type: &'a str,
+                get: impl Fn(Field) -> Option<&'a str>,
+            ) -> Self {
+                Essentials {
+                    event_type: Cow::Borrowed(event_type),
+                    $($member: get(Field::$field).map(Cow::Borrowed),)+
+                }
+            }
+        }
+    };
+}
+
+classification_fields! {
+    Status: Status => status [b"status"],
+    LogLevel: LogLevel => log_level [b"logLevel"],
+    EventName: EventName => event_name [b"eventName" | b"EventName"],
+    EventSource: EventSource => event_source [b"eventSource" | b"EventSource"],
+    ErrorCode: ErrorCode => error_code [b"errorCode" | b"ErrorCode"],
 }
 
 impl Essentials<'_> {
@@ -287,40 +371,6 @@ fn number(bytes: &[u8], at: &mut usize) -> Option<()> {
     }
 }
 
-/// The fields classification reads, as slots of [`EssentialsSlots`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Slot {
-    EventType,
-    Status,
-    LogLevel,
-    EventName,
-    EventSource,
-    ErrorCode,
-}
-
-impl Slot {
-    /// The slot the string value of `key` fills, if classification reads it.
-    #[inline(always)]
-    pub(crate) fn of(key: &[u8]) -> Option<Slot> {
-        // Nearly every key is none of these: its length and first letter
-        // turn it away before any comparison. The names are Field's (a test
-        // holds them to its table, aliases included).
-        let first = key.first()? | 0x20;
-        if !matches!((key.len(), first), (6, b's') | (8, b'l') | (9 | 11, b'e')) {
-            return None;
-        }
-        match key {
-            b"eventType" | b"EventType" => Some(Slot::EventType),
-            b"status" => Some(Slot::Status),
-            b"logLevel" => Some(Slot::LogLevel),
-            b"eventName" | b"EventName" => Some(Slot::EventName),
-            b"eventSource" | b"EventSource" => Some(Slot::EventSource),
-            b"errorCode" | b"ErrorCode" => Some(Slot::ErrorCode),
-            _ => None,
-        }
-    }
-}
-
 /// The fields of [`Essentials`] while they are read, by either reader.
 #[derive(Default)]
 struct EssentialsSlots<'a> {
@@ -330,25 +380,6 @@ struct EssentialsSlots<'a> {
 }
 
 impl<'a> EssentialsSlots<'a> {
-    /// Fills a slot; the last of duplicate keys wins, as in serde.
-    #[inline(always)]
-    fn set(&mut self, slot: Slot, value: Cow<'a, str>) {
-        let e = &mut self.essentials;
-        let field = match slot {
-            Slot::EventType => {
-                self.has_event_type = true;
-                e.event_type = value;
-                return;
-            }
-            Slot::Status => &mut e.status,
-            Slot::LogLevel => &mut e.log_level,
-            Slot::EventName => &mut e.event_name,
-            Slot::EventSource => &mut e.event_source,
-            Slot::ErrorCode => &mut e.error_code,
-        };
-        *field = Some(value);
-    }
-
     /// The essentials where they lie, if a string `eventType` was found.
     fn read(&self) -> Option<&Essentials<'a>> {
         self.has_event_type.then_some(&self.essentials)

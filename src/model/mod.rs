@@ -6,5 +6,6 @@ pub mod category;
 pub mod classify;
 pub mod entry;
 pub mod essentials;
+pub mod field;
 pub mod record;
 pub mod time;
