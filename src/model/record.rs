@@ -2,10 +2,12 @@
 //! the owned record kept for storage and alerting, and the synthetic
 //! traceId scheme for entries that have none.
 
+use crate::json::unescape::unescape_json_string;
 use crate::model::category::Category;
 use crate::model::classify::{category_of_read, classify};
 use crate::model::entry::{parse_entry, parse_essentials, LogEntry, NotAnEntry};
 use crate::model::essentials::scan_escaped_essentials;
+use crate::model::field::Field;
 use crate::model::time::{parse_iot_timestamp, parse_rfc3339};
 
 /// An incident, owned: it outlives the batch buffer it came from.
@@ -24,10 +26,81 @@ pub struct Incident {
     pub account_id: Option<String>,
     pub reason: Option<String>,
     pub details: Option<String>,
-    /// The log event's message, unchanged.
+    /// The log event's message, unchanged (until redaction).
     pub message: String,
     /// For `Unparseable`: why the message is not an entry.
     pub parse_problem: Option<&'static str>,
+    /// A CloudTrail record of an API call rather than an IoT log entry.
+    pub cloudtrail: bool,
+    /// The entry's own top-level fields, read once with the entry and
+    /// handed on: redaction rewrites them, the item writer stores them.
+    pub fields: Vec<(String, FieldValue)>,
+}
+
+/// One of an entry's own fields, owned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue {
+    Text(String),
+    /// An integer, as written (DynamoDB keeps numbers as text).
+    Integer(String),
+    Bool(bool),
+    Null,
+    /// Anything else (an object, an array, another number), as its JSON text.
+    Json(String),
+}
+
+impl FieldValue {
+    /// A raw JSON value as the item keeps it.
+    pub fn of_json(json: &str) -> Self {
+        match json.as_bytes().first() {
+            Some(b'"') => {
+                let mut text = String::new();
+                match unescape_json_string(json, &mut text) {
+                    Some(()) => Self::Text(text),
+                    None => Self::Json(json.to_owned()),
+                }
+            }
+            Some(b't') if json == "true" => Self::Bool(true),
+            Some(b'f') if json == "false" => Self::Bool(false),
+            Some(b'n') if json == "null" => Self::Null,
+            _ if json.parse::<i64>().is_ok() || json.parse::<u64>().is_ok() => {
+                Self::Integer(json.to_owned())
+            }
+            _ => Self::Json(json.to_owned()),
+        }
+    }
+}
+
+/// Every top-level field of a parsed entry, in a fixed order: the event
+/// type, the known text fields, `sourcePort`, `resources`, then the rest as
+/// they came.
+fn fields_of(entry: &LogEntry<'_>) -> Vec<(String, FieldValue)> {
+    let mut fields = Vec::with_capacity(Field::ALL.len() + entry.other.len() + 3);
+    fields.push((
+        "eventType".to_owned(),
+        FieldValue::Text(entry.event_type.as_str().to_owned()),
+    ));
+    for &field in Field::ALL {
+        if let Some(value) = entry.get(field) {
+            fields.push((field.name().to_owned(), FieldValue::Text(value.to_owned())));
+        }
+    }
+    if let Some(port) = entry.source_port {
+        fields.push((
+            "sourcePort".to_owned(),
+            FieldValue::Integer(port.to_string()),
+        ));
+    }
+    if let Some(resources) = entry.resources {
+        fields.push((
+            "resources".to_owned(),
+            FieldValue::Json(resources.get().to_owned()),
+        ));
+    }
+    for (name, raw) in &entry.other {
+        fields.push((name.to_string(), FieldValue::of_json(raw.get())));
+    }
+    fields
 }
 
 /// The traceId for entries that have none, deterministic so that redelivery
@@ -109,12 +182,15 @@ pub fn incident(
         details: None,
         message: message.to_owned(),
         parse_problem: None,
+        cloudtrail: false,
+        fields: Vec::new(),
     };
     match verdict {
         Verdict::Unparseable(why) => incident.parse_problem = Some(why.as_str()),
         // A control-plane call: keyed by its request id, named by its API.
         Verdict::Entry(entry, _) => match entry.cloudtrail() {
             Some(call) => {
+                incident.cloudtrail = true;
                 if let Some(request_id) = call.request_id {
                     incident.trace_id = request_id.to_owned();
                 }
@@ -142,6 +218,9 @@ pub fn incident(
                 incident.details = owned(entry.details());
             }
         },
+    }
+    if let Verdict::Entry(entry, _) = verdict {
+        incident.fields = fields_of(entry);
     }
     Some(incident)
 }

@@ -153,6 +153,8 @@ pub(crate) mod tests {
             details: Some("Message for Rule r throttled".into()),
             message: "{}".into(),
             parse_problem: None,
+            cloudtrail: false,
+            fields: Vec::new(),
         }
     }
 

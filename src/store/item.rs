@@ -10,10 +10,8 @@
 //!   bounds a partition in time and the shard (0..SHARDS, from the event id)
 //!   spreads a storm of one rule or category over several partitions.
 
-use crate::json::unescape::unescape_json_string;
 use crate::model::category::Category;
-use crate::model::entry::{parse_entry, Field};
-use crate::model::record::Incident;
+use crate::model::record::{FieldValue, Incident};
 use crate::model::time::utc_day;
 #[cfg(test)]
 use crate::store::keys::SHARDS;
@@ -163,25 +161,23 @@ pub fn incident_item(incident: &Incident, source: &Source<'_>, retention_days: u
     item
 }
 
-/// Copies the entry's own top-level fields under their own names: strings
-/// and booleans as such, integers as N, anything else (objects, arrays,
-/// other numbers) as its JSON text, which DynamoDB always accepts.
+/// Copies the entry's own top-level fields, as the record read them once
+/// (and redaction left them), under their own names: strings and booleans
+/// as such, integers as N, anything else (objects, arrays, other numbers)
+/// as its JSON text, which DynamoDB always accepts.
 ///
 /// One value per name, the one classification used: for an IoT entry the
 /// incident's own `clientId`, `ruleName`, `accountId`, `reason` and
 /// `details` (so the item, the notification and the indexes agree, after
-/// redaction too), then each known field, then the others; a repeated key
-/// never replaces a value already set, and never a table's own attribute.
+/// redaction too), then the entry's fields in order; a repeated key never
+/// replaces a value already set, and never a table's own attribute.
 /// Returns the names left out (too many, or too long).
 fn add_entry_fields(item: &mut Item, incident: &Incident) -> Vec<String> {
-    let Ok(entry) = parse_entry(&incident.message) else {
-        return Vec::new();
-    };
-    let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut taken: std::collections::HashSet<&str> = std::collections::HashSet::new();
     let mut skipped = Vec::new();
     let mut added = 0;
     let mut add = |name: &str, attr: Attr| {
-        if name.is_empty() || OWN_ATTRIBUTES.contains(&name) || taken.contains(name) {
+        if name.is_empty() || OWN_ATTRIBUTES.contains(&name) {
             return;
         }
         if name.len() > MAX_ATTRIBUTE_NAME_BYTES || added == MAX_ENTRY_ATTRIBUTES {
@@ -191,55 +187,37 @@ fn add_entry_fields(item: &mut Item, incident: &Incident) -> Vec<String> {
             return;
         }
         added += 1;
-        taken.insert(name.to_owned());
         item.attributes.push((name.to_owned(), attr));
     };
-    if entry.cloudtrail().is_none() {
-        for (name, value) in [
-            ("clientId", &incident.client_id),
-            ("ruleName", &incident.rule_name),
-            ("accountId", &incident.account_id),
-            ("reason", &incident.reason),
-            ("details", &incident.details),
-        ] {
+    let classified = [
+        ("clientId", &incident.client_id),
+        ("ruleName", &incident.rule_name),
+        ("accountId", &incident.account_id),
+        ("reason", &incident.reason),
+        ("details", &incident.details),
+    ];
+    if !incident.cloudtrail {
+        for (name, value) in classified {
             if let Some(value) = value {
-                add(name, Attr::S(value.clone()));
+                if taken.insert(name) {
+                    add(name, Attr::S(value.clone()));
+                }
             }
         }
     }
-    add("eventType", Attr::S(entry.event_type.as_str().to_owned()));
-    for &field in Field::ALL {
-        if let Some(value) = entry.get(field) {
-            add(field.name(), Attr::S(value.to_owned()));
+    for (name, value) in &incident.fields {
+        if !taken.insert(name) {
+            continue;
         }
-    }
-    if let Some(port) = entry.source_port {
-        add("sourcePort", Attr::N(port.to_string()));
-    }
-    if let Some(resources) = entry.resources {
-        add("resources", Attr::S(resources.get().to_owned()));
-    }
-    for (name, raw) in &entry.other {
-        add(name, raw_attr(raw.get()));
+        let attr = match value {
+            FieldValue::Text(text) | FieldValue::Json(text) => Attr::S(text.clone()),
+            FieldValue::Integer(n) => Attr::N(n.clone()),
+            FieldValue::Bool(b) => Attr::Bool(*b),
+            FieldValue::Null => Attr::Null,
+        };
+        add(name, attr);
     }
     skipped
-}
-
-fn raw_attr(json: &str) -> Attr {
-    match json.as_bytes().first() {
-        Some(b'"') => {
-            let mut text = String::new();
-            match unescape_json_string(json, &mut text) {
-                Some(()) => Attr::S(text),
-                None => Attr::S(json.to_owned()),
-            }
-        }
-        Some(b't') if json == "true" => Attr::Bool(true),
-        Some(b'f') if json == "false" => Attr::Bool(false),
-        Some(b'n') if json == "null" => Attr::Null,
-        _ if json.parse::<i64>().is_ok() || json.parse::<u64>().is_ok() => Attr::N(json.to_owned()),
-        _ => Attr::S(json.to_owned()),
-    }
 }
 
 /// Never lets an item exceed DynamoDB's limit: first every large string is
@@ -336,6 +314,7 @@ pub fn write_chunks(items: Vec<Item>) -> Vec<Vec<Item>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::record::Verdict;
 
     fn incident(message: &str) -> Incident {
         Incident {
@@ -351,6 +330,17 @@ mod tests {
             details: None,
             message: message.into(),
             parse_problem: None,
+            cloudtrail: false,
+            // The fields as the record reads them from the message.
+            fields: match crate::model::entry::parse_entry(message) {
+                Ok(entry) => {
+                    let verdict = Verdict::Entry(entry, Some(Category::Failure));
+                    crate::model::record::incident("e", 0, message, &verdict)
+                        .unwrap()
+                        .fields
+                }
+                Err(_) => Vec::new(),
+            },
         }
     }
 

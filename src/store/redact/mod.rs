@@ -13,10 +13,10 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use crate::model::category::Category;
-use crate::model::record::Incident;
+use crate::model::record::{FieldValue, Incident};
 
 mod tokens;
-use tokens::{string_tokens, Change, Tokens};
+use tokens::{string_tokens, Change, Tokens, CLASSIFYING_KEYS};
 
 /// Shorter keys make the pseudonyms guessable.
 pub const MIN_KEY_BYTES: usize = 16;
@@ -144,22 +144,34 @@ impl Redactor {
             }
             out
         };
-        let message = &incident.message;
-        let mut rewritten = String::with_capacity(message.len() + 64);
-        let mut copied = 0;
-        for (range, change) in &changes {
-            let replacement = match change {
-                Change::Pseudonym { original } => Some(self.pseudonym(original)),
-                Change::Text { unescaped } => scrub(unescaped),
-            };
-            if let Some(text) = replacement {
-                rewritten.push_str(&message[copied..range.start]);
-                rewritten.push_str(&serde_json::to_string(&text).expect("a string serialises"));
-                copied = range.end;
+        incident.message = self.rewrite(&incident.message, &changes, &scrub);
+        // The fields the record read once, as the rewritten message holds
+        // them: a redacted name's value whole, nested JSON rewritten the
+        // same way, other text scrubbed (not the classifying fields').
+        for (name, value) in &mut incident.fields {
+            if self.redacts(name) {
+                let original = match value {
+                    FieldValue::Text(text) => text.clone(),
+                    FieldValue::Integer(text) | FieldValue::Json(text) => text.clone(),
+                    FieldValue::Bool(b) => b.to_string(),
+                    FieldValue::Null => "null".to_owned(),
+                };
+                *value = FieldValue::Text(self.pseudonym(&original));
+                continue;
+            }
+            match value {
+                FieldValue::Text(text) if !CLASSIFYING_KEYS.contains(&name.as_str()) => {
+                    if let Some(scrubbed) = scrub(text) {
+                        *text = scrubbed;
+                    }
+                }
+                FieldValue::Json(json) => match string_tokens(json, |key| self.redacts(key)) {
+                    Ok(tokens) => *json = self.rewrite(json, &tokens.changes, &scrub),
+                    Err(()) => *json = WITHHELD_MESSAGE.to_owned(),
+                },
+                _ => {}
             }
         }
-        rewritten.push_str(&message[copied..]);
-        incident.message = rewritten;
         // The incident's own copies. Identifiers: the whole value when its
         // field is redacted or it is a redacted value (however short).
         // Free text: every redacted value inside it. The event type is what
@@ -200,10 +212,37 @@ impl Redactor {
         }
     }
 
-    /// Fails closed: the message's text is withheld, and the incident's own
-    /// copies of redacted fields become pseudonyms.
+    /// `json` with each change made: a redacted value becomes its
+    /// pseudonym, a string holding redacted values is scrubbed; the rest is
+    /// kept byte for byte.
+    fn rewrite(
+        &self,
+        json: &str,
+        changes: &[(std::ops::Range<usize>, Change)],
+        scrub: &impl Fn(&str) -> Option<String>,
+    ) -> String {
+        let mut rewritten = String::with_capacity(json.len() + 64);
+        let mut copied = 0;
+        for (range, change) in changes {
+            let replacement = match change {
+                Change::Pseudonym { original } => Some(self.pseudonym(original)),
+                Change::Text { unescaped } => scrub(unescaped),
+            };
+            if let Some(text) = replacement {
+                rewritten.push_str(&json[copied..range.start]);
+                rewritten.push_str(&serde_json::to_string(&text).expect("a string serialises"));
+                copied = range.end;
+            }
+        }
+        rewritten.push_str(&json[copied..]);
+        rewritten
+    }
+
+    /// Fails closed: the message's text and its fields are withheld, and
+    /// the incident's own copies of redacted fields become pseudonyms.
     fn withhold(&self, incident: &mut Incident) {
         incident.message = WITHHELD_MESSAGE.to_owned();
+        incident.fields.clear();
         incident.details = None;
         for (name, value) in [
             ("clientId", &mut incident.client_id),
@@ -435,6 +474,50 @@ mod tests {
             started.elapsed() < std::time::Duration::from_secs(5),
             "bounded work"
         );
+    }
+
+    /// Parse once: the item written from the fields redaction leaves on the
+    /// record is the item reading the redacted message again would give, so
+    /// its attributes and its `rawMessage` agree.
+    #[test]
+    fn the_redacted_fields_are_what_the_redacted_message_holds() {
+        let r = Redactor::new(
+            vec!["sourceIp".into(), "principalId".into(), "clientId".into()],
+            KEY,
+        );
+        for message in [
+            r#"{"eventType":"Connect","status":"Failure","clientId":"victim-1","sourceIp":"203.0.113.9","sourcePort":443,"details":"from 203.0.113.9 victim-1","n":1e400,"tags":["203.0.113.9",{"principalId":"p-1234"}]}"#,
+            r#"{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","principalId":"AIDAEXAMPLE1234"},"eventSource":"iot.amazonaws.com","eventName":"AttachPolicy","sourceIPAddress":"198.51.100.4","errorCode":"AccessDenied","errorMessage":"User AIDAEXAMPLE1234 is not authorized","requestID":"r1","eventType":"AwsApiCall"}"#,
+            r#"{"eventType":"Connect","status":"Failure","clientId":123,"clientId":"victim-2","sourceIp":{"v4":"10.1.2.3"}}"#,
+        ] {
+            let mut i = incident_of(message);
+            r.redact(&mut i);
+            let again = incident_of(&i.message);
+            let source = crate::store::item::Source {
+                log_group: "g",
+                log_stream: "s",
+            };
+            assert_eq!(
+                crate::store::item::incident_item(&i, &source, 30),
+                crate::store::item::incident_item(&again, &source, 30),
+                "{}",
+                i.message
+            );
+            for secret in [
+                "victim-1",
+                "victim-2",
+                "203.0.113.9",
+                "p-1234",
+                "AIDAEXAMPLE1234",
+                "10.1.2.3",
+            ] {
+                assert!(
+                    !format!("{:?}", i.fields).contains(secret),
+                    "{secret}: {:?}",
+                    i.fields
+                );
+            }
+        }
     }
 
     #[test]

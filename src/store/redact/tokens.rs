@@ -8,7 +8,7 @@ use crate::json::unescape::unescape_json_string;
 
 /// Keys whose values classification reads: never scrubbed (a device named
 /// `Failure` must not rewrite `status`), only replaced when redacted by name.
-const CLASSIFYING_KEYS: &[&str] = &[
+pub(super) const CLASSIFYING_KEYS: &[&str] = &[
     "eventType",
     "EventType",
     "status",
