@@ -93,6 +93,25 @@ fn stages(c: &mut Criterion) {
         // parsed in full and copied out.
         b.iter(|| analyze(black_box(&batch), keep).unwrap().incidents.len())
     });
+    g.bench_function("items", |b| {
+        // A stored batch on top of classification: every incident's item.
+        let source = iot_log_monitor::store::item::Source {
+            log_group: "AWSIotLogsV2",
+            log_stream: "s",
+        };
+        b.iter(|| {
+            analyze(black_box(&batch), keep)
+                .unwrap()
+                .incidents
+                .iter()
+                .map(|i| {
+                    iot_log_monitor::store::item::incident_item(i, &source, 30)
+                        .attributes
+                        .len()
+                })
+                .sum::<usize>()
+        })
+    });
     g.bench_function("entries-unescaped-first", |b| {
         // The previous way: unescape every message, then the essentials parse.
         let mut scratch = String::new();

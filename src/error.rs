@@ -30,6 +30,8 @@ pub enum DecodeError {
     UnknownMessageType(String),
     #[error("log event {id}: `message` is not a JSON string")]
     MessageNotString { id: String },
+    #[error("a Kinesis record that is not as Lambda delivers them (data not base64, a field missing or of another type): {0}")]
+    UnreadableRecord(String),
 }
 
 impl DecodeError {
@@ -42,6 +44,7 @@ impl DecodeError {
             Self::Envelope(_) => "Decode.Envelope",
             Self::UnknownMessageType(_) => "Decode.UnknownMessageType",
             Self::MessageNotString { .. } => "Decode.MessageNotString",
+            Self::UnreadableRecord(_) => "Decode.UnreadableRecord",
         }
     }
 }

@@ -23,7 +23,7 @@ fn sequence_numbers(event: &str) -> Vec<String> {
     match invocation(event).unwrap() {
         Invocation::Kinesis(records) => records
             .iter()
-            .map(|r| r.kinesis.sequence_number.to_string())
+            .map(|r| r.sequence_number().to_owned())
             .collect(),
         Invocation::Subscription(_) => panic!("not a Kinesis event"),
     }
@@ -195,5 +195,36 @@ async fn cloudtrail_failures_of_iot_api_calls_are_stored_and_alerted_by_request_
     assert!(
         subjects.iter().any(|s| s.contains("UpdateCertificate")),
         "{subjects:?}"
+    );
+}
+
+/// A record Lambda's event format does not describe (data that is not
+/// base64, no arrival time) costs that record only: it is named in the
+/// partial batch response, and the records beside it are stored.
+#[tokio::test]
+async fn an_unreadable_record_costs_only_itself() {
+    let stack = Stack::new("kinesis-unreadable").await;
+    let mut event: serde_json::Value =
+        serde_json::from_str(&fixture("kinesis/three-batches")).unwrap();
+    let records = event["Records"].as_array_mut().unwrap();
+    records[1]["kinesis"]["data"] = "not base64!!".into();
+    let third = records[2]["kinesis"].as_object_mut().unwrap();
+    third.remove("approximateArrivalTimestamp");
+    let event = event.to_string();
+    let sequences = sequence_numbers(&event);
+    let response = stream(&stack.processor(&[]), &event).await;
+    let reported: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_deref().unwrap())
+        .collect();
+    assert_eq!(reported, [sequences[1].as_str(), sequences[2].as_str()]);
+    assert_eq!(response.summary.decode_errors, 2);
+    let direct = Stack::new("kinesis-unreadable-direct").await;
+    run(&direct.processor(&[]), &fixture("rule-not-found"), NOW).await;
+    assert_eq!(
+        trace_ids(&stack.incidents().await),
+        trace_ids(&direct.incidents().await),
+        "the first record is stored"
     );
 }

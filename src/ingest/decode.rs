@@ -8,6 +8,7 @@ use std::borrow::Cow;
 
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::error::DecodeError;
 use crate::ingest::batch::LogsBatch;
@@ -26,15 +27,86 @@ pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 32 * 1024 * 1024;
 #[derive(Debug)]
 pub enum Invocation<'a> {
     Subscription(Cow<'a, str>),
-    Kinesis(Vec<KinesisEventRecord>),
+    Kinesis(Vec<StreamRecord>),
+}
+
+/// One record of a Kinesis batch, read on its own: a record that cannot be
+/// read costs itself only, never the records beside it.
+#[derive(Debug)]
+pub enum StreamRecord {
+    /// A record as `aws_lambda_events` defines it (its data base64-decoded).
+    Readable(KinesisEventRecord),
+    /// A record it cannot read (data that is not base64, a field missing or
+    /// of another type): reported failed by its sequence number.
+    Unreadable {
+        sequence_number: String,
+        problem: String,
+    },
+}
+
+impl StreamRecord {
+    /// What a partial batch response names the record by.
+    pub fn sequence_number(&self) -> &str {
+        match self {
+            Self::Readable(record) => &record.kinesis.sequence_number,
+            Self::Unreadable {
+                sequence_number, ..
+            } => sequence_number,
+        }
+    }
 }
 
 #[derive(Deserialize)]
 struct AnyEvent<'a> {
     #[serde(borrow, default)]
     awslogs: Option<AwsLogs<'a>>,
-    #[serde(rename = "Records", default)]
-    records: Option<Vec<KinesisEventRecord>>,
+    #[serde(rename = "Records", borrow, default)]
+    records: Option<Vec<&'a RawValue>>,
+}
+
+/// What is left to read of a record `aws_lambda_events` refused.
+#[derive(Deserialize)]
+struct SequenceOnly {
+    kinesis: SequenceNumber,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SequenceNumber {
+    sequence_number: String,
+}
+
+/// Reads each Kinesis record on its own. Only a record without a sequence
+/// number fails the invocation: it could not be named in the response.
+fn stream_records(raw: Vec<&RawValue>) -> Result<Vec<StreamRecord>, DecodeError> {
+    raw.into_iter()
+        .map(|record| {
+            let named = |sequence_number: &str| {
+                if sequence_number.is_empty() {
+                    Err(DecodeError::NotSubscriptionEvent(
+                        "a Kinesis record without kinesis.sequenceNumber".into(),
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
+            match serde_json::from_str::<KinesisEventRecord>(record.get()) {
+                Ok(readable) => {
+                    named(&readable.kinesis.sequence_number)?;
+                    Ok(StreamRecord::Readable(readable))
+                }
+                Err(problem) => {
+                    let only = serde_json::from_str::<SequenceOnly>(record.get())
+                        .map_err(|e| DecodeError::NotSubscriptionEvent(e.to_string()))?;
+                    named(&only.kinesis.sequence_number)?;
+                    Ok(StreamRecord::Unreadable {
+                        sequence_number: only.kinesis.sequence_number,
+                        problem: problem.to_string(),
+                    })
+                }
+            }
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -49,7 +121,7 @@ pub fn invocation(event_json: &str) -> Result<Invocation<'_>, DecodeError> {
         .map_err(|e| DecodeError::NotSubscriptionEvent(e.to_string()))?;
     match (event.awslogs, event.records) {
         (Some(logs), None) => Ok(Invocation::Subscription(logs.data)),
-        (None, Some(records)) => Ok(Invocation::Kinesis(records)),
+        (None, Some(records)) => Ok(Invocation::Kinesis(stream_records(records)?)),
         _ => Err(DecodeError::NotSubscriptionEvent(
             "expected exactly one of `awslogs` and `Records`".into(),
         )),

@@ -92,21 +92,25 @@ macro_rules! classification_fields {
         }
 
         impl Slot {
-            /// Every name's length, as bits: most keys are turned away by
-            /// their length and first letter before any comparison.
-            const LENGTHS: u64 = 1 << b"eventType".len() $($(| 1 << $name.len())+)+;
-            /// Every name's first letter (either case), as bits from `a`.
-            const FIRSTS: u32 = 1 << (b'e' - b'a') $($(| 1 << (($name[0] | 0x20) - b'a'))+)+;
+            /// For each first letter (either case), the lengths of the names
+            /// that start with it, as bits: nearly every key is turned away
+            /// by its first letter and length together before any comparison.
+            const LENGTHS_BY_LETTER: [u64; 26] = {
+                let names: &[&[u8]] = &[b"eventType", b"EventType", $($($name),+),+];
+                let mut table = [0u64; 26];
+                let mut i = 0;
+                while i < names.len() {
+                    table[((names[i][0] | 0x20) - b'a') as usize] |= 1 << names[i].len();
+                    i += 1;
+                }
+                table
+            };
 
             /// The slot the string value of `key` fills, if classification reads it.
             #[inline(always)]
             pub(crate) fn of(key: &[u8]) -> Option<Slot> {
-                let letter = (key.first()? | 0x20).wrapping_sub(b'a');
-                if key.len() >= 64
-                    || letter >= 26
-                    || Self::LENGTHS >> key.len() & 1 == 0
-                    || Self::FIRSTS >> letter & 1 == 0
-                {
+                let letter = (key.first()? | 0x20).wrapping_sub(b'a') as usize;
+                if letter >= 26 || key.len() >= 64 || Self::LENGTHS_BY_LETTER[letter] >> key.len() & 1 == 0 {
                     return None;
                 }
                 match key {

@@ -71,11 +71,16 @@ impl FieldValue {
     }
 }
 
-/// Every top-level field of a parsed entry, in a fixed order: the event
+/// At most this many of an entry's fields are kept on its record: twice
+/// what an item stores, so the item can still name those it leaves out,
+/// and an entry of 20,000 tiny fields costs no more than one of 512.
+pub const MAX_FIELDS: usize = 512;
+
+/// The top-level fields of a parsed entry, in a fixed order (the event
 /// type, the known text fields, `sourcePort`, `resources`, then the rest as
-/// they came.
+/// they came), at most [`MAX_FIELDS`].
 fn fields_of(entry: &LogEntry<'_>) -> Vec<(String, FieldValue)> {
-    let mut fields = Vec::with_capacity(Field::ALL.len() + entry.other.len() + 3);
+    let mut fields = Vec::with_capacity((Field::ALL.len() + entry.other.len() + 3).min(MAX_FIELDS));
     fields.push((
         "eventType".to_owned(),
         FieldValue::Text(entry.event_type.as_str().to_owned()),
@@ -97,7 +102,11 @@ fn fields_of(entry: &LogEntry<'_>) -> Vec<(String, FieldValue)> {
             FieldValue::Json(resources.get().to_owned()),
         ));
     }
-    for (name, raw) in &entry.other {
+    for (name, raw) in entry
+        .other
+        .iter()
+        .take(MAX_FIELDS.saturating_sub(fields.len()))
+    {
         fields.push((name.to_string(), FieldValue::of_json(raw.get())));
     }
     fields

@@ -33,23 +33,35 @@ fn utc(epoch_ms: i64) -> DateTime {
 pub fn parse_iot_timestamp(s: &str) -> Option<i64> {
     let s = s.trim();
     let s = s.strip_suffix(['Z', 'z']).unwrap_or(s);
-    // `YYYY-MM-DD HH:MM:SS`, at least: jiff alone would take a bare date.
+    // Exactly `YYYY-MM-DD HH:MM:SS[.fff…]`: jiff alone would also take a bare
+    // date, a comma fraction, or an offset it then ignores.
     let bytes = s.as_bytes();
     if bytes.len() < 19 || !matches!(bytes[10], b' ' | b'T' | b't') || bytes[16] != b':' {
         return None;
     }
-    let civil: DateTime = s.parse().ok()?;
+    let fraction = &bytes[19..];
+    if !fraction.is_empty()
+        && (fraction[0] != b'.'
+            || fraction.len() < 2
+            || !fraction[1..].iter().all(u8::is_ascii_digit))
+    {
+        return None;
+    }
+    // jiff reads at most nanoseconds; the digits past them change no millisecond.
+    let civil: DateTime = s[..s.len().min(19 + 10)].parse().ok()?;
     let at = TimeZone::UTC.to_timestamp(civil).ok()?;
-    Some(at.as_millisecond())
+    Some(millisecond_floor(at))
+}
+
+/// Epoch milliseconds, rounded down (as the old arithmetic did, before 1970 too).
+fn millisecond_floor(at: Timestamp) -> i64 {
+    at.as_nanosecond().div_euclid(1_000_000) as i64
 }
 
 /// Parses RFC 3339 (`2026-11-22T10:00:00Z`, `…+02:00`, fractions allowed) to
 /// epoch milliseconds. An offset is required.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    s.trim()
-        .parse::<Timestamp>()
-        .ok()
-        .map(|t| t.as_millisecond())
+    s.trim().parse::<Timestamp>().ok().map(millisecond_floor)
 }
 
 /// The UTC day of an instant, `YYYY-MM-DD`.
@@ -114,6 +126,16 @@ mod tests {
             parse_iot_timestamp("2024-02-29 00:00:00.000"),
             Some(1_709_164_800_000)
         );
+        assert_eq!(
+            parse_iot_timestamp("2017-08-10 15:37:23.4761234567891"),
+            Some(1_502_379_443_476),
+            "digits past nanoseconds change nothing"
+        );
+        assert_eq!(
+            parse_iot_timestamp("1969-12-31 23:59:59.9995"),
+            Some(-1),
+            "rounded down"
+        );
     }
 
     #[test]
@@ -128,6 +150,9 @@ mod tests {
             "2017-08-10 15:37:23.",
             "2017-08-10 15:37:23.476 junk",
             "２０17-08-10 15:37:23",
+            "2017-08-10 17:37:23.476+02:00",
+            "2017-08-10 17:37:23.476[Europe/Paris]",
+            "2017-08-10 15:37:23,476",
         ] {
             assert_eq!(parse_iot_timestamp(bad), None, "{bad:?}");
         }

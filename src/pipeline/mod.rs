@@ -5,13 +5,14 @@
 
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use futures_util::future::join_all;
 
 use crate::config::Config;
 use crate::error::{DecodeError, ProcessError};
 use crate::ingest::batch::{LogsBatch, MessageType};
-use crate::ingest::decode::{decode_data, gunzip_bounded, invocation, parse_batch, Invocation};
+use crate::ingest::decode::{
+    decode_data, gunzip_bounded, invocation, parse_batch, Invocation, StreamRecord,
+};
 use crate::model::category::{Category, CategorySet};
 use crate::model::record::{category_of_message, incident, judge, Incident};
 use crate::notify::alert::{alert_id, render};
@@ -130,7 +131,7 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
     /// and what was done is idempotent.
     async fn process_records(
         &self,
-        records: Vec<KinesisEventRecord>,
+        records: Vec<StreamRecord>,
         now_ms: i64,
         deadline: Instant,
     ) -> StreamResponse {
@@ -140,12 +141,19 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
         response.summary.records = records.len() as u64;
         let mut transient_failure = false;
         for record in records {
-            let sequence_number = record.kinesis.sequence_number;
+            let sequence_number = record.sequence_number().to_owned();
             if !transient_failure {
-                match self
-                    .process_batch(BatchData::Gzip(&record.kinesis.data.0), now_ms, deadline)
-                    .await
-                {
+                let outcome = match &record {
+                    StreamRecord::Readable(readable) => {
+                        let data = &readable.kinesis.data.0;
+                        self.process_batch(BatchData::Gzip(data), now_ms, deadline)
+                            .await
+                    }
+                    StreamRecord::Unreadable { problem, .. } => Err(ProcessError::Decode(
+                        DecodeError::UnreadableRecord(problem.clone()),
+                    )),
+                };
+                match outcome {
                     Ok(batch) => {
                         response.summary.absorb(&batch);
                         continue;

@@ -23,7 +23,7 @@ pub fn parse_time(expr: &str, now_ms: i64) -> Result<i64, InvalidTime> {
     }
     // A duration back from now, as humantime reads it (`90s`, `6h`, `1h30m`, `7d`, `2w`).
     match humantime::parse_duration(expr) {
-        Ok(back) if !back.is_zero() && back.as_millis() <= (3650 * DAY_MS) as u128 => {
+        Ok(back) if back.as_millis() <= (3650 * DAY_MS) as u128 => {
             Ok(now_ms - back.as_millis() as i64)
         }
         _ => Err(InvalidTime(expr.to_owned())),
@@ -205,12 +205,12 @@ mod tests {
         );
         assert_eq!(parse_time("15 minutes", NOW), parse_time("15m", NOW));
         assert_eq!(parse_time("1h30m", NOW), Ok(NOW - 5_400_000));
+        assert_eq!(parse_time("0s", NOW), Ok(NOW), "as before: now");
         for bad in [
             "",
             "15",
             "m",
             "-5m",
-            "0s",
             "yesterday",
             "99999999999d",
             "2026-11-22",

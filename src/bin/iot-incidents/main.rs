@@ -124,8 +124,24 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line, no backtrace: the chain of causes joined.
-            eprintln!("iot-incidents: {e:#}");
+            eprintln!("iot-incidents: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and the causes that add to it, on one line: the library's
+/// errors keep the SDK's error as their source and already quote what the
+/// service said, so a cause already in the text is not said twice.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) && !matches!(cause.as_str(), "service error" | "dispatch failure")
+        {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
