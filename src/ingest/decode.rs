@@ -35,7 +35,7 @@ pub enum Invocation<'a> {
 #[derive(Debug)]
 pub enum StreamRecord {
     /// A record as `aws_lambda_events` defines it (its data base64-decoded).
-    Readable(KinesisEventRecord),
+    Readable(Box<KinesisEventRecord>),
     /// A record it cannot read (data that is not base64, a field missing or
     /// of another type): reported failed by its sequence number.
     Unreadable {
@@ -93,7 +93,7 @@ fn stream_records(raw: Vec<&RawValue>) -> Result<Vec<StreamRecord>, DecodeError>
             match serde_json::from_str::<KinesisEventRecord>(record.get()) {
                 Ok(readable) => {
                     named(&readable.kinesis.sequence_number)?;
-                    Ok(StreamRecord::Readable(readable))
+                    Ok(StreamRecord::Readable(Box::new(readable)))
                 }
                 Err(problem) => {
                     let only = serde_json::from_str::<SequenceOnly>(record.get())
