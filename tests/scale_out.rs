@@ -29,6 +29,15 @@ fn sequence_numbers(event: &str) -> Vec<String> {
     }
 }
 
+/// The sequence numbers a partial batch response names.
+fn reported(response: &StreamResponse) -> Vec<&str> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_deref().unwrap())
+        .collect()
+}
+
 async fn stream(processor: &RealProcessor, event: &str) -> StreamResponse {
     match processor
         .process(event, NOW, common::far_deadline())
@@ -83,11 +92,7 @@ async fn a_corrupt_record_is_reported_by_its_sequence_number_and_the_others_are_
     assert_eq!(sequences.len(), 3);
 
     let response = stream(&stack.processor(&[]), &event).await;
-    let reported: Vec<&str> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_deref().unwrap())
-        .collect();
+    let reported = reported(&response);
     assert_eq!(reported, [sequences[1].as_str()], "only the corrupt record");
     assert_eq!(response.summary.decode_errors, 1);
     assert_eq!(response.summary.failed_records, 1);
@@ -213,11 +218,7 @@ async fn an_unreadable_record_costs_only_itself() {
     let event = event.to_string();
     let sequences = sequence_numbers(&event);
     let response = stream(&stack.processor(&[]), &event).await;
-    let reported: Vec<&str> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_deref().unwrap())
-        .collect();
+    let reported = reported(&response);
     assert_eq!(reported, [sequences[1].as_str(), sequences[2].as_str()]);
     assert_eq!(response.summary.decode_errors, 2);
     let direct = Stack::new("kinesis-unreadable-direct").await;
