@@ -465,3 +465,26 @@ fn the_default_filter_pattern_passes_every_incident_and_stops_success_traffic() 
         "JSON patterns never match text"
     );
 }
+
+/// Issue 20 (1): a dashboard is global, so its name carries the region;
+/// the same stack name in a second region gets its own.
+#[test]
+fn the_dashboard_name_carries_the_region() {
+    let t = template();
+    let dashboards: Vec<&Value> = t
+        .resources()
+        .filter(|(_, kind, _)| *kind == "AWS::CloudWatch::Dashboard")
+        .map(|(_, _, props)| &props["DashboardName"])
+        .collect();
+    assert!(!dashboards.is_empty());
+    for name in dashboards {
+        // `!Sub "…"`, as serde_norway reads a tagged scalar.
+        let text = format!("{name:?}");
+        assert!(
+            text.contains("Sub")
+                && text.contains("${AWS::StackName}")
+                && text.contains("${AWS::Region}"),
+            "{text}"
+        );
+    }
+}
