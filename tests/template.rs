@@ -488,3 +488,24 @@ fn the_dashboard_name_carries_the_region() {
         );
     }
 }
+
+/// Issue 20 (8): the IoT logging role writes to the IoT log group only, and
+/// only AWS IoT acting for this account may assume it.
+#[test]
+fn the_iot_logging_role_is_scoped_and_guarded_against_confused_deputies() {
+    let t = template();
+    let role = &resource(&t, "IotLoggingRole")["Properties"];
+    for statement in list(&role["AssumeRolePolicyDocument"]["Statement"]) {
+        let condition = format!("{:?}", statement["Condition"]);
+        assert!(condition.contains("aws:SourceAccount"), "{condition}");
+        assert!(condition.contains("aws:SourceArn"), "{condition}");
+    }
+    for policy in list(&role["Policies"]) {
+        for statement in list(&policy["PolicyDocument"]["Statement"]) {
+            for target in list(&statement["Resource"]) {
+                let target = format!("{target:?}");
+                assert!(target.contains("log-group:AWSIotLogsV2"), "{target}");
+            }
+        }
+    }
+}
