@@ -42,7 +42,9 @@ pub fn emf_record(namespace: &str, summary: &Summary, timestamp_ms: i64) -> Stri
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": namespace,
-                "Dimensions": [["LogGroup"]],
+                // Per log group, and without a dimension: a batch that cannot
+                // be decoded has no log group to name, and still counts.
+                "Dimensions": [["LogGroup"], []],
                 "Metrics": definitions,
             }],
         }),
@@ -73,7 +75,7 @@ mod tests {
         let record: Value = serde_json::from_str(&emf_record("Ns", &s, 1_000)).unwrap();
         let directive = &record["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "Ns");
-        assert_eq!(directive["Dimensions"], json!([["LogGroup"]]));
+        assert_eq!(directive["Dimensions"], json!([["LogGroup"], []]));
         assert_eq!(record["LogGroup"], "AWSIotLogsV2");
         assert_eq!(record["EntriesReceived"], 12);
         assert_eq!(record["RuleNotFound"], 3);

@@ -509,3 +509,20 @@ fn the_iot_logging_role_is_scoped_and_guarded_against_confused_deputies() {
         }
     }
 }
+
+/// Issue 20 (7): a batch that cannot be decoded is counted with no log
+/// group to name (`LogGroup=unknown`), so the dashboard's decode-error line
+/// reads the metric without dimensions, which every record also carries.
+#[test]
+fn the_dashboard_counts_decode_errors_of_every_log_group() {
+    let t = template();
+    let body = format!(
+        "{:?}",
+        resource(&t, "Dashboard")["Properties"]["DashboardBody"]
+    );
+    assert!(
+        body.contains(r#"[\"IotLogMonitor\",\"DecodeErrors\",{"#),
+        "DecodeErrors without a LogGroup dimension: {body}"
+    );
+    assert!(!body.contains(r#"\"DecodeErrors\",\".\",\".\""#), "{body}");
+}
