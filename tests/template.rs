@@ -526,3 +526,32 @@ fn the_dashboard_counts_decode_errors_of_every_log_group() {
     );
     assert!(!body.contains(r#"\"DecodeErrors\",\".\",\".\""#), "{body}");
 }
+
+/// Issue 20 (11): alarms carry no message attributes, so they go to a
+/// topic of their own that no attribute filter can hide them on.
+#[test]
+fn alarms_publish_to_the_operations_topic() {
+    let t = template();
+    let mut alarms = 0;
+    for (id, kind, props) in t.resources() {
+        if kind == "AWS::CloudWatch::Alarm" {
+            alarms += 1;
+            let actions = list(&props["AlarmActions"]);
+            assert!(!actions.is_empty(), "{id}");
+            for action in actions {
+                assert_eq!(
+                    template_value(action),
+                    TemplateValue::Ref("OperationsTopic".into()),
+                    "{id}"
+                );
+            }
+        }
+    }
+    assert!(alarms >= 3);
+    let topic = &resource(&t, "OperationsTopic")["Properties"];
+    assert_eq!(
+        template_value(&topic["KmsMasterKeyId"]),
+        TemplateValue::Ref("AlertTopicKey".into()),
+        "encrypted with the key CloudWatch alarms may use"
+    );
+}
