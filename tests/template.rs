@@ -555,3 +555,22 @@ fn alarms_publish_to_the_operations_topic() {
         "encrypted with the key CloudWatch alarms may use"
     );
 }
+
+/// Issue 20 (2): turning IoT logging on from the stack creates the group it
+/// subscribes to (it does not exist before IoT's first entry), and refuses
+/// a group name IoT v2 logging never writes to.
+#[test]
+fn iot_logging_from_the_stack_has_its_log_group() {
+    let text = std::fs::read_to_string(repo_path("template.yaml")).unwrap();
+    let template: Value = serde_norway::from_str(&text).unwrap();
+    let create = format!("{:?}", template["Conditions"]["ShouldCreateLogGroup"]);
+    assert!(
+        create.contains("EnableIotLogging") && create.contains("CreateLogGroup"),
+        "{create}"
+    );
+    let rule = format!("{:?}", template["Rules"]["IotLoggingWritesToAWSIotLogsV2"]);
+    assert!(
+        rule.contains("EnableIotLogging") && rule.contains("AWSIotLogsV2"),
+        "{rule}"
+    );
+}
