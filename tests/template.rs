@@ -574,3 +574,28 @@ fn iot_logging_from_the_stack_has_its_log_group() {
         "{rule}"
     );
 }
+
+/// Issue 20 (6): the message broker and Device Shadow metrics carry a
+/// `Protocol` dimension, and a CloudWatch SEARCH without it matches only
+/// metrics with no dimension at all: each line searches its own schema.
+#[test]
+fn the_iot_baseline_widgets_search_the_protocol_schema() {
+    let t = template();
+    let body = format!(
+        "{:?}",
+        resource(&t, "Dashboard")["Properties"]["DashboardBody"]
+    );
+    for metric in [
+        "PublishIn.Success",
+        "PublishOut.Success",
+        "Subscribe.Success",
+        "Ping.Success",
+        "Connect.Success",
+        "GetThingShadow.Accepted",
+        "UpdateThingShadow.Accepted",
+        "DeleteThingShadow.Accepted",
+    ] {
+        let line = format!(r#"{{AWS/IoT,Protocol}} MetricName=\\\"{metric}\\\""#);
+        assert!(body.contains(&line), "{metric}: {line} not in {body}");
+    }
+}
