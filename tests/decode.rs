@@ -148,3 +148,42 @@ fn agrees_with_aws_lambda_events_on_a_real_shaped_batch() {
         assert_eq!(mine.id, theirs.id);
     }
 }
+
+/// Issue 20: zlib-wrapped batches (some tools and fixtures write them) are
+/// read as gzip ones are, under the same cap.
+#[test]
+fn zlib_batches_are_read_under_the_same_cap() {
+    use flate2::write::ZlibEncoder;
+    use std::io::Write;
+    let zlib = |bytes: &[u8]| {
+        let mut encoder = ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    };
+    let json = br#"{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"AWSIotLogsV2","logStream":"s","logEvents":[{"id":"1","timestamp":5,"message":"{\"eventType\":\"Connect\"}"}]}"#;
+    let data = base64_simd::STANDARD.encode_to_string(zlib(json));
+    let buffer = decode_data(&data, 1 << 20).unwrap();
+    assert_eq!(buffer, json);
+    assert_eq!(parse_batch(&buffer).unwrap().log_events.len(), 1);
+
+    let bomb = zlib(&vec![0u8; 4 << 20]);
+    assert!(matches!(
+        decompress_bounded(&bomb, 1 << 20),
+        Err(DecodeError::TooLarge { cap }) if cap == 1 << 20
+    ));
+    assert_eq!(
+        decompress_bounded(&bomb, 4 << 20).unwrap().len(),
+        4 << 20,
+        "exactly at the cap"
+    );
+    let mut torn = zlib(json);
+    torn.truncate(torn.len() - 6);
+    assert!(matches!(
+        decompress_bounded(&torn, 1 << 20),
+        Err(DecodeError::Gzip(_))
+    ));
+    assert!(matches!(
+        decompress_bounded(b"not compressed at all", 1 << 20),
+        Err(DecodeError::Gzip("no gzip header"))
+    ));
+}

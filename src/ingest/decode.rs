@@ -140,7 +140,47 @@ pub fn subscription_data(event_json: &str) -> Result<Cow<'_, str>, DecodeError> 
 
 /// base64 → gzip → bytes, refusing anything that decompresses past `max_decompressed`.
 pub fn decode_data(data_base64: &str, max_decompressed: usize) -> Result<Vec<u8>, DecodeError> {
-    gunzip_bounded(&decode_base64(data_base64)?, max_decompressed)
+    decompress_bounded(&decode_base64(data_base64)?, max_decompressed)
+}
+
+/// Gzip (what CloudWatch Logs writes) or zlib (what some tools and test
+/// fixtures write, and Powertools reads too), under the same cap.
+pub fn decompress_bounded(compressed: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
+    if is_zlib(compressed) {
+        inflate_zlib_bounded(compressed, max)
+    } else {
+        gunzip_bounded(compressed, max)
+    }
+}
+
+/// A zlib header (RFC 1950): deflate with a window of at most 32 KiB, no
+/// preset dictionary, and the check bits that make the two bytes a
+/// multiple of 31. A gzip stream starts with 0x1f, which is none of these.
+fn is_zlib(bytes: &[u8]) -> bool {
+    match bytes {
+        [cmf, flg, ..] => {
+            cmf & 0x0f == 8
+                && cmf >> 4 <= 7
+                && flg & 0x20 == 0
+                && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0
+        }
+        _ => false,
+    }
+}
+
+/// Inflates a zlib stream, reading at most one byte past `max`: zlib has no
+/// size trailer, so the cap is enforced while reading, never after.
+fn inflate_zlib_bounded(compressed: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::ZlibDecoder::new(compressed)
+        .take(max as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| DecodeError::Gzip("corrupt or truncated zlib data"))?;
+    if out.len() > max {
+        return Err(DecodeError::TooLarge { cap: max });
+    }
+    Ok(out)
 }
 
 /// `awslogs.data` to the gzip bytes it carries.

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error::{DecodeError, ProcessError};
 use crate::ingest::batch::{LogsBatch, MessageType};
 use crate::ingest::decode::{
-    decode_data, gunzip_bounded, invocation, parse_batch, Invocation, StreamRecord,
+    decode_data, decompress_bounded, invocation, parse_batch, Invocation, StreamRecord,
 };
 use crate::model::category::{Category, CategorySet};
 use crate::model::record::{category_of_message, incident, judge, Incident};
@@ -196,7 +196,7 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
         let cap = self.config.max_decompressed_bytes;
         let buffer = match data {
             BatchData::Base64(text) => decode_data(text, cap)?,
-            BatchData::Gzip(bytes) => gunzip_bounded(bytes, cap)?,
+            BatchData::Gzip(bytes) => decompress_bounded(bytes, cap)?,
         };
         let decoded = Instant::now();
         let batch = parse_batch(&buffer)?;
