@@ -5,14 +5,14 @@
 //! no control, bidirectional or invisible character but its line breaks).
 #![no_main]
 
-use iot_log_monitor::notify::alert::{render, MAX_ALERT_BYTES};
-use iot_log_monitor::notify::group::aggregate;
-use iot_log_monitor::model::category::Category;
 use iot_log_monitor::ingest::decode::parse_batch;
-use iot_log_monitor::notify::display::is_unsafe_char;
+use iot_log_monitor::model::category::Category;
 use iot_log_monitor::model::category::CategorySet;
-use iot_log_monitor::store::item::{incident_item, Source, ITEM_BUDGET_BYTES};
+use iot_log_monitor::notify::alert::{render, MAX_ALERT_BYTES};
+use iot_log_monitor::notify::display::is_unsafe_char;
+use iot_log_monitor::notify::group::aggregate;
 use iot_log_monitor::pipeline::analyze;
+use iot_log_monitor::store::item::{incident_item, Source, ITEM_BUDGET_BYTES};
 use iot_log_monitor::store::redact::Redactor;
 use libfuzzer_sys::fuzz_target;
 
@@ -28,13 +28,23 @@ fuzz_target!(|bytes: &[u8]| {
         log_group: &batch.log_group,
         log_stream: &batch.log_stream,
     };
-    let redactor = Redactor::new(vec!["sourceIp".into(), "principalId".into()], b"fuzzing-key-0123456789");
+    let redactor = Redactor::new(
+        vec!["sourceIp".into(), "principalId".into()],
+        b"fuzzing-key-0123456789",
+    );
     for incident in &mut analysis.incidents {
         let item = incident_item(incident, &source, 30);
-        assert!(item.size() <= ITEM_BUDGET_BYTES, "item of {} bytes", item.size());
+        assert!(
+            item.size() <= ITEM_BUDGET_BYTES,
+            "item of {} bytes",
+            item.size()
+        );
         let mut names: Vec<&str> = item.attributes.iter().map(|(n, _)| n.as_str()).collect();
         names.sort_unstable();
-        assert!(names.windows(2).all(|w| w[0] != w[1]), "an attribute written twice");
+        assert!(
+            names.windows(2).all(|w| w[0] != w[1]),
+            "an attribute written twice"
+        );
         // What the redactor must replace: every string value of a redacted
         // name that a plain reading finds (at the top level).
         let clear: Vec<String> = serde_json::from_str::<serde_json::Value>(&incident.message)
@@ -52,23 +62,40 @@ fuzz_target!(|bytes: &[u8]| {
         let redacted_item = incident_item(incident, &source, 30);
         for value in &clear {
             let json = serde_json::to_string(value).unwrap();
-            assert!(!incident.message.contains(&json), "{value} left in the message");
+            assert!(
+                !incident.message.contains(&json),
+                "{value} left in the message"
+            );
             for (name, attr) in &redacted_item.attributes {
                 if name == "sourceIp" || name == "principalId" {
-                    assert_ne!(attr.as_str(), Some(value.as_str()), "{value} left in the item");
+                    assert_ne!(
+                        attr.as_str(),
+                        Some(value.as_str()),
+                        "{value} left in the item"
+                    );
                 }
             }
         }
     }
     for group in aggregate(&analysis.incidents, all, &batch.log_group) {
         let alert = render(&group, &batch.log_group, "fuzz", 1, 900);
-        assert!(alert.message.len() <= MAX_ALERT_BYTES, "alert of {} bytes", alert.message.len());
+        assert!(
+            alert.message.len() <= MAX_ALERT_BYTES,
+            "alert of {} bytes",
+            alert.message.len()
+        );
         let structure: serde_json::Value = serde_json::from_str(&alert.message).unwrap();
         let email = structure["email"].as_str().unwrap();
-        assert!(!email.chars().any(|c| c != '\n' && is_unsafe_char(c)), "{email:?}");
+        assert!(
+            !email.chars().any(|c| c != '\n' && is_unsafe_char(c)),
+            "{email:?}"
+        );
         assert!(alert.subject.is_ascii() && !alert.subject.chars().any(is_unsafe_char));
         for (name, value) in &alert.attributes {
-            assert!(!value.is_empty() && !value.chars().any(is_unsafe_char), "{name}={value:?}");
+            assert!(
+                !value.is_empty() && !value.chars().any(is_unsafe_char),
+                "{name}={value:?}"
+            );
         }
     }
 });

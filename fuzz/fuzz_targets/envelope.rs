@@ -14,7 +14,8 @@ fuzz_target!(|bytes: &[u8]| {
     let Some(mine) = read_batch(bytes) else {
         return;
     };
-    let theirs: LogsBatch = serde_json::from_slice(bytes).expect("serde_json reads what the hand reader reads");
+    let theirs: LogsBatch =
+        serde_json::from_slice(bytes).expect("serde_json reads what the hand reader reads");
     assert_eq!(mine.message_type, theirs.message_type);
     assert_eq!(mine.owner, theirs.owner);
     assert_eq!(mine.log_group, theirs.log_group);
@@ -22,7 +23,15 @@ fuzz_target!(|bytes: &[u8]| {
     assert_eq!(mine.subscription_filters, theirs.subscription_filters);
     assert_eq!(mine.log_events.len(), theirs.log_events.len());
     for (a, b) in mine.log_events.iter().zip(&theirs.log_events) {
-        assert_eq!((&a.id, a.timestamp, a.message_json), (&b.id, b.timestamp, b.message_json));
-        assert_eq!(a.category, category_of_escaped(b.message_json), "{}", b.message_json);
+        assert_eq!(
+            (&a.id, a.timestamp, a.message_json),
+            (&b.id, b.timestamp, b.message_json)
+        );
+        assert_eq!(
+            a.category,
+            category_of_escaped(b.message_json),
+            "{}",
+            b.message_json
+        );
     }
 });
