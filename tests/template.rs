@@ -599,3 +599,23 @@ fn the_iot_baseline_widgets_search_the_protocol_schema() {
         assert!(body.contains(&line), "{metric}: {line} not in {body}");
     }
 }
+
+/// Issue 20 (5): a group subscribed twice would fail half-way through a
+/// deploy; template rules refuse it before anything is created.
+#[test]
+fn no_log_group_is_subscribed_twice() {
+    let text = std::fs::read_to_string(repo_path("template.yaml")).unwrap();
+    let template: Value = serde_norway::from_str(&text).unwrap();
+    let rules = format!("{:?}", template["Rules"]);
+    for pair in [
+        ("AdditionalLogGroups", "LogGroupName"),
+        ("CloudTrailLogGroupName", "LogGroupName"),
+        ("AdditionalLogGroups", "CloudTrailLogGroupName"),
+    ] {
+        let (a, b) = pair;
+        let both = rules
+            .split("Assert")
+            .any(|assertion| assertion.contains(a) && assertion.contains(b));
+        assert!(both, "no rule compares {a} with {b}: {rules}");
+    }
+}
