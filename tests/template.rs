@@ -619,3 +619,27 @@ fn no_log_group_is_subscribed_twice() {
         assert!(both, "no rule compares {a} with {b}: {rules}");
     }
 }
+
+/// Issue 20 (4), in part: a redaction key the function would refuse at
+/// start-up (too short, or missing while fields are to be redacted) is
+/// refused at deploy time instead of failing every invocation.
+#[test]
+fn a_redaction_key_the_function_would_refuse_is_refused_at_deploy() {
+    let text = std::fs::read_to_string(repo_path("template.yaml")).unwrap();
+    let template: Value = serde_norway::from_str(&text).unwrap();
+    let pattern = template["Parameters"]["RedactionKey"]["AllowedPattern"]
+        .as_str()
+        .unwrap();
+    assert_eq!(pattern, "^$|^.{16,}$");
+    assert_eq!(
+        iot_log_monitor::store::redact::MIN_KEY_BYTES,
+        16,
+        "the pattern's length is the function's"
+    );
+    let rule = format!("{:?}", template["Rules"]["RedactionNeedsAKey"]);
+    assert!(
+        rule.contains("RedactFields") && rule.contains("RedactionKey"),
+        "{rule}"
+    );
+    drop(t);
+}
