@@ -641,5 +641,4 @@ fn a_redaction_key_the_function_would_refuse_is_refused_at_deploy() {
         rule.contains("RedactFields") && rule.contains("RedactionKey"),
         "{rule}"
     );
-    drop(t);
 }
