@@ -111,8 +111,11 @@ impl IncidentReader {
         }
     }
 
-    /// Every entry of a trace, oldest first (the sort key starts with the time).
+    /// Every entry of a trace, oldest first (the sort key starts with the
+    /// time). The id is bounded as the function bounds it when storing (a
+    /// prefix and a hash past 512 bytes), so a long one is found too.
     pub async fn trace(&self, trace_id: &str) -> Result<Vec<Row>, ReadError> {
+        let trace_id = crate::store::keys::bounded_key_part(trace_id);
         let mut rows = Vec::new();
         let mut start = None;
         loop {
@@ -121,7 +124,7 @@ impl IncidentReader {
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("traceId = :t")
-                .expression_attribute_values(":t", AttributeValue::S(trace_id.to_owned()))
+                .expression_attribute_values(":t", AttributeValue::S(trace_id.clone()))
                 .set_exclusive_start_key(start)
                 .limit(self.page_size)
                 .send()

@@ -29,11 +29,20 @@ pub fn bounded_key_part(s: &str) -> String {
         return s.to_owned();
     }
     let digest = Sha256::digest(s.as_bytes());
-    let mut hash = String::with_capacity(16);
-    for byte in &digest[..8] {
-        hash.push_str(&format!("{byte:02x}"));
-    }
-    format!("{}~{hash}", truncate_str(s, MAX_KEY_PART_BYTES - 17))
+    format!(
+        "{}~{}",
+        truncate_str(s, MAX_KEY_PART_BYTES - 17),
+        hex64(&digest)
+    )
+}
+
+/// The first 64 bits of a digest, as 16 hex digits: what keys and
+/// pseudonyms keep of a hash.
+pub fn hex64(digest: &[u8]) -> String {
+    digest[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// The shard of an event, stable across redeliveries.

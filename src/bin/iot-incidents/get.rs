@@ -12,9 +12,7 @@ use crate::output::{cell, csv_writer, print_rows, table_cell, Output};
 use crate::session::Session;
 
 pub async fn run(ctx: &mut Session, trace_id: &str) -> Result<()> {
-    // Stored as the function stores it: an over-long id as a prefix and a hash.
-    let key = iot_log_monitor::store::keys::bounded_key_part(trace_id);
-    let rows = ctx.reader().await?.trace(&key).await?;
+    let rows = ctx.reader().await?.trace(trace_id).await?;
     if rows.is_empty() {
         eprintln!("no stored entries for trace {}", escape(trace_id));
         return Ok(());

@@ -14,6 +14,7 @@ use sha2::Sha256;
 
 use crate::model::category::Category;
 use crate::model::record::{FieldValue, Incident};
+use crate::store::keys::hex64;
 
 mod tokens;
 use tokens::{string_tokens, Change, Tokens, CLASSIFYING_KEYS};
@@ -71,13 +72,7 @@ impl Redactor {
     pub fn pseudonym(&self, value: &str) -> String {
         let mut mac = self.mac.clone();
         mac.update(value.as_bytes());
-        let digest = mac.finalize().into_bytes();
-        let mut out = String::with_capacity(9 + 16);
-        out.push_str("redacted:");
-        for byte in &digest[..8] {
-            out.push_str(&format!("{byte:02x}"));
-        }
-        out
+        format!("redacted:{}", hex64(&mac.finalize().into_bytes()))
     }
 
     /// Replaces the configured fields' values in the incident's message (at
@@ -151,8 +146,9 @@ impl Redactor {
         for (name, value) in &mut incident.fields {
             if self.redacts(name) {
                 let original = match value {
-                    FieldValue::Text(text) => text.clone(),
-                    FieldValue::Integer(text) | FieldValue::Json(text) => text.clone(),
+                    FieldValue::Text(text) | FieldValue::Integer(text) | FieldValue::Json(text) => {
+                        text.clone()
+                    }
                     FieldValue::Bool(b) => b.to_string(),
                     FieldValue::Null => "null".to_owned(),
                 };
