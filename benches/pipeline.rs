@@ -91,7 +91,7 @@ fn stages(c: &mut Criterion) {
         // What is left after the envelope: the entries it could not
         // classify in place are unescaped and parsed, and the incidents
         // parsed in full and copied out.
-        b.iter(|| analyze(black_box(&batch), keep).unwrap().incidents.len())
+        b.iter(|| analyze(black_box(&batch), keep).unwrap().entries.len())
     });
     g.bench_function("items", |b| {
         // A stored batch on top of classification: every incident's item.
@@ -102,10 +102,10 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             analyze(black_box(&batch), keep)
                 .unwrap()
-                .incidents
+                .entries
                 .iter()
                 .map(|i| {
-                    iot_log_monitor::store::item::incident_item(i, &source, 30)
+                    iot_log_monitor::store::item::entry_item(i, &source, 30, None)
                         .attributes
                         .len()
                 })
@@ -145,7 +145,7 @@ fn whole(c: &mut Criterion) {
                 let data = subscription_data(event).unwrap();
                 let buffer = decode_data(&data, CAP).unwrap();
                 let batch = parse_batch(&buffer).unwrap();
-                analyze(&batch, keep).unwrap().incidents.len()
+                analyze(&batch, keep).unwrap().entries.len()
             })
         });
     }

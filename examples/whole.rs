@@ -21,7 +21,7 @@ fn main() {
         let data = subscription_data(&event).unwrap();
         let buffer = decode_data(&data, 1 << 26).unwrap();
         let batch = parse_batch(&buffer).unwrap();
-        let incidents = analyze(&batch, keep).unwrap().incidents;
+        let incidents = analyze(&batch, keep).unwrap().entries;
         if std::env::args().nth(3).is_some() {
             let source = iot_log_monitor::store::item::Source {
                 log_group: "g",
@@ -30,7 +30,7 @@ fn main() {
             n += incidents
                 .iter()
                 .map(|i| {
-                    iot_log_monitor::store::item::incident_item(i, &source, 30)
+                    iot_log_monitor::store::item::entry_item(i, &source, 30, None)
                         .attributes
                         .len()
                 })

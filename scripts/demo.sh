@@ -5,7 +5,8 @@
 # template.yaml; the Lambda function runs under the Lambda Runtime API
 # emulation of `cargo lambda watch` with the environment the template gives
 # it; the batches in events/ go through `cargo lambda invoke`; then what an
-# operator would see: alerts, incidents, the function's own logs and metrics.
+# operator would see: notifications of incidents opening and resolving,
+# entries, the function's own logs and metrics.
 # Everything started here is stopped by process id when the script ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,20 +54,25 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
 export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo-secret-never-logged AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 
+quiet_seconds=5
+
 say "Resources, as template.yaml declares them"
 "$cli" local setup --template template.yaml --prefix "demo-$$" >"$run_dir/resources.env"
 sed 's/^/  /' "$run_dir/resources.env"
 {
-  grep -v -e '^INBOX_QUEUE_URL=' -e '^FAILED_BATCH_QUEUE_URL=' -e '^ALERT_TIME_RESERVE_MS=' "$run_dir/resources.env"
+  grep -v -e '^INBOX_QUEUE_URL=' -e '^FAILED_BATCH_QUEUE_URL=' -e '^ALERT_TIME_RESERVE_MS=' \
+    -e '^RESOLVE_AFTER_SECONDS=' "$run_dir/resources.env"
   # cargo lambda's invocations carry a deadline that is nearly past (not the
-  # template's 60 s timeout), so the alert step's time check is off here.
+  # template's 60 s timeout), so the notify step's time check is off here.
   echo ALERT_TIME_RESERVE_MS=0
+  # A short quiet period, so the demo can show incidents resolving.
+  echo RESOLVE_AFTER_SECONDS=$quiet_seconds
   printf 'AWS_ENDPOINT_URL=%s\nAWS_ACCESS_KEY_ID=demo\nAWS_SECRET_ACCESS_KEY=demo-secret-never-logged\nAWS_REGION=us-east-1\nAWS_EC2_METADATA_DISABLED=true\nRUST_LOG=info\n' "$AWS_ENDPOINT_URL"
 } >"$run_dir/function.env"
 inbox=$(sed -n 's/^INBOX_QUEUE_URL=//p' "$run_dir/resources.env")
-export INCIDENTS_TABLE=$(sed -n 's/^INCIDENTS_TABLE=//p' "$run_dir/resources.env")
+export ENTRIES_TABLE=$(sed -n 's/^ENTRIES_TABLE=//p' "$run_dir/resources.env")
 export FAILED_BATCH_QUEUE_URL=$(sed -n 's/^FAILED_BATCH_QUEUE_URL=//p' "$run_dir/resources.env")
-export ALERT_STATE_TABLE=$(sed -n 's/^ALERT_STATE_TABLE=//p' "$run_dir/resources.env")
+export INCIDENTS_TABLE=$(sed -n 's/^INCIDENTS_TABLE=//p' "$run_dir/resources.env")
 export ALERT_TOPIC_ARN=$(sed -n 's/^ALERT_TOPIC_ARN=//p' "$run_dir/resources.env")
 
 say "The function under the Lambda Runtime API (cargo lambda watch, 127.0.0.1:$lambda_port)"
@@ -110,8 +116,26 @@ printf '{"awslogs":{"data":"bm90IGd6aXA="}}' >"$run_dir/broken.json"
 invoke "a broken batch (not gzip)" "$run_dir/broken.json"
 invoke "the throttled batch again, after it" "$run_dir/events/rule-throttled.json"
 
-say "Alerts that reached the operator's inbox (an SQS queue subscribed to the topic)"
-"$cli" local inbox --inbox-url "$inbox" --wait-seconds 3 | tee "$run_dir/alerts.txt"
+say "Notifications that reached the operator's inbox (an SQS queue subscribed to the topic)"
+"$cli" local inbox --inbox-url "$inbox" --wait-seconds 3 | tee "$run_dir/notifications.txt"
+
+say "The clock: the schedule's sweep, until the incidents have been quiet for ${quiet_seconds} s"
+invoke "a sweep (not quiet yet: nothing resolves)" events/schedule/sweep.json
+# The quiet period runs on the wall clock: sweep once a second (as the
+# schedule would, only faster) until no incident is open, for at most a minute.
+resolved_all=""
+for _ in $(seq 1 60); do
+  sleep 1
+  cargo-lambda lambda invoke iot-log-processor --invoke-address 127.0.0.1 --invoke-port "$lambda_port" \
+      --data-file events/schedule/sweep.json </dev/null >"$run_dir/sweep.out" 2>&1 || true
+  cat "$run_dir/sweep.out" >>"$run_dir/invocations.log"
+  printf '  %-40s ' "a sweep"
+  python3 scripts/demo_helpers.py invocation "$run_dir/sweep.out" || cat "$run_dir/sweep.out"
+  if python3 scripts/demo_helpers.py all-resolved "$run_dir/sweep.out"; then resolved_all=yes; break; fi
+done
+[ -n "$resolved_all" ] || { echo "incidents still open after a minute of sweeps" >&2; exit 1; }
+invoke "another sweep (nothing left to say)" events/schedule/sweep.json
+"$cli" local inbox --inbox-url "$inbox" --wait-seconds 3 | tee "$run_dir/resolved.txt"
 
 say "iot-incidents list --since 1h"
 "$cli" --output table list --since 1h --limit 20 | tee "$run_dir/list.txt"

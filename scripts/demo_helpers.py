@@ -6,28 +6,45 @@ import sys
 def invocation(path):
     """One line from `cargo lambda invoke` output: the function's Summary."""
     summary = json.loads(open(path).read().strip().splitlines()[-1])
-    incidents = sum(summary["byCategory"].values())
+    if summary["messageType"] == "SWEEP":
+        print(
+            "ok: sweep: {open} open, {resolved} resolved, {sent} notifications sent".format(
+                open=summary["incidentsOpen"],
+                resolved=summary["incidentsResolved"],
+                sent=summary["notificationsSent"],
+            )
+        )
+        return
     print(
-        "ok: {entries} entries, {incidents} incidents, {stored} stored, {sent} alerts sent, "
-        "{suppressed} suppressed, {seen} already seen".format(
+        "ok: {entries} entries, {stored} stored, {incidents} incidents "
+        "({opened} opened, {counted} already counted), {sent} notifications sent".format(
             entries=summary["entries"],
-            incidents=incidents,
             stored=summary["stored"],
-            sent=summary["alertsSent"],
-            suppressed=summary["alertsSuppressed"],
-            seen=summary["alertsAlreadySeen"],
+            incidents=summary["incidents"],
+            opened=summary["incidentsOpened"],
+            counted=summary["incidentsAlreadyCounted"],
+            sent=summary["notificationsSent"],
         )
     )
 
 
+def all_resolved(path):
+    """Exit 0 when a sweep's output says no incident is left open."""
+    try:
+        summary = json.loads(open(path).read().strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        sys.exit(1)
+    sys.exit(0 if summary.get("messageType") == "SWEEP" and summary["incidentsOpen"] == 0 else 1)
+
+
 def first_trace(path, category):
-    """The traceId of the newest incident of a category in `list --output json` output."""
+    """The traceId of the newest entry of a category in `list --output json` output."""
     for line in open(path):
         row = json.loads(line)
         if row.get("category") == category:
             print(row["traceId"])
             return
-    sys.exit(f"no {category} incident listed")
+    sys.exit(f"no {category} entry listed")
 
 
 def metrics(path):
@@ -44,4 +61,4 @@ def metrics(path):
 
 
 if __name__ == "__main__":
-    {"invocation": invocation, "first-trace": first_trace, "metrics": metrics}[sys.argv[1]](*sys.argv[2:])
+    {"invocation": invocation, "all-resolved": all_resolved, "first-trace": first_trace, "metrics": metrics}[sys.argv[1]](*sys.argv[2:])

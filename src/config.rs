@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::error::ConfigError;
+use crate::incident::lifecycle::Timing;
 use crate::ingest::decode::DEFAULT_MAX_DECOMPRESSED_BYTES;
 use crate::model::category::Category;
 use crate::model::category::CategorySet;
@@ -10,10 +11,11 @@ use crate::store::redact::{Redactor, MIN_KEY_BYTES};
 
 /// Every variable the function reads (template.yaml must set the required ones).
 pub mod vars {
+    pub const ENTRIES_TABLE: &str = "ENTRIES_TABLE";
     pub const INCIDENTS_TABLE: &str = "INCIDENTS_TABLE";
-    pub const ALERT_STATE_TABLE: &str = "ALERT_STATE_TABLE";
     pub const ALERT_TOPIC_ARN: &str = "ALERT_TOPIC_ARN";
-    pub const ALERT_WINDOW_SECONDS: &str = "ALERT_WINDOW_SECONDS";
+    pub const RESOLVE_AFTER_SECONDS: &str = "RESOLVE_AFTER_SECONDS";
+    pub const REPEAT_INTERVAL_SECONDS: &str = "REPEAT_INTERVAL_SECONDS";
     pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
     pub const STORE_CATEGORIES: &str = "STORE_CATEGORIES";
     pub const ALERT_CATEGORIES: &str = "ALERT_CATEGORIES";
@@ -23,12 +25,13 @@ pub mod vars {
     pub const ALERT_TIME_RESERVE_MS: &str = "ALERT_TIME_RESERVE_MS";
     pub const REDACT_FIELDS: &str = "REDACT_FIELDS";
     pub const REDACTION_KEY: &str = "REDACTION_KEY";
-    pub const REQUIRED: &[&str] = &[INCIDENTS_TABLE, ALERT_STATE_TABLE, ALERT_TOPIC_ARN];
+    pub const REQUIRED: &[&str] = &[ENTRIES_TABLE, INCIDENTS_TABLE, ALERT_TOPIC_ARN];
     pub const ALL: &[&str] = &[
+        ENTRIES_TABLE,
         INCIDENTS_TABLE,
-        ALERT_STATE_TABLE,
         ALERT_TOPIC_ARN,
-        ALERT_WINDOW_SECONDS,
+        RESOLVE_AFTER_SECONDS,
+        REPEAT_INTERVAL_SECONDS,
         RETENTION_DAYS,
         STORE_CATEGORIES,
         ALERT_CATEGORIES,
@@ -59,10 +62,13 @@ const MAX_DECOMPRESSED_CEILING: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    pub entries_table: String,
     pub incidents_table: String,
-    pub alert_state_table: String,
     pub alert_topic_arn: String,
-    pub alert_window: Duration,
+    /// An open incident with no new entry for this long is resolved.
+    pub resolve_after: Duration,
+    /// At most one reminder per open incident per this interval.
+    pub repeat_interval: Duration,
     pub retention_days: u32,
     pub store_categories: CategorySet,
     pub alert_categories: CategorySet,
@@ -100,6 +106,14 @@ const OTHER_DOCUMENTED_FIELDS: &[&str] = &[
 ];
 
 impl Config {
+    /// The incident clock's settings, in the lifecycle's terms.
+    pub fn timing(&self) -> Timing {
+        Timing {
+            resolve_after_ms: self.resolve_after.as_millis() as i64,
+            repeat_ms: self.repeat_interval.as_millis() as i64,
+        }
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -213,14 +227,20 @@ impl Config {
         Ok(Self {
             redaction,
             warnings,
+            entries_table: required(vars::ENTRIES_TABLE)?,
             incidents_table: required(vars::INCIDENTS_TABLE)?,
-            alert_state_table: required(vars::ALERT_STATE_TABLE)?,
             alert_topic_arn,
-            alert_window: Duration::from_secs(number(
-                vars::ALERT_WINDOW_SECONDS,
+            resolve_after: Duration::from_secs(number(
+                vars::RESOLVE_AFTER_SECONDS,
                 900,
                 1,
                 7 * 86_400,
+            )?),
+            repeat_interval: Duration::from_secs(number(
+                vars::REPEAT_INTERVAL_SECONDS,
+                4 * 3_600,
+                60,
+                30 * 86_400,
             )?),
             retention_days: number(vars::RETENTION_DAYS, 30, 1, 3650)? as u32,
             store_categories,
@@ -256,8 +276,8 @@ mod tests {
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let mut env: HashMap<String, String> = [
+            (vars::ENTRIES_TABLE, "entries"),
             (vars::INCIDENTS_TABLE, "incidents"),
-            (vars::ALERT_STATE_TABLE, "alert-state"),
             (
                 vars::ALERT_TOPIC_ARN,
                 "arn:aws:sns:us-east-1:123456789012:alerts",
@@ -275,7 +295,15 @@ mod tests {
     #[test]
     fn defaults_match_the_documentation() {
         let c = config(&[]).unwrap();
-        assert_eq!(c.alert_window, Duration::from_secs(900));
+        assert_eq!(c.resolve_after, Duration::from_secs(900));
+        assert_eq!(c.repeat_interval, Duration::from_secs(4 * 3_600));
+        assert_eq!(
+            c.timing(),
+            Timing {
+                resolve_after_ms: 900_000,
+                repeat_ms: 14_400_000
+            }
+        );
         assert_eq!(c.retention_days, 30);
         assert_eq!(c.max_decompressed_bytes, 32 * 1024 * 1024);
         assert_eq!(c.store_categories, CategorySet::of(DEFAULT_STORE));
@@ -285,9 +313,12 @@ mod tests {
     #[test]
     fn errors_name_the_variable() {
         for (var, value, fragment) in [
+            (vars::ENTRIES_TABLE, "", "is not set"),
             (vars::INCIDENTS_TABLE, "", "is not set"),
             (vars::ALERT_TOPIC_ARN, "my-topic", "is not an ARN"),
-            (vars::ALERT_WINDOW_SECONDS, "15m", "not a whole number"),
+            (vars::RESOLVE_AFTER_SECONDS, "15m", "not a whole number"),
+            (vars::RESOLVE_AFTER_SECONDS, "0", "outside"),
+            (vars::REPEAT_INTERVAL_SECONDS, "5", "outside"),
             (vars::RETENTION_DAYS, "0", "outside"),
             (vars::MAX_DECOMPRESSED_BYTES, "999999999999", "outside"),
             (

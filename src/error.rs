@@ -62,7 +62,7 @@ pub enum StoreError {
         #[source]
         source: Option<SdkFailure>,
     },
-    #[error("{remaining} of {total} incident writes still unprocessed when the retry budget of {budget_ms} ms ran out")]
+    #[error("{remaining} of {total} entry writes still unprocessed when the retry budget of {budget_ms} ms ran out")]
     Unprocessed {
         remaining: usize,
         total: usize,
@@ -88,10 +88,10 @@ impl StoreError {
     }
 }
 
-/// A failure to publish alerts.
+/// A failure to publish notifications.
 #[derive(Debug, Error)]
 pub enum PublishError {
-    #[error("{failed} of {total} alerts were rejected by SNS: {first_error}")]
+    #[error("{failed} of {total} notifications were rejected by SNS: {first_error}")]
     Rejected {
         failed: usize,
         total: usize,
@@ -107,14 +107,14 @@ pub enum PublishError {
 pub enum ProcessError {
     #[error(transparent)]
     Decode(#[from] DecodeError),
-    #[error("incidents were not stored, so nothing was alerted: {0}")]
+    #[error("entries were not stored, so nothing was notified: {0}")]
     Store(#[from] StoreError),
-    #[error("alert state could not be recorded: {0}")]
-    AlertState(#[source] StoreError),
-    #[error("incidents are stored, but alerts were not published: {0}")]
+    #[error("incidents could not be recorded: {0}")]
+    IncidentState(#[source] StoreError),
+    #[error("entries are stored, but notifications were not published: {0}")]
     Publish(#[from] PublishError),
     #[error(
-        "incidents are stored, but only {remaining_ms} ms are left, too little to alert safely; the retry will alert"
+        "entries are stored, but only {remaining_ms} ms are left, too little to notify safely; the retry will notify"
     )]
     OutOfTime { remaining_ms: u64 },
 }
@@ -126,9 +126,9 @@ impl ProcessError {
             Self::Decode(e) => e.kind(),
             Self::Store(StoreError::Unprocessed { .. }) => "Store.Unprocessed",
             Self::Store(StoreError::Request { .. }) => "Store.Request",
-            Self::AlertState(_) => "AlertState.Request",
+            Self::IncidentState(_) => "IncidentState.Request",
             Self::Publish(_) => "Publish.Request",
-            Self::OutOfTime { .. } => "Alert.OutOfTime",
+            Self::OutOfTime { .. } => "Notify.OutOfTime",
         }
     }
 

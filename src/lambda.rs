@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use crate::error::ProcessError;
 use crate::metrics::emf_record;
 use crate::pipeline::{deadline_from_epoch_ms, Processor, Response, Summary};
-use crate::ports::{AlertGate, AlertPublisher, IncidentStore};
+use crate::ports::{EntryStore, IncidentStore, NotificationPublisher};
 
 /// A failed invocation, reported to Lambda with a meaningful `errorType`
 /// (`IotLogMonitor.Decode.Gzip`, `IotLogMonitor.Store.Unprocessed`, …).
@@ -38,9 +38,9 @@ pub async fn handle<S, G, P>(
     event: LambdaEvent<Box<RawValue>>,
 ) -> Result<Response, InvocationError>
 where
-    S: IncidentStore,
-    G: AlertGate,
-    P: AlertPublisher,
+    S: EntryStore,
+    G: IncidentStore,
+    P: NotificationPublisher,
 {
     let now = epoch_ms();
     let deadline = deadline_from_epoch_ms(event.context.deadline, now);
@@ -66,10 +66,14 @@ where
                 unparseable = summary.by_category[4],
                 stored = summary.stored,
                 write_requests = summary.write_requests,
-                alerts_sent = summary.alerts_sent,
-                alerts_suppressed = summary.alerts_suppressed,
-                alerts_already_seen = summary.alerts_already_seen,
-                alerts_failed = summary.alerts_failed,
+                incidents = summary.incidents,
+                incidents_opened = summary.incidents_opened,
+                incidents_already_counted = summary.incidents_already_counted,
+                incidents_resolved = summary.incidents_resolved,
+                incidents_open = summary.incidents_open,
+                notifications_sent = summary.notifications_sent,
+                notifications_held_elsewhere = summary.notifications_held_elsewhere,
+                notifications_failed = summary.notifications_failed,
                 duration_ms = summary.duration_ms,
                 decode_us = summary.decode_us,
                 parse_us = summary.parse_us,
@@ -163,9 +167,9 @@ pub fn init_tracing() {
 /// Runs the Lambda runtime loop over one processor, built once.
 pub async fn serve<S, G, P>(processor: Processor<S, G, P>) -> Result<(), lambda_runtime::Error>
 where
-    S: IncidentStore + 'static,
-    G: AlertGate + 'static,
-    P: AlertPublisher + 'static,
+    S: EntryStore + 'static,
+    G: IncidentStore + 'static,
+    P: NotificationPublisher + 'static,
 {
     let processor = Arc::new(processor);
     lambda_runtime::run(service_fn(move |event| {

@@ -16,6 +16,7 @@
 pub mod aws;
 pub mod config;
 pub mod error;
+pub mod incident;
 pub mod ingest;
 pub mod json;
 pub mod lambda;

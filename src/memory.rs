@@ -1,15 +1,19 @@
 //! In-memory implementations of the ports, for unit tests of the
-//! pipeline's own logic without AWS. Each can be told to refuse a key or an
-//! alert, retryably or for good, to prove what one refusal costs.
+//! pipeline's own logic without AWS. Each can be told to refuse an incident
+//! or a notification, retryably or for good, to prove what one refusal costs.
+//! The lifecycle's race-freedom is the DynamoDB adapter's, proven on moto.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::error::{PublishError, StoreError};
-use crate::notify::alert::RenderedAlert;
+use crate::incident::delta::Delta;
+use crate::incident::lifecycle::{IncidentState, State, StoredClaim, Transition};
+use crate::notify::notification::RenderedNotification;
 use crate::ports::{
-    AlertGate, AlertPublisher, Claim, GateDecision, IncidentStore, PublishReport, WriteStats,
+    EntryStore, IncidentStore, NotificationClaim, NotificationPublisher, PublishReport, Recorded,
+    WriteStats,
 };
 use crate::store::item::{Attr, Item};
 
@@ -19,7 +23,7 @@ pub struct MemoryStore {
     pub items: Mutex<HashMap<(String, String), Item>>,
 }
 
-impl IncidentStore for MemoryStore {
+impl EntryStore for MemoryStore {
     async fn put_items(&self, items: Vec<Item>, _: Instant) -> Result<WriteStats, StoreError> {
         let n = items.len();
         let mut stored = self.items.lock().unwrap();
@@ -40,26 +44,20 @@ impl IncidentStore for MemoryStore {
     }
 }
 
-/// One alert per key, ever (no window): enough to test who sends.
+/// Incidents by key hash, with the batches counted for each.
 #[derive(Default)]
-pub struct MemoryGate {
-    pub sent: Mutex<HashSet<String>>,
-    /// Keys whose claim fails: retryably (`None`), or for good with this
-    /// `code: message`.
+pub struct MemoryIncidents {
+    pub incidents: Mutex<HashMap<String, (IncidentState, HashSet<String>)>>,
+    /// Incident key hashes whose requests fail: retryably (`None`), or for
+    /// good with this `code: message`.
     pub refuse: Mutex<HashMap<String, Option<String>>>,
 }
 
-impl AlertGate for MemoryGate {
-    async fn claim(
-        &self,
-        key: &str,
-        fingerprint: &str,
-        _count: u64,
-        _now_ms: i64,
-        _lease_until_ms: i64,
-    ) -> Result<GateDecision, StoreError> {
-        if let Some(refusal) = self.refuse.lock().unwrap().get(key) {
-            return Err(StoreError::Request {
+impl MemoryIncidents {
+    fn refusal(&self, item_key: &str) -> Result<(), StoreError> {
+        match self.refuse.lock().unwrap().get(item_key) {
+            None => Ok(()),
+            Some(refusal) => Err(StoreError::Request {
                 op: "UpdateItem",
                 table: "memory".into(),
                 message: refusal
@@ -67,41 +65,139 @@ impl AlertGate for MemoryGate {
                     .unwrap_or_else(|| "ThrottlingException: slow down".into()),
                 retryable: refusal.is_none(),
                 source: None,
-            });
+            }),
         }
-        if !self.sent.lock().unwrap().insert(key.to_owned()) {
-            return Ok(GateDecision::Suppressed);
+    }
+}
+
+impl IncidentStore for MemoryIncidents {
+    async fn record(
+        &self,
+        delta: &Delta,
+        log_group: &str,
+        fingerprint: &str,
+        now_ms: i64,
+    ) -> Result<Recorded, StoreError> {
+        let item_key = delta.key.hash();
+        self.refusal(&item_key)?;
+        let mut all = self.incidents.lock().unwrap();
+        match all.get_mut(&item_key) {
+            Some((incident, batches)) if incident.state == State::Open => {
+                if !batches.insert(fingerprint.to_owned()) {
+                    return Ok(Recorded::AlreadyCounted(incident.clone()));
+                }
+                incident.entries += delta.entries;
+                incident.seq += 1;
+                incident.last_activity_ms = now_ms;
+                Ok(Recorded::Counted {
+                    incident: incident.clone(),
+                    opened: false,
+                })
+            }
+            previous => {
+                let generation = previous.map_or(1, |(p, _)| p.generation + 1);
+                let incident = IncidentState::opened(delta, log_group, generation, now_ms);
+                all.insert(
+                    item_key,
+                    (incident.clone(), HashSet::from([fingerprint.to_owned()])),
+                );
+                Ok(Recorded::Counted {
+                    incident,
+                    opened: true,
+                })
+            }
         }
-        Ok(GateDecision::Send(Claim {
-            key: key.to_owned(),
-            fingerprint: fingerprint.to_owned(),
-            token: "t".into(),
-            suppressed_since_last: 0,
-        }))
     }
 
-    async fn confirm(&self, _: &Claim, _: Instant) -> Result<(), StoreError> {
+    async fn claim(
+        &self,
+        incident: &IncidentState,
+        transition: Transition,
+        token: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<Option<IncidentState>, StoreError> {
+        self.refusal(&incident.item_key)?;
+        let mut all = self.incidents.lock().unwrap();
+        let Some((stored, _)) = all.get_mut(&incident.item_key) else {
+            return Ok(None);
+        };
+        let free = stored
+            .claim
+            .as_ref()
+            .is_none_or(|c| c.lease_until_ms < now_ms);
+        if !free || stored.incident_id != incident.incident_id || stored.sent != transition.step() {
+            return Ok(None);
+        }
+        stored.claim = Some(StoredClaim {
+            token: token.to_owned(),
+            lease_until_ms,
+            step: transition.name(),
+        });
+        Ok(Some(stored.clone()))
+    }
+
+    async fn confirm(
+        &self,
+        claim: &NotificationClaim,
+        now_ms: i64,
+        _: Instant,
+    ) -> Result<(), StoreError> {
+        let mut all = self.incidents.lock().unwrap();
+        if let Some((stored, _)) = all.get_mut(&claim.item_key) {
+            if stored
+                .claim
+                .as_ref()
+                .is_some_and(|c| c.token == claim.token)
+            {
+                stored.claim = None;
+                stored.sent = claim.transition.step() + 1;
+                stored.last_notified_ms = Some(now_ms);
+                stored.notified_entries = claim.entries;
+            }
+        }
         Ok(())
     }
 
-    async fn release(&self, claim: &Claim, _: Instant) -> Result<(), StoreError> {
-        self.sent.lock().unwrap().remove(&claim.key);
+    async fn release(&self, claim: &NotificationClaim, _: Instant) -> Result<(), StoreError> {
+        let mut all = self.incidents.lock().unwrap();
+        if let Some((stored, _)) = all.get_mut(&claim.item_key) {
+            if stored
+                .claim
+                .as_ref()
+                .is_some_and(|c| c.token == claim.token)
+            {
+                stored.claim = None;
+            }
+        }
         Ok(())
+    }
+
+    async fn watched(&self, _: usize) -> Result<Vec<IncidentState>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn resolve(
+        &self,
+        _: &IncidentState,
+        _: i64,
+    ) -> Result<Option<IncidentState>, StoreError> {
+        Ok(None)
     }
 }
 
 /// Keeps what it published.
 #[derive(Default)]
 pub struct MemoryPublisher {
-    pub published: Mutex<Vec<RenderedAlert>>,
-    /// Alert keys SNS refuses for good (a sender fault).
+    pub published: Mutex<Vec<RenderedNotification>>,
+    /// Notification ids SNS refuses for good (a sender fault).
     pub reject: Mutex<HashSet<String>>,
 }
 
-impl AlertPublisher for MemoryPublisher {
+impl NotificationPublisher for MemoryPublisher {
     async fn publish(
         &self,
-        alerts: &[RenderedAlert],
+        notifications: &[RenderedNotification],
         _: Instant,
     ) -> Result<PublishReport, (Vec<usize>, PublishError)> {
         let reject = self.reject.lock().unwrap();
@@ -109,13 +205,13 @@ impl AlertPublisher for MemoryPublisher {
             requests: 1,
             rejected: Vec::new(),
         };
-        for (i, alert) in alerts.iter().enumerate() {
-            if reject.contains(&alert.key) {
+        for (i, notification) in notifications.iter().enumerate() {
+            if reject.contains(&notification.id) {
                 report
                     .rejected
                     .push((i, "InvalidParameter: refused".into()));
             } else {
-                self.published.lock().unwrap().push(alert.clone());
+                self.published.lock().unwrap().push(notification.clone());
             }
         }
         Ok(report)

@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::model::category::Category;
-use crate::pipeline::Summary;
+use crate::pipeline::{Summary, SWEEP};
 
 /// Renders the EMF record for an invocation.
 pub fn emf_record(namespace: &str, summary: &Summary, timestamp_ms: i64) -> String {
@@ -25,16 +25,21 @@ pub fn emf_record(namespace: &str, summary: &Summary, timestamp_ms: i64) -> Stri
             summary.by_category[category.index()],
         );
     }
-    metric("IncidentsStored", "Count", summary.stored as u64);
-    metric("AlertsSent", "Count", summary.alerts_sent);
-    metric("AlertsSuppressed", "Count", summary.alerts_suppressed);
-    metric("AlertsFailed", "Count", summary.alerts_failed);
+    metric("EntriesStored", "Count", summary.stored as u64);
+    metric("IncidentsOpened", "Count", summary.incidents_opened);
+    metric("IncidentsResolved", "Count", summary.incidents_resolved);
+    metric("NotificationsSent", "Count", summary.notifications_sent);
+    metric("NotificationsFailed", "Count", summary.notifications_failed);
     metric(
         "DynamoDBWriteRequests",
         "Count",
         u64::from(summary.write_requests),
     );
     metric("DurationMs", "Milliseconds", summary.duration_ms);
+    // A gauge only a sweep measures: batches would report a false zero.
+    if summary.message_type == SWEEP {
+        metric("IncidentsOpen", "Count", summary.incidents_open);
+    }
     let mut record = Map::new();
     record.insert(
         "_aws".into(),
@@ -85,7 +90,14 @@ mod tests {
         }
         assert_eq!(
             directive["Metrics"].as_array().unwrap().len(),
-            10 + Category::ALL.len()
+            11 + Category::ALL.len()
+        );
+        s.message_type = SWEEP;
+        s.incidents_open = 4;
+        let record: Value = serde_json::from_str(&emf_record("Ns", &s, 1_000)).unwrap();
+        assert_eq!(
+            record["IncidentsOpen"], 4,
+            "sweeps report the open incidents"
         );
     }
 }

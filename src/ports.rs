@@ -5,7 +5,9 @@ use std::future::Future;
 use std::time::Instant;
 
 use crate::error::{PublishError, StoreError};
-use crate::notify::alert::RenderedAlert;
+use crate::incident::delta::Delta;
+use crate::incident::lifecycle::{IncidentState, Transition};
+use crate::notify::notification::RenderedNotification;
 use crate::store::item::Item;
 
 /// What a store did, for the invocation summary and metrics.
@@ -16,8 +18,8 @@ pub struct WriteStats {
     pub retries: u32,
 }
 
-/// Durable, idempotent storage of incident items.
-pub trait IncidentStore: Send + Sync {
+/// Durable, idempotent storage of entries.
+pub trait EntryStore: Send + Sync {
     /// Writes every item (same key ⇒ overwrite) or fails. Retries throttling
     /// and unprocessed items until `deadline`.
     fn put_items(
@@ -27,81 +29,119 @@ pub trait IncidentStore: Send + Sync {
     ) -> impl Future<Output = Result<WriteStats, StoreError>> + Send;
 }
 
-/// The outcome of asking to alert for a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GateDecision {
-    /// This invocation sends the alert, under this claim.
-    Send(Claim),
-    /// An alert for the key went out within the window; the entries were counted.
-    Suppressed,
-    /// This batch was already counted or alerted for this key (a redelivery).
-    AlreadySeen,
+/// What recording a batch's delta did to its incident.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    /// Counted: the incident as it stands after the batch; `opened` when the
+    /// batch opened it.
+    Counted {
+        incident: IncidentState,
+        opened: bool,
+    },
+    /// A delivery of this batch was counted before (a redelivery, or this
+    /// invocation's own write whose answer was lost).
+    AlreadyCounted(IncidentState),
 }
 
-/// The right to send one alert, held by one invocation until it confirms
-/// (published) or releases (not published) it.
+impl Recorded {
+    pub fn incident(&self) -> &IncidentState {
+        match self {
+            Self::Counted { incident, .. } | Self::AlreadyCounted(incident) => incident,
+        }
+    }
+}
+
+/// The right to send one notification, held until confirmed (published)
+/// or released (not published).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Claim {
-    pub key: String,
-    /// The batch the alert is for: a redelivery of it may take over an
-    /// unconfirmed claim, so an invocation that died before publishing
-    /// does not lose the alert.
-    pub fingerprint: String,
-    /// Unique to this claim, so an invocation recognises its own claim when
-    /// the answer to its write was lost, and no one else's is undone.
+pub struct NotificationClaim {
+    /// The item that holds the claim (see [`IncidentState::item_key`]).
+    pub item_key: String,
+    pub incident_id: String,
+    pub transition: Transition,
+    /// Unique to this claim, so its holder recognises it when the answer to
+    /// its write was lost, and no one else's claim is undone.
     pub token: String,
-    /// Entries held back for the key since the previous alert.
-    pub suppressed_since_last: u64,
+    /// The incident's entry count the notification told.
+    pub entries: u64,
 }
 
-/// Decides, across concurrent invocations and redeliveries, who alerts for a key.
-pub trait AlertGate: Send + Sync {
-    /// Claims the right to alert for `key` (`count` entries of batch
-    /// `fingerprint`), or counts them as suppressed. A claim is held until
-    /// `lease_until_ms` (when this invocation's time is up): only after it
-    /// may a redelivery of the batch take an unconfirmed claim over.
+/// Incidents, their lifecycle and who notifies, across concurrent
+/// invocations, sweeps and redeliveries.
+pub trait IncidentStore: Send + Sync {
+    /// Adds a batch's delta (batch `fingerprint`) to the open incident of its
+    /// key, or opens a new incident when there is none: one conditional write
+    /// in the usual case.
+    fn record(
+        &self,
+        delta: &Delta,
+        log_group: &str,
+        fingerprint: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+
+    /// Claims the notification of `transition` for `incident` under `token`
+    /// until `lease_until_ms`: `Some` (the incident as it stands) when this
+    /// claim holds it, `None` when it is someone else's or no longer due.
     fn claim(
         &self,
-        key: &str,
-        fingerprint: &str,
-        count: u64,
+        incident: &IncidentState,
+        transition: Transition,
+        token: &str,
         now_ms: i64,
         lease_until_ms: i64,
-    ) -> impl Future<Output = Result<GateDecision, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<IncidentState>, StoreError>> + Send;
 
-    /// Records that the claimed alert was published (retrying until `deadline`): a redelivery of the
-    /// batch then sees it as sent.
+    /// Records that the claimed notification went out (retrying until `deadline`).
     fn confirm(
         &self,
-        claim: &Claim,
+        claim: &NotificationClaim,
+        now_ms: i64,
         deadline: Instant,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Undoes a claim whose alert was not published, so a retry sends it
-    /// (retrying until `deadline`).
+    /// Gives a claim back (if it is still held by its token), so the next
+    /// invocation or sweep sends the notification.
     fn release(
         &self,
-        claim: &Claim,
+        claim: &NotificationClaim,
         deadline: Instant,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every open incident, and every resolved one whose notification has
+    /// not gone out (at most `limit`): what a sweep looks at. A query, not a
+    /// scan: its cost grows with open incidents, not with history.
+    fn watched(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<IncidentState>, StoreError>> + Send;
+
+    /// Resolves `incident` if it is still exactly as read (no batch counted,
+    /// no live claim, nothing notified since): `Some` (the resolved
+    /// incident's record) when this call resolved it.
+    fn resolve(
+        &self,
+        incident: &IncidentState,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Option<IncidentState>, StoreError>> + Send;
 }
 
-/// What publishing did: the requests made, and the alerts the service
-/// refused for good (a sender fault: sending them again cannot help).
+/// What publishing did: the requests made, and the notifications the
+/// service refused for good (a sender fault: sending them again cannot help).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PublishReport {
     pub requests: u32,
-    /// Indexes of the refused alerts, with the service's reason.
+    /// Indexes of the refused notifications, with the service's reason.
     pub rejected: Vec<(usize, String)>,
 }
 
-/// Publishes rendered alerts.
-pub trait AlertPublisher: Send + Sync {
-    /// Publishes all alerts but those refused for good; on a failure that
-    /// may pass (throttling, 5xx, time), says which were not published.
+/// Publishes rendered notifications.
+pub trait NotificationPublisher: Send + Sync {
+    /// Publishes all but those refused for good; on a failure that may pass
+    /// (throttling, 5xx, time), says which were not published.
     fn publish(
         &self,
-        alerts: &[RenderedAlert],
+        notifications: &[RenderedNotification],
         deadline: Instant,
     ) -> impl Future<Output = Result<PublishReport, (Vec<usize>, PublishError)>> + Send;
 }

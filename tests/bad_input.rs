@@ -186,10 +186,10 @@ proptest! {
     #[test]
     fn arbitrary_text_messages_never_panic_and_non_json_is_unparseable(text in "\\PC{0,200}") {
         let analysis = analyse_messages(std::slice::from_ref(&text));
-        prop_assert_eq!(analysis.entries, 1);
+        prop_assert_eq!(analysis.events, 1);
         if serde_json::from_str::<serde_json::Value>(&text).is_err() {
             prop_assert_eq!(analysis.by_category[Category::Unparseable.index()], 1);
-            prop_assert_eq!(&analysis.incidents[0].message, &text, "the raw text is kept");
+            prop_assert_eq!(&analysis.entries[0].message, &text, "the raw text is kept");
         }
     }
 
@@ -293,7 +293,7 @@ proptest! {
         let parsed = parse_entry(&text);
         prop_assert!(parsed.is_ok(), "{}", text);
         let analysis = analyse_messages(&[text]);
-        prop_assert_eq!(analysis.entries, 1);
+        prop_assert_eq!(analysis.events, 1);
     }
 }
 
@@ -320,8 +320,8 @@ fn deep_nesting_and_huge_strings_are_handled() {
         log_group: "g",
         log_stream: "s",
     };
-    for incident in &analysis.incidents {
-        let item = iot_log_monitor::store::item::incident_item(incident, &source, 30);
+    for incident in &analysis.entries {
+        let item = iot_log_monitor::store::item::entry_item(incident, &source, 30, None);
         assert!(item.size() <= iot_log_monitor::store::item::ITEM_BUDGET_BYTES);
     }
 }

@@ -1,4 +1,4 @@
-//! The query tool against the same moto server, over incidents written by
+//! The query tool against the same moto server, over entries written by
 //! the real pipeline: every command, output format, filter and error.
 
 mod common;
@@ -25,9 +25,9 @@ fn cli(args: &[&str]) -> Command {
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("INCIDENTS_TABLE")
+        .env_remove("ENTRIES_TABLE")
         .env_remove("FAILED_BATCH_QUEUE_URL")
-        .env_remove("ALERT_STATE_TABLE")
+        .env_remove("INCIDENTS_TABLE")
         .env_remove("ALERT_TOPIC_ARN");
     command
 }
@@ -89,7 +89,7 @@ async fn seeded_stack(name: &str, n: usize) -> Stack {
 #[tokio::test]
 async fn list_filters_orders_and_paginates() {
     let stack = seeded_stack("cli-list", 120).await;
-    let table = stack.table("IncidentsTable").to_owned();
+    let table = stack.table("EntriesTable").to_owned();
     let all = json_lines(&ok(cli(&[
         "--table",
         &table,
@@ -171,7 +171,7 @@ async fn list_filters_orders_and_paginates() {
 #[tokio::test]
 async fn outputs_are_a_table_json_lines_or_csv() {
     let stack = seeded_stack("cli-output", 6).await;
-    let table = stack.table("IncidentsTable").to_owned();
+    let table = stack.table("EntriesTable").to_owned();
     let text = ok(cli(&["--table", &table, "--output", "table", "list"])
         .output()
         .unwrap());
@@ -218,7 +218,7 @@ async fn outputs_are_a_table_json_lines_or_csv() {
 #[tokio::test]
 async fn get_shows_every_entry_of_a_trace_oldest_first() {
     let stack = seeded_stack("cli-get", 3).await;
-    let table = stack.table("IncidentsTable").to_owned();
+    let table = stack.table("EntriesTable").to_owned();
     let entries = json_lines(&ok(cli(&["--table", &table, "get", "t-0"])
         .output()
         .unwrap()));
@@ -251,7 +251,7 @@ async fn get_shows_every_entry_of_a_trace_oldest_first() {
 #[tokio::test]
 async fn summary_counts_ranks_and_charts() {
     let stack = seeded_stack("cli-summary", 30).await;
-    let table = stack.table("IncidentsTable").to_owned();
+    let table = stack.table("EntriesTable").to_owned();
     let doc: serde_json::Value = serde_json::from_str(&ok(cli(&[
         "--table", &table, "summary", "--since", "3h", "--top", "2",
     ])
@@ -281,14 +281,14 @@ async fn summary_counts_ranks_and_charts() {
     ])
     .output()
     .unwrap());
-    assert!(text.contains("31 incidents"), "{text}");
+    assert!(text.contains("31 entries"), "{text}");
     assert!(text.contains('█'), "an hourly bar chart: {text}");
 }
 
 #[tokio::test]
 async fn errors_are_one_clear_line_with_a_failing_exit_code() {
     let stack = Stack::new("cli-errors").await;
-    let table = stack.table("IncidentsTable").to_owned();
+    let table = stack.table("EntriesTable").to_owned();
 
     let bad_time = failed(
         cli(&["--table", &table, "list", "--since", "yesterday"])
@@ -335,7 +335,7 @@ async fn errors_are_one_clear_line_with_a_failing_exit_code() {
 
     let empty = cli(&["--table", &table, "list"]).output().unwrap();
     assert!(empty.status.success(), "an empty result is not an error");
-    assert!(String::from_utf8_lossy(&empty.stderr).contains("no incidents match"));
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("no entries match"));
 
     let usage = cli(&["list", "--category", "Sucess"]).output().unwrap();
     assert_eq!(usage.status.code(), Some(2), "usage errors exit 2");
@@ -347,7 +347,7 @@ async fn redrive_processes_failed_batches_and_deletes_only_what_it_processed() {
     let queue = stack.provisioned.refs["FailedBatchQueue"].clone();
     let flags = [
         "--table",
-        stack.table("IncidentsTable"),
+        stack.table("EntriesTable"),
         "--queue-url",
         &queue,
     ];
@@ -368,7 +368,7 @@ async fn redrive_processes_failed_batches_and_deletes_only_what_it_processed() {
         "{dry}"
     );
     assert!(
-        stack.incidents().await.is_empty(),
+        stack.entries().await.is_empty(),
         "a dry run changes nothing"
     );
 
@@ -377,8 +377,8 @@ async fn redrive_processes_failed_batches_and_deletes_only_what_it_processed() {
             &flags[..],
             &[
                 "redrive",
-                "--alert-state-table",
-                &stack.env["ALERT_STATE_TABLE"],
+                "--incidents-table",
+                &stack.env["INCIDENTS_TABLE"],
             ],
         ]
         .concat();
@@ -388,11 +388,12 @@ async fn redrive_processes_failed_batches_and_deletes_only_what_it_processed() {
     };
     let real = ok(redrive());
     assert!(
-        real.contains("processed") && real.contains("2 incidents stored, 1 alerts sent"),
+        real.contains("processed")
+            && real.contains("2 entries, 2 stored, 1 incidents, 1 notifications sent"),
         "{real}"
     );
-    assert_eq!(stack.incidents().await.len(), 2);
-    assert_eq!(stack.alerts(Duration::from_secs(5)).await.len(), 1);
+    assert_eq!(stack.entries().await.len(), 2);
+    assert_eq!(stack.notifications(Duration::from_secs(5)).await.len(), 1);
 
     let again = redrive();
     assert!(again.status.success());
@@ -448,7 +449,7 @@ async fn a_stack_name_finds_the_table_through_its_outputs() {
     let template = serde_json::json!({
         "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue", "Properties": {}}},
         "Outputs": {
-            "IncidentsTableName": {"Value": stack.table("IncidentsTable")},
+            "EntriesTableName": {"Value": stack.table("EntriesTable")},
             "FailedBatchQueueUrl": {"Value": stack.provisioned.refs["FailedBatchQueue"]},
         }
     });
@@ -463,7 +464,7 @@ async fn a_stack_name_finds_the_table_through_its_outputs() {
     assert_eq!(rows.len(), 5);
     let missing = failed(cli(&["--stack", &name, "redrive"]).output().unwrap());
     assert!(
-        missing.contains("has no output AlertStateTableName"),
+        missing.contains("has no output IncidentsTableName"),
         "{missing}"
     );
 }
@@ -504,7 +505,7 @@ fn assert_terminal_safe(text: &str) {
 #[tokio::test]
 async fn device_text_never_drives_the_terminal_or_a_spreadsheet() {
     let stack = hostile_stack("cli-hostile").await;
-    let table = stack.table("IncidentsTable").to_owned();
+    let table = stack.table("EntriesTable").to_owned();
     for output in ["table", "json", "csv"] {
         let listed = ok(cli(&[
             "--table", &table, "--output", output, "list", "--since", "1h",
@@ -554,7 +555,7 @@ async fn device_text_never_drives_the_terminal_or_a_spreadsheet() {
 #[tokio::test]
 async fn list_finds_the_client_classification_read_and_get_finds_a_long_trace_id() {
     let stack = hostile_stack("cli-dup").await;
-    let table = stack.table("IncidentsTable").to_owned();
+    let table = stack.table("EntriesTable").to_owned();
     let rows = json_lines(&ok(cli(&[
         "--table", &table, "list", "--client", "victim-7", "--since", "1h",
     ])

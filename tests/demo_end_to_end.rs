@@ -91,16 +91,19 @@ impl Line<'_> {
 fn check(run: &Run) {
     let out = &run.stdout;
     assert!(line_with(out, "control message").contains("ok: 0 entries"));
-    assert!(line_with(out, "success traffic")
-        .contains("ok: 13 entries, 0 incidents, 0 stored, 0 alerts sent"));
-    assert!(line_with(out, "a missing rule ")
-        .contains("ok: 2 entries, 2 incidents, 2 stored, 1 alerts sent"));
-    assert!(line_with(out, "a throttled rule").contains("30 stored, 1 alerts sent"));
-    assert!(line_with(out, "authorization failures").contains("4 stored, 3 alerts sent"));
-    assert!(line_with(out, "a job failure").contains("1 stored, 1 alerts sent"));
-    assert!(line_with(out, "garbage lines").contains("3 incidents, 3 stored, 0 alerts sent"));
+    assert!(line_with(out, "success traffic").contains(
+        "ok: 13 entries, 0 stored, 0 incidents (0 opened, 0 already counted), 0 notifications sent"
+    ));
+    assert!(line_with(out, "a missing rule ").contains(
+        "ok: 2 entries, 2 stored, 1 incidents (1 opened, 0 already counted), 1 notifications sent"
+    ));
+    assert!(line_with(out, "a throttled rule").contains("30 stored, 1 incidents (1 opened"));
+    assert!(line_with(out, "authorization failures")
+        .contains("4 stored, 3 incidents (3 opened, 0 already counted), 3 notifications sent"));
+    assert!(line_with(out, "a job failure").contains("1 stored, 1 incidents (1 opened"));
+    assert!(line_with(out, "garbage lines").contains("3 stored, 0 incidents"));
     assert!(line_with(out, "the missing rule batch, delivered again")
-        .contains("2 stored, 0 alerts sent, 0 suppressed, 1 already seen"));
+        .contains("2 stored, 1 incidents (0 opened, 1 already counted), 0 notifications sent"));
     assert!(line_with(out, "a broken batch")
         .contains("failed (as Lambda would report it): Error: IotLogMonitor.Decode.Gzip"));
     assert!(
@@ -108,17 +111,33 @@ fn check(run: &Run) {
         "the function kept serving"
     );
 
-    let alerts = run.file("alerts.txt");
-    let subjects: Vec<&str> = alerts
+    let opened = run.file("notifications.txt");
+    let subjects: Vec<&str> = opened
         .lines()
         .filter(|l| l.starts_with("Subject: "))
         .collect();
-    assert_eq!(subjects.len(), 8, "{subjects:?}");
-    assert!(subjects.contains(&"Subject: [AWS IoT] RuleNotFound: rule \"example_rule\" (2)"));
+    assert_eq!(subjects.len(), 8, "one per incident: {subjects:?}");
+    assert!(subjects
+        .contains(&"Subject: [AWS IoT] OPEN RuleNotFound: rule \"example_rule\" (2 entries)"));
     assert!(
-        alerts.contains("Messages were published to a rule that does not exist"),
+        opened.contains("Messages were published to a rule that does not exist"),
         "the email text is shown"
     );
+    assert!(line_with(out, "a sweep (not quiet yet").contains("ok: sweep: 8 open, 0 resolved"));
+    let resolved = run.file("resolved.txt");
+    let resolved_subjects: Vec<&str> = resolved
+        .lines()
+        .filter(|l| l.starts_with("Subject: "))
+        .collect();
+    assert_eq!(resolved_subjects.len(), 8, "{resolved_subjects:?}");
+    assert!(
+        resolved_subjects
+            .iter()
+            .all(|s| s.starts_with("Subject: [AWS IoT] RESOLVED ")),
+        "{resolved_subjects:?}"
+    );
+    assert!(line_with(out, "another sweep (nothing left to say)")
+        .contains("ok: sweep: 0 open, 0 resolved, 0 notifications sent"));
 
     let listed: Vec<serde_json::Value> = run
         .file("list.json")
@@ -126,32 +145,29 @@ fn check(run: &Run) {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(listed.len(), 2 + 30 + 4 + 1 + 3 + 3);
-    assert!(run.file("summary.txt").contains("43 incidents"));
+    assert!(run.file("summary.txt").contains("43 entries"));
     assert!(run
         .file("get.txt")
         .contains("ruleName               example_rule"));
     assert!(run.file("redrive-dry-run.txt").contains("would process"));
     assert!(run
         .file("redrive.txt")
-        .contains("1 entries, 1 incidents stored, 1 alerts sent"));
+        .contains("1 entries, 1 stored, 1 incidents, 1 notifications sent"));
 
     let summaries = run.file("summaries.txt");
+    let count = |pattern: &str| summaries.lines().filter(|l| l.contains(pattern)).count();
     assert_eq!(
-        summaries
-            .lines()
-            .filter(|l| l.contains("batch processed"))
-            .count(),
+        count("message_type=\"DATA_MESSAGE\"") + count("CONTROL_MESSAGE"),
         10
     );
-    assert_eq!(
-        summaries
-            .lines()
-            .filter(|l| l.contains("batch failed"))
-            .count(),
-        1
-    );
+    assert!(count("message_type=\"SWEEP\"") >= 3, "{summaries}");
+    assert_eq!(count("batch failed"), 1);
     let metrics = run.file("metrics.jsonl");
-    assert_eq!(metrics.lines().count(), 11, "one EMF record per invocation");
+    assert_eq!(
+        metrics.lines().count(),
+        summaries.lines().count(),
+        "one EMF record per invocation"
+    );
     for record in metrics.lines() {
         let record: serde_json::Value = serde_json::from_str(record).unwrap();
         assert_eq!(

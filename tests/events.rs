@@ -128,7 +128,7 @@ fn synthetic_batches_are_deterministic_and_classify_as_asked() {
         iot_log_monitor::model::category::CategorySet::NONE,
     )
     .unwrap();
-    assert_eq!(analysis.entries, 1000);
+    assert_eq!(analysis.events, 1000);
     let incidents: u64 = analysis.by_category.iter().sum();
     assert!(
         (30..=70).contains(&incidents),

@@ -17,12 +17,12 @@ use common::{
 use futures_util::stream::{self, StreamExt};
 use iot_log_monitor::aws::sns::SnsPublisher;
 use iot_log_monitor::error::ProcessError;
+use iot_log_monitor::incident::lifecycle::{IncidentState, Transition};
 use iot_log_monitor::ingest::decode::{decode_data, invocation, parse_batch, Invocation};
-use iot_log_monitor::notify::alert::AlertBody;
-use iot_log_monitor::notify::group::aggregate;
+use iot_log_monitor::notify::notification::NotificationBody;
 use iot_log_monitor::pipeline::{analyze, batch_fingerprint, Response, Summary};
-use iot_log_monitor::ports::{AlertGate, GateDecision};
-use iot_log_monitor::tooling::local::ReceivedAlert;
+use iot_log_monitor::ports::{IncidentStore, Recorded};
+use iot_log_monitor::tooling::local::ReceivedNotification;
 
 const NOW: i64 = 1_800_000_000_000;
 const MINUTE: i64 = 60_000;
@@ -85,32 +85,26 @@ async fn deliver(
             .await
         {
             Ok(Response::Batch(summary)) => return Ok(summary),
-            Ok(Response::Stream(_)) => {
-                panic!("a direct subscription event was answered as a stream")
-            }
+            Ok(other) => panic!("a direct subscription event was answered as {other:?}"),
             Err(error) => errors.push(error),
         }
     }
     Err(errors)
 }
 
-fn body(alert: &ReceivedAlert) -> AlertBody<'_> {
-    serde_json::from_str(&alert.message).unwrap()
+fn body(notification: &ReceivedNotification) -> NotificationBody<'_> {
+    serde_json::from_str(&notification.message).unwrap()
 }
 
-/// The alerts in the inbox, by rule name.
-fn by_rule(alerts: &[ReceivedAlert]) -> BTreeMap<String, Vec<&ReceivedAlert>> {
-    let mut map: BTreeMap<String, Vec<&ReceivedAlert>> = BTreeMap::new();
-    for alert in alerts {
-        map.entry(alert.attributes["ruleName"].clone())
+/// The notifications in the inbox, by rule name.
+fn by_rule(notifications: &[ReceivedNotification]) -> BTreeMap<String, Vec<&ReceivedNotification>> {
+    let mut map: BTreeMap<String, Vec<&ReceivedNotification>> = BTreeMap::new();
+    for notification in notifications {
+        map.entry(notification.attributes["ruleName"].clone())
             .or_default()
-            .push(alert);
+            .push(notification);
     }
     map
-}
-
-fn rule_key(rule: &str) -> String {
-    format!("RuleMessageThrottled|Rule|{rule}")
 }
 
 /// `count` entries of each of `rules`.
@@ -118,32 +112,38 @@ fn each(rules: &[&str], count: usize) -> Vec<(String, usize)> {
     rules.iter().map(|r| (r.to_string(), count)).collect()
 }
 
-/// Entries of a key held back since its alert, per the alert-state table.
-async fn suppressed(stack: &Stack, key: &str) -> u64 {
-    let state = stack
-        .alert_state(key)
+/// The current incident of each rule.
+async fn incidents_by_rule(stack: &Stack) -> BTreeMap<String, IncidentState> {
+    stack
+        .current_incidents()
         .await
-        .expect("the key has alert state");
-    s(&state, "suppressed").parse().unwrap()
+        .into_iter()
+        .map(|i| (i.key.first.clone(), i))
+        .collect()
 }
 
-/// Every entry of a key is accounted for exactly once: in the alert that
-/// went out, in the count that alert reports as held back before it, or in
-/// the count held back since.
-async fn assert_counts_add_up(stack: &Stack, rule: &str, alert: &ReceivedAlert, total: u64) {
-    let b = body(alert);
-    let since = suppressed(stack, &rule_key(rule)).await;
-    assert_eq!(
-        b.count + b.suppressed_since_last_alert + since,
-        total,
-        "{rule}: alert count {} + held back before it {} + held back since {since}",
-        b.count,
-        b.suppressed_since_last_alert
-    );
+/// Every entry counts towards exactly one incident, and each incident counts
+/// exactly the entries that name it.
+async fn assert_counts_add_up(stack: &Stack) {
+    let mut named: BTreeMap<String, u64> = BTreeMap::new();
+    for entry in stack.entries().await {
+        *named.entry(s(&entry, "incidentId")).or_default() += 1;
+    }
+    let incidents = stack.current_incidents().await;
+    assert_eq!(named.len(), incidents.len(), "{named:?}");
+    for incident in incidents {
+        assert_eq!(
+            named.get(&incident.incident_id).copied(),
+            Some(incident.entries),
+            "{}: counted {} entries",
+            incident.incident_id,
+            incident.entries
+        );
+    }
 }
 
 #[tokio::test]
-async fn through_faults_and_redeliveries_every_incident_is_stored_once_and_every_key_alerted_once()
+async fn through_faults_and_redeliveries_every_entry_is_stored_once_and_every_incident_opened_once()
 {
     use Fault::*;
     let stack = Stack::new("faults").await;
@@ -226,7 +226,7 @@ async fn through_faults_and_redeliveries_every_incident_is_stored_once_and_every
         aws_sdk_sns::Client::new(&sns_sdk),
         &processor.config.alert_topic_arn,
     );
-    // Four rules in every batch, and one of each batch's own (more alerts, so more publishes to fail).
+    // Four rules in every batch, and one of each batch's own (more incidents, so more publishes to fail).
     let shared = ["rule_a", "rule_b", "rule_c", "rule_d"];
     let batches = make_batches("faults", 8, |b| {
         let mut contents = each(&shared, 15);
@@ -252,9 +252,9 @@ async fn through_faults_and_redeliveries_every_incident_is_stored_once_and_every
                         .await
                     {
                         Ok(_) => {
-                            // Never a success with incidents missing: read back at once.
+                            // Never a success with entries missing: read back at once.
                             let stored: BTreeSet<String> = stack
-                                .incidents()
+                                .entries()
                                 .await
                                 .iter()
                                 .map(|i| s(i, "traceId"))
@@ -264,7 +264,7 @@ async fn through_faults_and_redeliveries_every_incident_is_stored_once_and_every
                                 .iter()
                                 .filter(|t| !stored.contains(*t))
                                 .count();
-                            assert_eq!(missing, 0, "batch {i} succeeded with incidents missing");
+                            assert_eq!(missing, 0, "batch {i} succeeded with entries missing");
                             None
                         }
                         Err(_) => Some(i),
@@ -321,7 +321,7 @@ async fn through_faults_and_redeliveries_every_incident_is_stored_once_and_every
         pending.len()
     );
 
-    let items = stack.incidents().await;
+    let items = stack.entries().await;
     let expected: BTreeSet<String> = batches
         .iter()
         .flat_map(|b| b.trace_ids.iter().cloned())
@@ -330,37 +330,54 @@ async fn through_faults_and_redeliveries_every_incident_is_stored_once_and_every
     assert_eq!(
         stored.len(),
         expected.len(),
-        "each incident stored exactly once"
+        "each entry stored exactly once"
     );
     assert_eq!(stored.into_iter().collect::<BTreeSet<_>>(), expected);
+    assert_counts_add_up(&stack).await;
 
-    let alerts = stack.alerts(WAIT).await;
-    let alerts_by_rule = by_rule(&alerts);
     let expected_rules: BTreeSet<String> = shared
         .iter()
         .map(|r| r.to_string())
         .chain((0..8).map(|b| format!("solo_{b}")))
         .collect();
+    let incidents = incidents_by_rule(&stack).await;
     assert_eq!(
-        alerts_by_rule.keys().cloned().collect::<BTreeSet<_>>(),
+        incidents.keys().cloned().collect::<BTreeSet<_>>(),
         expected_rules
     );
-    for (rule, alerts) in &alerts_by_rule {
+    for (rule, incident) in &incidents {
+        let total = if rule.starts_with("solo_") { 1 } else { 8 * 15 };
         assert_eq!(
-            alerts.len(),
+            incident.entries, total,
+            "{rule}: counted once whatever the redeliveries"
+        );
+        assert_eq!(incident.generation, 1, "{rule}: one incident");
+        assert_eq!(
+            incident.sent, 1,
+            "{rule}: its opened notification is confirmed"
+        );
+    }
+
+    let notifications = stack.notifications(WAIT).await;
+    let notifications_by_rule = by_rule(&notifications);
+    assert_eq!(
+        notifications_by_rule
+            .keys()
+            .cloned()
+            .collect::<BTreeSet<_>>(),
+        expected_rules
+    );
+    for (rule, sent) in &notifications_by_rule {
+        assert_eq!(
+            sent.len(),
             1,
-            "{rule}: one alert per key per window, got {:?}; requests {:?}",
-            alerts.iter().map(|a| &a.message).collect::<Vec<_>>(),
+            "{rule}: one opened notification per incident, got {:?}; requests {:?}",
+            sent.iter().map(|a| &a.message).collect::<Vec<_>>(),
             proxy.requests()
         );
-        let total = if rule.starts_with("solo_") { 1 } else { 8 * 15 };
-        assert_counts_add_up(&stack, rule, alerts[0], total).await;
-        let state = stack.alert_state(&rule_key(rule)).await.unwrap();
-        assert_eq!(
-            s(&state, "published"),
-            "true",
-            "{rule}: the sent alert is confirmed"
-        );
+        let b = body(sent[0]);
+        assert_eq!(b.transition, "opened");
+        assert_eq!(b.incident_id, incidents[rule].incident_id);
     }
 }
 
@@ -390,12 +407,43 @@ async fn one_fault(
     (stack, proxy, processor)
 }
 
+/// A stack whose processor reaches moto through a proxy that answers the
+/// `n`-th `op` request of `service` with `fault`, and nothing else.
+async fn nth_fault(
+    name: &str,
+    service: Service,
+    op: &'static str,
+    n: u32,
+    fault: Fault,
+) -> (Stack, FaultProxy, RealProcessor) {
+    let stack = Stack::new(name).await;
+    let rule = Rule::Nth {
+        service,
+        op,
+        n,
+        fault,
+    };
+    let proxy = FaultProxy::start(&moto().endpoint, vec![rule], 1, SLOW);
+    let sdk = sdk_config_timed(
+        &proxy.endpoint,
+        Duration::from_secs(5),
+        Duration::from_secs(15),
+    )
+    .await;
+    let processor = stack.processor_on(&sdk, &[]);
+    (stack, proxy, processor)
+}
+
+/// A new incident's UpdateItems: a first try (none open), the open, the
+/// claim, the confirmation. The claim's answer is lost: the SDK's retry
+/// fails its condition, and the token read back says the claim is ours.
 #[tokio::test]
-async fn a_claim_whose_answer_was_lost_is_recognised_and_its_alert_sent() {
-    let (stack, proxy, processor) = one_fault(
+async fn a_claim_whose_answer_was_lost_is_recognised_and_its_notification_sent() {
+    let (stack, proxy, processor) = nth_fault(
         "lost-claim",
         Service::DynamoDb,
         "UpdateItem",
+        3,
         Fault::ResetAfterForward,
     )
     .await;
@@ -407,14 +455,77 @@ async fn a_claim_whose_answer_was_lost_is_recognised_and_its_alert_sent() {
         proxy.injected()[&(Service::DynamoDb, Fault::ResetAfterForward)],
         1
     );
-    assert_eq!(summary.alerts_sent, 1, "{summary:?}");
-    let alerts = stack.alerts(WAIT).await;
-    assert_eq!(alerts.len(), 1);
-    assert_eq!(body(&alerts[0]).count, 3);
+    assert_eq!(summary.notifications_sent, 1, "{summary:?}");
+    let notifications = stack.notifications(WAIT).await;
+    assert_eq!(notifications.len(), 1);
+    assert_eq!(body(&notifications[0]).entries, 3);
+    assert_eq!(incidents_by_rule(&stack).await["rule_x"].sent, 1);
+}
+
+/// The record's first answer is lost: the SDK's retry finds the batch counted.
+#[tokio::test]
+async fn a_count_whose_answer_was_lost_is_not_counted_twice() {
+    let (stack, proxy, processor) = nth_fault(
+        "lost-count",
+        Service::DynamoDb,
+        "UpdateItem",
+        2,
+        Fault::ResetAfterForward,
+    )
+    .await;
+    let batch = &make_batches("lost-count", 1, |_| each(&["rule_w"], 5))[0];
+    let summary = deliver(&processor, &batch.event, NOW).await.unwrap();
+    assert_eq!(proxy.injected().len(), 1);
+    assert_eq!(summary.notifications_sent, 1, "{summary:?}");
+    assert_eq!(incidents_by_rule(&stack).await["rule_w"].entries, 5);
+    assert_counts_add_up(&stack).await;
+}
+
+/// An invocation whose claim write failed in a way it cannot read (every
+/// attempt reset after the write) gives the claim back by its token before
+/// failing: the retry sends the notification at once, without waiting for
+/// the lease to end.
+#[tokio::test]
+async fn a_failed_invocation_gives_back_a_claim_it_may_hold() {
+    let stack = Stack::new("give-back").await;
+    let rules = (3..=5)
+        .map(|n| Rule::Nth {
+            service: Service::DynamoDb,
+            op: "UpdateItem",
+            n,
+            fault: Fault::ResetAfterForward,
+        })
+        .collect();
+    let proxy = FaultProxy::start(&moto().endpoint, rules, 1, SLOW);
+    let sdk = sdk_config_timed(
+        &proxy.endpoint,
+        Duration::from_secs(5),
+        Duration::from_secs(15),
+    )
+    .await;
+    let processor = stack.processor_on(&sdk, &[]);
+    let batch = &make_batches("give-back", 1, |_| each(&["rule_v"], 2))[0];
+    let error = processor
+        .process(&batch.event, NOW, far_deadline())
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), "IncidentState.Request", "{error}");
+    let incident = &incidents_by_rule(&stack).await["rule_v"];
+    assert_eq!(
+        (incident.sent, &incident.claim),
+        (0, &None),
+        "the claim written with its answer lost was given back"
+    );
+    // The retry, at once (well within the failed invocation's lease), sends it.
+    let retry = deliver(&processor, &batch.event, NOW + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(retry.notifications_sent, 1, "{retry:?}");
+    assert_eq!(stack.notifications(WAIT).await.len(), 1);
 }
 
 #[tokio::test]
-async fn a_publish_whose_answer_was_lost_is_delivered_again_under_the_same_alert_id() {
+async fn a_publish_whose_answer_was_lost_is_delivered_again_under_the_same_notification_id() {
     let (stack, proxy, processor) = one_fault(
         "lost-publish",
         Service::Sns,
@@ -425,7 +536,7 @@ async fn a_publish_whose_answer_was_lost_is_delivered_again_under_the_same_alert
     let batch = &make_batches("lost-publish", 1, |_| each(&["rule_y"], 2))[0];
 
     deliver(&processor, &batch.event, NOW).await.unwrap();
-    // A redelivery of the batch finds the alert confirmed and sends nothing.
+    // A redelivery of the batch finds the notification confirmed and sends nothing.
     deliver(&processor, &batch.event, NOW + MINUTE)
         .await
         .unwrap();
@@ -434,80 +545,105 @@ async fn a_publish_whose_answer_was_lost_is_delivered_again_under_the_same_alert
         proxy.injected()[&(Service::Sns, Fault::ResetAfterForward)],
         1
     );
-    let alerts = stack.alerts(WAIT).await;
+    let notifications = stack.notifications(WAIT).await;
     assert_eq!(
-        alerts.len(),
+        notifications.len(),
         2,
         "SNS published, the answer was lost, the SDK published again"
     );
-    let ids: BTreeSet<_> = alerts
+    let ids: BTreeSet<_> = notifications
         .iter()
-        .map(|a| body(a).alert_id.into_owned())
+        .map(|a| body(a).notification_id.into_owned())
         .collect();
     assert_eq!(
         ids.len(),
         1,
-        "both deliveries carry one alertId, for subscribers to drop the repeat"
+        "both deliveries carry one notificationId, for subscribers to drop the repeat"
     );
-    assert_eq!(
-        alerts[0].attributes["alertId"],
-        alerts[1].attributes["alertId"]
-    );
-    let ids: Vec<_> = ids.into_iter().collect();
-    assert_eq!(alerts[0].attributes["alertId"], ids[0]);
+    let id = ids.into_iter().next().unwrap();
+    assert!(id.ends_with("#opened"), "{id}");
+    for n in &notifications {
+        assert_eq!(n.attributes["notificationId"], id);
+    }
 }
 
 #[tokio::test]
-async fn an_unpublished_claim_is_taken_over_by_a_redelivery_once_its_lease_is_over() {
+async fn an_unpublished_claim_is_taken_over_once_its_lease_is_over() {
     let stack = Stack::new("takeover").await;
     let processor = stack.processor(&[]);
     let batch = &make_batches("takeover", 1, |_| each(&["rule_z"], 4))[0];
 
-    // An earlier delivery claimed the alert and died before publishing (its
-    // lease: one second).
+    // An earlier delivery counted the batch, claimed the opened notification
+    // and died before publishing (its lease: one second).
     let Invocation::Subscription(data) = invocation(&batch.event).unwrap() else {
         unreachable!()
     };
     let buffer = decode_data(&data, 1 << 20).unwrap();
     let parsed = parse_batch(&buffer).unwrap();
     let analysis = analyze(&parsed, processor.config.store_categories).unwrap();
-    let group = &aggregate(
-        &analysis.incidents,
+    let delta = &iot_log_monitor::incident::delta::gather(
+        &analysis.entries,
         processor.config.alert_categories,
         "AWSIotLogsV2",
     )[0];
     let fingerprint = batch_fingerprint(&parsed);
-    let decision = processor
-        .gate
-        .claim(&group.key(), &fingerprint, 4, NOW, NOW + 1_000)
+    let recorded = processor
+        .incidents
+        .record(delta, "AWSIotLogsV2", &fingerprint, NOW)
         .await
         .unwrap();
-    assert!(matches!(decision, GateDecision::Send(_)), "{decision:?}");
+    let Recorded::Counted { incident, .. } = recorded else {
+        panic!("{recorded:?}")
+    };
+    let claimed = processor
+        .incidents
+        .claim(
+            &incident,
+            Transition::Opened,
+            "dead-invocation",
+            NOW,
+            NOW + 1_000,
+        )
+        .await
+        .unwrap();
+    assert!(claimed.is_some());
 
     // A duplicate delivery within the lease leaves the claim to its holder.
     let early = deliver(&processor, &batch.event, NOW + 500).await.unwrap();
-    assert_eq!((early.alerts_sent, early.alerts_already_seen), (0, 1));
-    assert!(stack.alerts(Duration::from_millis(500)).await.is_empty());
+    assert_eq!(
+        (early.notifications_sent, early.incidents_already_counted),
+        (0, 1)
+    );
+    assert!(stack
+        .notifications(Duration::from_millis(500))
+        .await
+        .is_empty());
 
-    // Lambda's retry, a minute later, takes the claim over and alerts.
+    // Lambda's retry, a minute later, takes the claim over and sends it.
     let retry = deliver(&processor, &batch.event, NOW + MINUTE)
         .await
         .unwrap();
-    assert_eq!(retry.alerts_sent, 1, "{retry:?}");
-    let alerts = stack.alerts(WAIT).await;
-    assert_eq!(alerts.len(), 1);
-    assert_eq!(body(&alerts[0]).count, 4);
+    assert_eq!(retry.notifications_sent, 1, "{retry:?}");
+    let notifications = stack.notifications(WAIT).await;
+    assert_eq!(notifications.len(), 1);
+    assert_eq!(body(&notifications[0]).entries, 4);
 
-    // Once published, further redeliveries send nothing.
+    // Once confirmed, further redeliveries send nothing.
     let again = deliver(&processor, &batch.event, NOW + 2 * MINUTE)
         .await
         .unwrap();
-    assert_eq!((again.alerts_sent, again.alerts_already_seen), (0, 1));
-    assert!(stack.alerts(Duration::from_millis(500)).await.is_empty());
+    assert_eq!(
+        (again.notifications_sent, again.incidents_already_counted),
+        (0, 1)
+    );
+    assert!(stack
+        .notifications(Duration::from_millis(500))
+        .await
+        .is_empty());
 }
 
 #[tokio::test]
-async fn concurrent_invocations_sharing_keys_alert_once_and_lose_no_counts() {
+async fn concurrent_invocations_sharing_incidents_open_each_once_and_lose_no_counts() {
     let stack = Stack::new("race").await;
     let processor = stack.processor(&[]);
     let rules = ["hot_a", "hot_b"];
@@ -522,53 +658,26 @@ async fn concurrent_invocations_sharing_keys_alert_once_and_lose_no_counts() {
         let summary = outcome
             .as_ref()
             .expect("no faults here: every invocation succeeds");
-        assert_eq!(summary.alert_groups, 2);
+        assert_eq!(summary.incidents, 2);
     }
-    let sent: u64 = outcomes
-        .iter()
-        .map(|o| o.as_ref().unwrap().alerts_sent)
-        .sum();
-    let suppressed_total: u64 = outcomes
-        .iter()
-        .map(|o| o.as_ref().unwrap().alerts_suppressed)
-        .sum();
+    let sum = |f: fn(&Summary) -> u64| outcomes.iter().map(|o| f(o.as_ref().unwrap())).sum::<u64>();
     assert_eq!(
-        (sent, suppressed_total),
-        (2, 22),
-        "one sender per key, every other batch counted"
+        (sum(|s| s.incidents_opened), sum(|s| s.notifications_sent)),
+        (2, 2),
+        "one opener and one notification per incident"
     );
 
-    let alerts = stack.alerts(WAIT).await;
-    let first_by_rule = by_rule(&alerts);
+    let notifications = stack.notifications(WAIT).await;
+    let first_by_rule = by_rule(&notifications);
     assert_eq!(first_by_rule.len(), 2);
-    let mut held_back = BTreeMap::new();
-    for (rule, alerts) in &first_by_rule {
-        assert_eq!(alerts.len(), 1, "{rule}");
-        assert_eq!(
-            body(alerts[0]).suppressed_since_last_alert,
-            0,
-            "a new key has nothing held back before"
-        );
-        assert_counts_add_up(&stack, rule, alerts[0], total).await;
-        held_back.insert(rule.clone(), suppressed(&stack, &rule_key(rule)).await);
+    for (rule, sent) in &first_by_rule {
+        assert_eq!(sent.len(), 1, "{rule}");
+        assert_eq!(sent[0].attributes["transition"], "opened");
     }
-
-    // The next window's first alert reports everything held back in this one.
-    let window_ms = processor.config.alert_window.as_millis() as i64;
-    let next = &make_batches("race-next", 1, |_| each(&rules, 1))[0];
-    deliver(&processor, &next.event, NOW + window_ms + 1)
-        .await
-        .unwrap();
-    let next_alerts = stack.alerts(WAIT).await;
-    let next_by_rule = by_rule(&next_alerts);
+    let incidents = incidents_by_rule(&stack).await;
     for rule in rules {
-        assert_eq!(next_by_rule[rule].len(), 1, "{rule}");
-        let alert = next_by_rule[rule][0];
-        assert_eq!(
-            body(alert).suppressed_since_last_alert,
-            held_back[rule],
-            "{rule}"
-        );
-        assert_eq!(suppressed(&stack, &rule_key(rule)).await, 0);
+        assert_eq!(incidents[rule].entries, total, "{rule}");
+        assert_eq!(incidents[rule].seq, 12, "{rule}: each batch counted once");
     }
+    assert_counts_add_up(&stack).await;
 }

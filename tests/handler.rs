@@ -148,7 +148,7 @@ async fn after_a_bomb_and_a_malformed_event_the_next_invocation_is_served() {
             "IotLogMonitor.Decode.Base64",
         ),
         (
-            r#"{"detail-type":"Scheduled Event"}"#.to_owned(),
+            r#"{"detail-type":"Object Created","source":"aws.s3"}"#.to_owned(),
             "IotLogMonitor.Decode.NotSubscriptionEvent",
         ),
     ];

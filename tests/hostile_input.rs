@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::{event, opt, run, s, Stack};
 use iot_log_monitor::pipeline::Response;
 use iot_log_monitor::tooling::encode::kinesis_event_json;
-use iot_log_monitor::tooling::local::ReceivedAlert;
+use iot_log_monitor::tooling::local::ReceivedNotification;
 
 const NOW: i64 = 1_800_000_000_000;
 
@@ -25,16 +25,16 @@ fn rule_not_found(rule: &str, trace: &str) -> String {
 
 /// Waits until at least `n` notifications arrived (or the deadline passed),
 /// then gives what arrived.
-async fn notifications(stack: &Stack, n: usize) -> Vec<ReceivedAlert> {
+async fn notifications(stack: &Stack, n: usize) -> Vec<ReceivedNotification> {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut received = Vec::new();
     while received.len() < n && Instant::now() < deadline {
-        received.extend(stack.alerts(Duration::from_secs(1)).await);
+        received.extend(stack.notifications(Duration::from_secs(1)).await);
     }
     received
 }
 
-fn rule_names(alerts: &[ReceivedAlert]) -> Vec<String> {
+fn rule_names(alerts: &[ReceivedNotification]) -> Vec<String> {
     let mut names: Vec<String> = alerts
         .iter()
         .filter_map(|a| a.attributes.get("ruleName").cloned())
@@ -57,7 +57,7 @@ async fn one_long_rule_name_blocks_no_other_notification() {
     ];
     let summary = run(&processor, &event("long-key", 1, &lines, NOW), NOW).await;
     assert_eq!(summary.stored, 2);
-    assert_eq!(summary.alerts_failed, 0);
+    assert_eq!(summary.notifications_failed, 0);
     let alerts = notifications(&stack, 2).await;
     let names = rule_names(&alerts);
     assert_eq!(names.len(), 2, "{names:?}");
@@ -139,7 +139,7 @@ async fn redaction_fails_closed_in_the_table_and_the_notifications() {
         .collect();
     let summary = run(&processor, &event("redact", 5, &lines, NOW), NOW).await;
     assert_eq!(summary.by_category[2], 4, "all four are failures");
-    let items = stack.incidents().await;
+    let items = stack.entries().await;
     assert_eq!(items.len(), 4);
     let alerts = notifications(&stack, 4).await;
     assert!(!alerts.is_empty());
@@ -175,18 +175,19 @@ async fn a_repeated_key_cannot_make_the_item_disagree_with_the_notification() {
     let processor = stack.processor(&[]);
     let line = r#"{"timestamp":"2027-01-15 08:00:00.000","traceId":"t-dup","eventType":"Connect","status":"Failure","status":0,"clientId":"victim-7","clientId":123,"originalSize":1,"droppedFields":"forged","reason":"AUTHORIZATION_FAILURE"}"#;
     run(&processor, &event("dup", 2, &[line.to_owned()], NOW), NOW).await;
-    let items = stack.incidents().await;
+    let items = stack.entries().await;
     assert_eq!(items.len(), 1);
     assert_eq!(s(&items[0], "clientId"), "victim-7");
     assert!(s(&items[0], "clientDay").starts_with("victim-7#"));
     assert_eq!(opt(&items[0], "originalSize"), None);
     assert_eq!(opt(&items[0], "droppedFields"), None);
-    let alerts = notifications(&stack, 1).await;
-    assert_eq!(alerts.len(), 1);
-    assert!(
-        alerts[0].subject.contains("victim-7"),
-        "{}",
-        alerts[0].subject
+    let sent = notifications(&stack, 1).await;
+    assert_eq!(sent.len(), 1);
+    let body: serde_json::Value = serde_json::from_str(&sent[0].message).unwrap();
+    assert_eq!(
+        body["topClients"],
+        serde_json::json!(["victim-7"]),
+        "{body}"
     );
 }
 
@@ -204,7 +205,7 @@ async fn an_entry_of_twenty_thousand_fields_is_stored_bounded() {
     );
     let summary = run(&processor, &event("many", 3, &[line], NOW), NOW).await;
     assert_eq!(summary.stored, 1);
-    let items = stack.incidents().await;
+    let items = stack.entries().await;
     assert_eq!(opt(&items[0], "trimmed").as_deref(), Some("true"));
     assert!(items[0].len() < 400, "{} attributes", items[0].len());
     assert!(items[0].keys().all(|k| k.len() <= 255));
@@ -224,7 +225,7 @@ async fn a_lone_surrogate_in_a_key_is_stored_as_unparseable() {
         "Unparseable: {:?}",
         summary.by_category
     );
-    let items = stack.incidents().await;
+    let items = stack.entries().await;
     assert_eq!(items.len(), 1);
     assert_eq!(s(&items[0], "category"), "Unparseable");
     assert_eq!(s(&items[0], "rawMessage"), line);

@@ -45,7 +45,7 @@ async fn stream(processor: &RealProcessor, event: &str) -> StreamResponse {
         .unwrap()
     {
         Response::Stream(response) => response,
-        Response::Batch(summary) => panic!("expected a partial batch response: {summary:?}"),
+        other => panic!("expected a partial batch response: {other:?}"),
     }
 }
 
@@ -61,7 +61,7 @@ async fn a_kinesis_batch_stores_what_its_direct_batches_store() {
     for name in ["rule-not-found", "rule-throttled", "job-failure"] {
         run(&direct.processor(&[]), &fixture(name), NOW).await;
     }
-    let expected = direct.incidents().await;
+    let expected = direct.entries().await;
     assert!(!expected.is_empty());
 
     let stack = Stack::new("kinesis").await;
@@ -70,18 +70,24 @@ async fn a_kinesis_batch_stores_what_its_direct_batches_store() {
     assert_eq!(response.batch_item_failures, []);
     assert_eq!(response.summary.records, 3);
     assert_eq!(response.summary.stored, expected.len());
-    let items = stack.incidents().await;
+    let items = stack.entries().await;
     assert_eq!(items, expected, "the same items, attribute for attribute");
-    let alerts = stack.alerts(WAIT).await;
-    assert!(!alerts.is_empty());
+    let notifications = stack.notifications(WAIT).await;
+    assert!(!notifications.is_empty());
 
     // Lambda delivers a stream batch at least once: again, nothing new.
     let again = stream(&stack.processor(&[]), &event).await;
     assert_eq!(again.batch_item_failures, []);
-    assert_eq!(again.summary.alerts_sent, 0);
-    assert_eq!(again.summary.alerts_already_seen, alerts.len() as u64);
-    assert_eq!(stack.incidents().await, expected);
-    assert!(stack.alerts(Duration::from_millis(500)).await.is_empty());
+    assert_eq!(again.summary.notifications_sent, 0);
+    assert_eq!(
+        again.summary.incidents_already_counted,
+        again.summary.incidents
+    );
+    assert_eq!(stack.entries().await, expected);
+    assert!(stack
+        .notifications(Duration::from_millis(500))
+        .await
+        .is_empty());
 }
 
 #[tokio::test]
@@ -109,8 +115,8 @@ async fn a_corrupt_record_is_reported_by_its_sequence_number_and_the_others_are_
         run(&direct.processor(&[]), &fixture(name), NOW).await;
     }
     assert_eq!(
-        trace_ids(&stack.incidents().await),
-        trace_ids(&direct.incidents().await)
+        trace_ids(&stack.entries().await),
+        trace_ids(&direct.entries().await)
     );
 }
 
@@ -132,11 +138,15 @@ async fn after_a_transient_failure_the_remaining_records_are_reported_untouched(
         "the failed record and every one after it"
     );
     assert_eq!(response.summary.decode_errors, 0);
-    assert!(stack.alerts(Duration::from_millis(500)).await.is_empty());
+    assert!(stack
+        .notifications(Duration::from_millis(500))
+        .await
+        .is_empty());
 }
 
 #[tokio::test]
-async fn cloudtrail_failures_of_iot_api_calls_are_stored_and_alerted_by_request_id() {
+async fn cloudtrail_failures_of_iot_api_calls_are_stored_by_request_id_and_are_one_incident_per_api_and_error(
+) {
     let stack = Stack::new("cloudtrail").await;
     let summary = run(
         &stack.processor(&[]),
@@ -152,7 +162,7 @@ async fn cloudtrail_failures_of_iot_api_calls_are_stored_and_alerted_by_request_
         "the successful calls and the S3 failure are not IoT incidents"
     );
 
-    let items = stack.incidents().await;
+    let items = stack.entries().await;
     let keys: BTreeSet<(String, String, String)> = items
         .iter()
         .map(|i| (s(i, "traceId"), s(i, "eventName"), s(i, "errorCode")))
@@ -190,9 +200,13 @@ async fn cloudtrail_failures_of_iot_api_calls_are_stored_and_alerted_by_request_
     assert_eq!(s(attach, "logGroup"), "aws-cloudtrail-logs-123456789012");
     assert_eq!(s(attach, "eventSource"), "iot.amazonaws.com");
 
-    let alerts = stack.alerts(WAIT).await;
-    let subjects: BTreeSet<&str> = alerts.iter().map(|a| a.subject.as_str()).collect();
-    assert_eq!(alerts.len(), 2, "one per API: {subjects:?}");
+    let notifications = stack.notifications(WAIT).await;
+    let subjects: BTreeSet<&str> = notifications.iter().map(|a| a.subject.as_str()).collect();
+    assert_eq!(
+        notifications.len(),
+        3,
+        "one per API and error code: {subjects:?}"
+    );
     assert!(
         subjects.iter().any(|s| s.contains("AttachPolicy")),
         "{subjects:?}"
@@ -224,8 +238,8 @@ async fn an_unreadable_record_costs_only_itself() {
     let direct = Stack::new("kinesis-unreadable-direct").await;
     run(&direct.processor(&[]), &fixture("rule-not-found"), NOW).await;
     assert_eq!(
-        trace_ids(&stack.incidents().await),
-        trace_ids(&direct.incidents().await),
+        trace_ids(&stack.entries().await),
+        trace_ids(&direct.entries().await),
         "the first record is stored"
     );
 }

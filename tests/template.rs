@@ -64,12 +64,29 @@ fn the_function_may_touch_only_the_stacks_own_resources() {
                             "{id} is not a resource of this stack"
                         )
                     }
-                    other => panic!("resource {other:?} is not one of the stack's own"),
+                    // `!Sub "${Table.Arn}/index/name"`: a path under one of the stack's own.
+                    _ => {
+                        let Value::Tagged(sub) = target else {
+                            panic!("resource {target:?} is not one of the stack's own")
+                        };
+                        let text = sub.value.as_str().unwrap_or_default();
+                        assert_eq!(sub.tag.to_string(), "!Sub", "{target:?}");
+                        let (head, rest) = text
+                            .strip_prefix("${")
+                            .and_then(|t| t.split_once('}'))
+                            .unwrap_or_else(|| panic!("{text} does not start with a resource"));
+                        let id = head.split('.').next().unwrap();
+                        assert!(
+                            logical_ids.contains(&id),
+                            "{id} is not a resource of this stack"
+                        );
+                        assert!(!rest.contains('*') && !rest.contains("${"), "{text}");
+                    }
                 }
             }
         }
     }
-    assert_eq!(statements, 7);
+    assert_eq!(statements, 8);
     assert!(
         role["Properties"]["ManagedPolicyArns"].is_null(),
         "no managed policies (they grant Resource *)"
@@ -171,22 +188,24 @@ fn every_subscription_has_its_own_scoped_permission_and_both_paths_are_complete(
 #[test]
 fn storage_topic_and_queue_are_encrypted() {
     let t = template();
-    for table in ["IncidentsTable", "AlertStateTable"] {
+    for table in ["EntriesTable", "IncidentsTable"] {
+        let properties = &resource(&t, table)["Properties"];
         assert_eq!(
-            resource(&t, table)["Properties"]["SSESpecification"]["SSEEnabled"].as_bool(),
+            properties["SSESpecification"]["SSEEnabled"].as_bool(),
             Some(true),
             "{table}"
         );
+        assert_eq!(
+            properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+            Some(true),
+            "{table}"
+        );
+        assert_eq!(
+            properties["TimeToLiveSpecification"]["AttributeName"].as_str(),
+            Some("expiresAt"),
+            "{table}"
+        );
     }
-    let incidents = &resource(&t, "IncidentsTable")["Properties"];
-    assert_eq!(
-        incidents["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
-        Some(true)
-    );
-    assert_eq!(
-        incidents["TimeToLiveSpecification"]["AttributeName"].as_str(),
-        Some("expiresAt")
-    );
     assert_eq!(
         template_value(&resource(&t, "AlertTopic")["Properties"]["KmsMasterKeyId"]),
         TemplateValue::Ref("AlertTopicKey".into())
@@ -641,4 +660,48 @@ fn a_redaction_key_the_function_would_refuse_is_refused_at_deploy() {
         rule.contains("RedactFields") && rule.contains("RedactionKey"),
         "{rule}"
     );
+}
+
+/// The incident clock: a schedule in the template invokes the function, and
+/// the function reads the incidents it sweeps through the `watched` index.
+#[test]
+fn a_schedule_invokes_the_function_and_the_sweep_queries_an_index() {
+    let t = template();
+    let events = &resource(&t, "ProcessorFunction")["Properties"]["Events"];
+    let schedules: Vec<&Value> = events
+        .as_mapping()
+        .into_iter()
+        .flatten()
+        .map(|(_, e)| e)
+        .filter(|e| e["Type"].as_str() == Some("Schedule"))
+        .collect();
+    assert_eq!(schedules.len(), 1, "{events:?}");
+    assert_eq!(
+        schedules[0]["Properties"]["Schedule"].as_str(),
+        Some("rate(1 minute)")
+    );
+    assert!(
+        schedules[0]["Properties"]["Input"].is_null(),
+        "no input: the function gets EventBridge's scheduled event"
+    );
+    let incidents = &resource(&t, "IncidentsTable")["Properties"];
+    let index = list(&incidents["GlobalSecondaryIndexes"])
+        .into_iter()
+        .find(|i| i["IndexName"].as_str() == Some("watched"))
+        .expect("the watched index");
+    let keys: Vec<_> = list(&index["KeySchema"])
+        .iter()
+        .map(|k| k["AttributeName"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["sweepKey", "lastActivityMs"]);
+    let env = t.function_environment("ProcessorFunction");
+    for (name, parameter) in [
+        ("RESOLVE_AFTER_SECONDS", "ResolveAfterSeconds"),
+        ("REPEAT_INTERVAL_SECONDS", "RepeatIntervalSeconds"),
+    ] {
+        assert!(
+            env.contains(&(name.to_owned(), TemplateValue::Ref(parameter.into()))),
+            "{name}"
+        );
+    }
 }

@@ -1,18 +1,19 @@
-//! A decompressed batch: the envelope, every entry, and for each incident
+//! A decompressed batch: the envelope, every entry, and for each entry
 //! the stored item (within DynamoDB's item size, one value per attribute),
 //! the redacted copy (no redacted value left in clear, in the message or the
-//! item) and the rendered alerts (within SNS's limits; the email text holds
+//! item) and the rendered notifications (within SNS's limits; the email text holds
 //! no control, bidirectional or invisible character but its line breaks).
 #![no_main]
 
 use iot_log_monitor::ingest::decode::parse_batch;
 use iot_log_monitor::model::category::Category;
 use iot_log_monitor::model::category::CategorySet;
-use iot_log_monitor::notify::alert::{render, MAX_ALERT_BYTES};
+use iot_log_monitor::incident::delta::gather;
+use iot_log_monitor::incident::lifecycle::{IncidentState, Transition};
+use iot_log_monitor::notify::notification::{render, MAX_NOTIFICATION_BYTES};
 use iot_log_monitor::notify::display::is_unsafe_char;
-use iot_log_monitor::notify::group::aggregate;
 use iot_log_monitor::pipeline::analyze;
-use iot_log_monitor::store::item::{incident_item, Source, ITEM_BUDGET_BYTES};
+use iot_log_monitor::store::item::{entry_item, Source, ITEM_BUDGET_BYTES};
 use iot_log_monitor::store::redact::Redactor;
 use libfuzzer_sys::fuzz_target;
 
@@ -32,8 +33,8 @@ fuzz_target!(|bytes: &[u8]| {
         vec!["sourceIp".into(), "principalId".into()],
         b"fuzzing-key-0123456789",
     );
-    for incident in &mut analysis.incidents {
-        let item = incident_item(incident, &source, 30);
+    for entry in &mut analysis.entries {
+        let item = entry_item(entry, &source, 30, None);
         assert!(
             item.size() <= ITEM_BUDGET_BYTES,
             "item of {} bytes",
@@ -47,7 +48,7 @@ fuzz_target!(|bytes: &[u8]| {
         );
         // What the redactor must replace: every string value of a redacted
         // name that a plain reading finds (at the top level).
-        let clear: Vec<String> = serde_json::from_str::<serde_json::Value>(&incident.message)
+        let clear: Vec<String> = serde_json::from_str::<serde_json::Value>(&entry.message)
             .ok()
             .and_then(|v| v.as_object().cloned())
             .map(|o| {
@@ -58,12 +59,12 @@ fuzz_target!(|bytes: &[u8]| {
                     .collect()
             })
             .unwrap_or_default();
-        redactor.redact(incident);
-        let redacted_item = incident_item(incident, &source, 30);
+        redactor.redact(entry);
+        let redacted_item = entry_item(entry, &source, 30, None);
         for value in &clear {
             let json = serde_json::to_string(value).unwrap();
             assert!(
-                !incident.message.contains(&json),
+                !entry.message.contains(&json),
                 "{value} left in the message"
             );
             for (name, attr) in &redacted_item.attributes {
@@ -77,10 +78,11 @@ fuzz_target!(|bytes: &[u8]| {
             }
         }
     }
-    for group in aggregate(&analysis.incidents, all, &batch.log_group) {
-        let alert = render(&group, &batch.log_group, "fuzz", 1, 900);
+    for delta in gather(&analysis.entries, all, &batch.log_group) {
+        let incident = IncidentState::opened(&delta, &batch.log_group, 1, 0);
+        let alert = render(&incident, Transition::Opened, Some(&delta));
         assert!(
-            alert.message.len() <= MAX_ALERT_BYTES,
+            alert.message.len() <= MAX_NOTIFICATION_BYTES,
             "alert of {} bytes",
             alert.message.len()
         );

@@ -1,7 +1,9 @@
 //! Adapters from the ports to the AWS SDK. The SDK honours `AWS_ENDPOINT_URL`
 //! (and per-service variants), so the same binary runs against moto locally.
 
-pub mod dynamodb;
+pub mod entries;
+pub mod incident_item;
+pub mod incidents;
 pub mod reader;
 pub mod sns;
 #[cfg(feature = "tooling")]

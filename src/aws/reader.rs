@@ -63,14 +63,14 @@ pub fn time_of(row: &Row) -> i64 {
 }
 
 #[derive(Clone, Debug)]
-pub struct IncidentReader {
+pub struct EntryReader {
     client: Client,
     table: String,
     /// Items per Query page (DynamoDB also stops a page at 1 MB).
     pub page_size: i32,
 }
 
-impl IncidentReader {
+impl EntryReader {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,

@@ -1,4 +1,4 @@
-//! Alerts through SNS PublishBatch.
+//! Notifications through SNS PublishBatch.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -8,8 +8,8 @@ use aws_sdk_sns::Client;
 
 use super::describe;
 use crate::error::PublishError;
-use crate::notify::alert::{publish_batches, RenderedAlert};
-use crate::ports::{AlertPublisher, PublishReport};
+use crate::notify::notification::{publish_batches, RenderedNotification};
+use crate::ports::{NotificationPublisher, PublishReport};
 use crate::retry::pause;
 
 #[derive(Clone, Debug)]
@@ -26,7 +26,7 @@ impl SnsPublisher {
         }
     }
 
-    fn entry(id: usize, alert: &RenderedAlert) -> PublishBatchRequestEntry {
+    fn entry(id: usize, alert: &RenderedNotification) -> PublishBatchRequestEntry {
         let attributes: HashMap<String, MessageAttributeValue> = alert
             .attributes
             .iter()
@@ -56,7 +56,7 @@ impl SnsPublisher {
     /// lost, never the others).
     async fn publish_one_batch(
         &self,
-        alerts: &[RenderedAlert],
+        alerts: &[RenderedNotification],
         mut indexes: Vec<usize>,
         deadline: Instant,
     ) -> (u32, Vec<usize>, Option<Failure>, Vec<(usize, String)>) {
@@ -90,7 +90,7 @@ impl SnsPublisher {
                         if failed.sender_fault && entry_refused(&failed.code) {
                             // This entry is wrong: resending cannot help, and
                             // the others are not affected.
-                            tracing::error!(topic = %self.topic_arn, key = %crate::notify::display::escape(&alerts[i].key), reason = %why, "SNS refused this alert for good; the batch's others go on");
+                            tracing::error!(topic = %self.topic_arn, notification = %crate::notify::display::escape(&alerts[i].id), reason = %why, "SNS refused this notification for good; the batch's others go on");
                             rejected.push((i, why));
                         } else {
                             permanent |= failed.sender_fault;
@@ -138,10 +138,10 @@ fn entry_refused(code: &str) -> bool {
     code.starts_with("InvalidParameter") || code.starts_with("Validation")
 }
 
-impl AlertPublisher for SnsPublisher {
+impl NotificationPublisher for SnsPublisher {
     async fn publish(
         &self,
-        alerts: &[RenderedAlert],
+        alerts: &[RenderedNotification],
         deadline: Instant,
     ) -> Result<PublishReport, (Vec<usize>, PublishError)> {
         let batches = publish_batches(alerts);

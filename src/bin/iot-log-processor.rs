@@ -1,7 +1,8 @@
 //! The Lambda function: configuration and clients are built once, then the
 //! runtime loop serves invocations.
 
-use iot_log_monitor::aws::dynamodb::{DynamoAlertGate, DynamoIncidentStore};
+use iot_log_monitor::aws::entries::DynamoEntryStore;
+use iot_log_monitor::aws::incidents::DynamoIncidentStore;
 use iot_log_monitor::aws::{sdk_config, sns::SnsPublisher};
 use iot_log_monitor::config::Config;
 use iot_log_monitor::lambda;
@@ -18,8 +19,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let sdk = sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let processor = Processor {
-        store: DynamoIncidentStore::new(dynamodb.clone(), &config.incidents_table),
-        gate: DynamoAlertGate::new(dynamodb, &config.alert_state_table, config.alert_window),
+        entries: DynamoEntryStore::new(dynamodb.clone(), &config.entries_table),
+        incidents: DynamoIncidentStore::new(
+            dynamodb,
+            &config.incidents_table,
+            config.retention_days,
+        ),
         publisher: SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), &config.alert_topic_arn),
         config,
     };

@@ -1,4 +1,4 @@
-//! Turning one log event into an incident: classification of the message,
+//! Turning one log event into an entry: classification of the message,
 //! the owned record kept for storage and alerting, and the synthetic
 //! traceId scheme for entries that have none.
 
@@ -10,9 +10,9 @@ use crate::model::essentials::scan_escaped_essentials;
 use crate::model::field::Field;
 use crate::model::time::{parse_iot_timestamp, parse_rfc3339};
 
-/// An incident, owned: it outlives the batch buffer it came from.
+/// An entry, owned: it outlives the batch buffer it came from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Incident {
+pub struct Entry {
     pub category: Category,
     /// The entry's traceId, or a synthetic one (see [`synthetic_trace_id`]).
     pub trace_id: String,
@@ -35,6 +35,16 @@ pub struct Incident {
     /// The entry's own top-level fields, read once with the entry and
     /// handed on: redaction rewrites them, the item writer stores them.
     pub fields: Vec<(String, FieldValue)>,
+}
+
+impl Entry {
+    /// One of the entry's own fields, when it is text.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find_map(|(n, v)| match v {
+            FieldValue::Text(text) if n == name => Some(text.as_str()),
+            _ => None,
+        })
+    }
 }
 
 /// One of an entry's own fields, owned.
@@ -127,7 +137,7 @@ pub fn synthetic_trace_id(job_id: Option<&str>, event_id: &str) -> String {
 /// entry: boxing the large variant would cost an allocation per entry.
 #[allow(clippy::large_enum_variant)]
 pub enum Verdict<'m> {
-    /// Parsed, and not an incident (or an incident of a category not kept).
+    /// Parsed, and not an entry (or an entry of a category not kept).
     Entry(LogEntry<'m>, Option<Category>),
     /// Not an IoT v2 entry.
     Unparseable(NotAnEntry),
@@ -144,7 +154,7 @@ impl Verdict<'_> {
 
 /// The category of one message (`Unparseable` included), from the fast
 /// parse that reads only what classification needs. Agrees with
-/// [`judge`]'s, which the pipeline runs only on incidents.
+/// [`judge`]'s, which the pipeline runs only on entries.
 pub fn category_of_message(message: &str) -> Option<Category> {
     category_of_read(parse_essentials(message).as_ref().ok())
 }
@@ -167,18 +177,18 @@ pub fn judge(message: &str) -> Verdict<'_> {
     }
 }
 
-/// Builds the owned incident for a log event (its CloudWatch id and
+/// Builds the owned entry for a log event (its CloudWatch id and
 /// ingestion time) whose verdict has a category.
-pub fn incident(
+pub fn to_entry(
     event_id: &str,
     ingested_ms: i64,
     message: &str,
     verdict: &Verdict<'_>,
-) -> Option<Incident> {
+) -> Option<Entry> {
     let owned = |s: Option<&str>| s.map(str::to_owned);
     let event_id = event_id.to_owned();
-    // What every incident has; each kind of source fills in the rest.
-    let mut incident = Incident {
+    // What every entry has; each kind of source fills in the rest.
+    let mut owned_entry = Entry {
         category: verdict.category()?,
         trace_id: synthetic_trace_id(None, &event_id),
         event_id,
@@ -195,43 +205,43 @@ pub fn incident(
         fields: Vec::new(),
     };
     match verdict {
-        Verdict::Unparseable(why) => incident.parse_problem = Some(why.as_str()),
+        Verdict::Unparseable(why) => owned_entry.parse_problem = Some(why.as_str()),
         // A control-plane call: keyed by its request id, named by its API.
         Verdict::Entry(entry, _) => match entry.cloudtrail() {
             Some(call) => {
-                incident.cloudtrail = true;
+                owned_entry.cloudtrail = true;
                 if let Some(request_id) = call.request_id {
-                    incident.trace_id = request_id.to_owned();
+                    owned_entry.trace_id = request_id.to_owned();
                 }
                 if let Some(time_ms) = call.event_time.and_then(parse_rfc3339) {
-                    incident.time_ms = time_ms;
+                    owned_entry.time_ms = time_ms;
                 }
-                incident.event_type = Some(call.event_name.to_owned());
-                incident.account_id = owned(call.account_id);
-                incident.reason = owned(call.error_code);
-                incident.details = owned(call.error_message);
+                owned_entry.event_type = Some(call.event_name.to_owned());
+                owned_entry.account_id = owned(call.account_id);
+                owned_entry.reason = owned(call.error_code);
+                owned_entry.details = owned(call.error_message);
             }
             None => {
-                incident.trace_id = match entry.trace_id() {
+                owned_entry.trace_id = match entry.trace_id() {
                     Some(trace_id) => trace_id.to_owned(),
-                    None => synthetic_trace_id(entry.job_id(), &incident.event_id),
+                    None => synthetic_trace_id(entry.job_id(), &owned_entry.event_id),
                 };
                 if let Some(time_ms) = entry.timestamp().and_then(parse_iot_timestamp) {
-                    incident.time_ms = time_ms;
+                    owned_entry.time_ms = time_ms;
                 }
-                incident.event_type = Some(entry.event_type.as_str().to_owned());
-                incident.rule_name = owned(entry.rule_name());
-                incident.client_id = owned(entry.client_id());
-                incident.account_id = owned(entry.account_id());
-                incident.reason = owned(entry.reason());
-                incident.details = owned(entry.details());
+                owned_entry.event_type = Some(entry.event_type.as_str().to_owned());
+                owned_entry.rule_name = owned(entry.rule_name());
+                owned_entry.client_id = owned(entry.client_id());
+                owned_entry.account_id = owned(entry.account_id());
+                owned_entry.reason = owned(entry.reason());
+                owned_entry.details = owned(entry.details());
             }
         },
     }
     if let Verdict::Entry(entry, _) = verdict {
-        incident.fields = fields_of(entry);
+        owned_entry.fields = fields_of(entry);
     }
-    Some(incident)
+    Some(owned_entry)
 }
 
 #[cfg(test)]
@@ -246,11 +256,11 @@ mod tests {
     }
 
     #[test]
-    fn incidents_keep_what_alerts_and_storage_need() {
+    fn entries_keep_what_alerts_and_storage_need() {
         let msg = r#"{"timestamp":"2017-10-04 19:25:46.070","logLevel":"ERROR","traceId":"t","accountId":"1",
             "status":"Failure","eventType":"RuleNotFound","clientId":"c","ruleName":"r","reason":"RuleNotFound","details":"d"}"#;
         let verdict = judge(msg);
-        let i = incident("e9", 1_000, msg, &verdict).unwrap();
+        let i = to_entry("e9", 1_000, msg, &verdict).unwrap();
         assert_eq!(i.category, Category::RuleNotFound);
         assert_eq!((i.trace_id.as_str(), i.event_id.as_str()), ("t", "e9"));
         assert_eq!(i.time_ms, 1_507_145_146_070);
@@ -262,17 +272,17 @@ mod tests {
     fn a_bad_timestamp_falls_back_to_cloudwatch_time() {
         let msg =
             r#"{"timestamp":"yesterday","eventType":"Connect","status":"Failure","jobId":"j"}"#;
-        let i = incident("e1", 1_000, msg, &judge(msg)).unwrap();
+        let i = to_entry("e1", 1_000, msg, &judge(msg)).unwrap();
         assert_eq!(i.time_ms, 1_000);
         assert_eq!(i.trace_id, "job:j");
     }
 
     #[test]
-    fn unparseable_lines_become_incidents_with_their_text() {
-        let i = incident("e2", 1_000, "plain text", &judge("plain text")).unwrap();
+    fn unparseable_lines_become_entries_with_their_text() {
+        let i = to_entry("e2", 1_000, "plain text", &judge("plain text")).unwrap();
         assert_eq!(i.category, Category::Unparseable);
         assert_eq!(i.trace_id, "event:e2");
         assert_eq!(i.parse_problem, Some("not JSON"));
-        assert!(incident("e3", 1_000, "{}", &judge(r#"{"eventType":"Connect"}"#)).is_none());
+        assert!(to_entry("e3", 1_000, "{}", &judge(r#"{"eventType":"Connect"}"#)).is_none());
     }
 }

@@ -1,7 +1,6 @@
-//! What people and machines are told: incidents grouped into alerts,
-//! rendered for email and JSON within SNS's limits, and device text made
-//! safe to show anywhere.
+//! What people and machines are told: incident notifications rendered for
+//! email and JSON within SNS's limits, and device text made safe to show
+//! anywhere.
 
-pub mod alert;
 pub mod display;
-pub mod group;
+pub mod notification;

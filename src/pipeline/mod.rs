@@ -5,25 +5,32 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt};
 
 use crate::config::Config;
 use crate::error::{DecodeError, ProcessError};
+use crate::incident::delta::{gather, Delta};
+use crate::incident::lifecycle::notification_due;
 use crate::ingest::batch::{LogsBatch, MessageType};
 use crate::ingest::decode::{
     decode_data, decompress_bounded, invocation, parse_batch, Invocation, StreamRecord,
 };
 use crate::model::category::{Category, CategorySet};
-use crate::model::record::{category_of_message, incident, judge, Incident};
-use crate::notify::alert::{alert_id, render};
-use crate::notify::group::{aggregate, AlertGroup};
-use crate::ports::{AlertGate, AlertPublisher, Claim, GateDecision, IncidentStore};
-use crate::store::item::{incident_item, Source};
+use crate::model::record::{category_of_message, judge, to_entry, Entry};
+use crate::ports::{EntryStore, IncidentStore, NotificationPublisher, Recorded};
+use crate::store::item::{entry_item, Source};
 use crate::store::keys::fnv1a;
 
+mod notify;
 mod response;
+mod sweep;
+use notify::Due;
 use response::item_failure;
 pub use response::{Response, StreamResponse, Summary};
+pub use sweep::{is_sweep, SWEEP};
+
+/// Incident store requests in flight at once per invocation.
+pub const INCIDENT_CONCURRENCY: usize = 8;
 
 /// One batch's data, as the front door it came through carries it.
 enum BatchData<'a> {
@@ -33,21 +40,21 @@ enum BatchData<'a> {
     Gzip(&'a [u8]),
 }
 
-/// Every entry of a batch looked at; the incidents of the kept categories owned.
+/// Every log event of a batch looked at; the entries of the kept categories owned.
 #[derive(Debug, Default)]
 pub struct Analysis {
-    pub entries: u64,
+    pub events: u64,
     pub by_category: [u64; Category::ALL.len()],
-    pub incidents: Vec<Incident>,
+    pub entries: Vec<Entry>,
 }
 
 /// Classifies every event of a batch. An entry whose strings hold no
 /// escapes was classified by [`parse_batch`] where it lies in the envelope;
-/// any other is unescaped into one reused buffer and read there. Only
-/// incidents are then parsed in full (from the unescaped text) and copied out.
+/// any other is unescaped into one reused buffer and read there. Only the
+/// entries kept are then parsed in full (from the unescaped text) and copied out.
 pub fn analyze(batch: &LogsBatch<'_>, keep: CategorySet) -> Result<Analysis, DecodeError> {
     let mut analysis = Analysis {
-        entries: batch.log_events.len() as u64,
+        events: batch.log_events.len() as u64,
         ..Analysis::default()
     };
     let mut message = String::new();
@@ -72,8 +79,8 @@ pub fn analyze(batch: &LogsBatch<'_>, keep: CategorySet) -> Result<Analysis, Dec
             let verdict = judge(&message);
             debug_assert_eq!(verdict.category(), Some(category), "{message}");
             analysis
-                .incidents
-                .extend(incident(&event.id, event.timestamp, &message, &verdict));
+                .entries
+                .extend(to_entry(&event.id, event.timestamp, &message, &verdict));
         }
     }
     Ok(analysis)
@@ -95,14 +102,14 @@ pub fn batch_fingerprint(batch: &LogsBatch<'_>) -> String {
 }
 
 /// The pipeline over its three ports.
-pub struct Processor<S, G, P> {
+pub struct Processor<E, I, P> {
     pub config: Config,
-    pub store: S,
-    pub gate: G,
+    pub entries: E,
+    pub incidents: I,
     pub publisher: P,
 }
 
-impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
+impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, P> {
     /// Processes one invocation event (the Lambda payload's JSON text).
     /// `deadline` is when the invocation must be done; retries stop before it.
     pub async fn process(
@@ -111,6 +118,9 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
         now_ms: i64,
         deadline: Instant,
     ) -> Result<Response, ProcessError> {
+        if is_sweep(event_json) {
+            return self.sweep(now_ms, deadline).await.map(Response::Sweep);
+        }
         match invocation(event_json)? {
             Invocation::Subscription(data) => self
                 .process_batch(BatchData::Base64(&data), now_ms, deadline)
@@ -185,6 +195,9 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
 
     /// Processes one subscription batch: `awslogs.data` (base64 gzip), or a
     /// Kinesis record's data (gzip, Lambda having decoded the base64).
+    /// Incidents are counted first (so each entry is stored with its
+    /// incident's id), then entries stored, then notifications sent: nothing
+    /// is announced that was not stored.
     async fn process_batch(
         &self,
         data: BatchData<'_>,
@@ -216,180 +229,124 @@ impl<S: IncidentStore, G: AlertGate, P: AlertPublisher> Processor<S, G, P> {
         let mut analysis = analyze(&batch, self.config.store_categories)?;
         summary.parse_us = micros(decoded.elapsed());
         if let Some(redactor) = &self.config.redaction {
-            analysis
-                .incidents
-                .iter_mut()
-                .for_each(|i| redactor.redact(i));
+            analysis.entries.iter_mut().for_each(|i| redactor.redact(i));
         }
         // Whole payloads can hold device details: debug level only (the
         // template sets INFO), and after redaction.
-        for incident in &analysis.incidents {
+        for entry in &analysis.entries {
             tracing::debug!(
-                trace_id = %incident.trace_id,
-                category = incident.category.as_str(),
-                message = %incident.message,
-                "incident"
+                trace_id = %entry.trace_id,
+                category = entry.category.as_str(),
+                message = %entry.message,
+                "entry"
             );
         }
-        summary.entries = analysis.entries;
+        summary.entries = analysis.events;
         summary.by_category = analysis.by_category;
 
+        let deltas = gather(
+            &analysis.entries,
+            self.config.alert_categories,
+            &batch.log_group,
+        );
+        summary.incidents = deltas.len() as u64;
+        let fingerprint = batch_fingerprint(&batch);
+        let recorded = self
+            .record(
+                &deltas,
+                &batch.log_group,
+                &fingerprint,
+                now_ms,
+                &mut summary,
+            )
+            .await?;
+
+        let mut incident_ids: Vec<Option<&str>> = vec![None; analysis.entries.len()];
+        for (delta, recorded) in deltas.iter().zip(&recorded) {
+            if let Some(recorded) = recorded {
+                for &member in &delta.members {
+                    incident_ids[member] = Some(&recorded.incident().incident_id);
+                }
+            }
+        }
         let source = Source {
             log_group: &batch.log_group,
             log_stream: &batch.log_stream,
         };
         let items = analysis
-            .incidents
+            .entries
             .iter()
-            .map(|i| incident_item(i, &source, self.config.retention_days))
+            .zip(incident_ids)
+            .map(|(e, id)| entry_item(e, &source, self.config.retention_days, id))
             .collect();
-        let stats = self.store.put_items(items, retry_deadline).await?;
+        let stats = self.entries.put_items(items, retry_deadline).await?;
         summary.stored = stats.items;
         summary.write_requests = stats.requests;
         summary.write_retries = stats.retries;
 
-        let groups = aggregate(
-            &analysis.incidents,
-            self.config.alert_categories,
-            &batch.log_group,
-        );
-        summary.alert_groups = groups.len() as u64;
-        let reserve = self.config.alert_time_reserve;
-        if !groups.is_empty() && !reserve.is_zero() && Instant::now() + reserve > deadline {
-            // Claiming alerts and then being cut off before publishing would
-            // lose them; failing now lets the retry (which overwrites the
-            // same items) alert in time.
-            let remaining_ms = deadline
-                .saturating_duration_since(Instant::now())
-                .as_millis() as u64;
-            return Err(ProcessError::OutOfTime { remaining_ms });
-        }
-        if !groups.is_empty() {
-            let fingerprint = batch_fingerprint(&batch);
-            let lease_until_ms = now_ms
-                + deadline
-                    .saturating_duration_since(Instant::now())
-                    .as_millis() as i64;
-            self.alert(
-                &groups,
-                &fingerprint,
-                &batch.log_group,
-                (now_ms, lease_until_ms),
-                deadline,
-                &mut summary,
-            )
-            .await?;
-        }
+        let timing = self.config.timing();
+        let due: Vec<Due<'_>> = deltas
+            .iter()
+            .zip(&recorded)
+            .filter_map(|(delta, recorded)| {
+                let incident = recorded.as_ref()?.incident();
+                let transition = notification_due(incident, now_ms, timing)?;
+                Some(Due {
+                    incident: incident.clone(),
+                    transition,
+                    delta: Some(delta),
+                })
+            })
+            .collect();
+        self.notify(due, now_ms, deadline, &mut summary).await?;
         summary.duration_ms = started.elapsed().as_millis() as u64;
         Ok(summary)
     }
 
-    /// Claims, publishes and settles the alerts of `groups`. Publishing
-    /// retries within its own retry budget; settling claims may use what is
-    /// left of the invocation (`deadline`), as each one left undone costs a
-    /// duplicate or a delayed alert.
-    async fn alert(
+    /// Counts each delta into its incident, a bounded number at once. A
+    /// delta refused for good (a request DynamoDB will never accept) costs
+    /// its own incident (`None`) and the entries are stored without an id;
+    /// anything else fails the batch (nothing stored yet, so the retry,
+    /// which recognises what was counted, does it all).
+    async fn record(
         &self,
-        groups: &[AlertGroup],
-        fingerprint: &str,
+        deltas: &[Delta],
         log_group: &str,
-        (now_ms, lease_until_ms): (i64, i64),
-        deadline: Instant,
+        fingerprint: &str,
+        now_ms: i64,
         summary: &mut Summary,
-    ) -> Result<(), ProcessError> {
-        let keys: Vec<String> = groups.iter().map(|g| g.key()).collect();
-        let decisions = join_all(groups.iter().zip(&keys).map(|(g, key)| {
-            self.gate
-                .claim(key, fingerprint, g.count, now_ms, lease_until_ms)
-        }))
-        .await;
-        let mut claims = Vec::new();
-        let mut rendered = Vec::new();
+    ) -> Result<Vec<Option<Recorded>>, ProcessError> {
+        let outcomes: Vec<_> = stream::iter(deltas)
+            .map(|delta| self.incidents.record(delta, log_group, fingerprint, now_ms))
+            .buffered(INCIDENT_CONCURRENCY)
+            .collect()
+            .await;
+        let mut recorded = Vec::with_capacity(outcomes.len());
         let mut first_error = None;
-        for (group, decision) in groups.iter().zip(decisions) {
-            match decision {
-                Ok(GateDecision::Send(claim)) => {
-                    let window = self.config.alert_window.as_secs();
-                    rendered.push(render(
-                        group,
-                        log_group,
-                        &alert_id(&claim.key, &claim.fingerprint),
-                        claim.suppressed_since_last,
-                        window,
-                    ));
-                    claims.push(claim);
+        for (delta, outcome) in deltas.iter().zip(outcomes) {
+            match outcome {
+                Ok(r) => {
+                    match &r {
+                        Recorded::Counted { opened: true, .. } => summary.incidents_opened += 1,
+                        Recorded::AlreadyCounted(_) => summary.incidents_already_counted += 1,
+                        Recorded::Counted { .. } => {}
+                    }
+                    recorded.push(Some(r));
                 }
-                Ok(GateDecision::Suppressed) => summary.alerts_suppressed += 1,
-                Ok(GateDecision::AlreadySeen) => summary.alerts_already_seen += 1,
-                // Refused for good (a key DynamoDB will never accept): this
-                // key's alert is lost, loudly; failing the batch would lose
-                // every other key's too, on every retry.
                 Err(e) if e.is_refused_for_this_request() => {
-                    summary.alerts_failed += 1;
-                    tracing::error!(key = %crate::notify::display::escape(&group.key()), error = %e, "alert state refused for good; this key's alert is lost, the batch's others go on");
+                    summary.notifications_failed += 1;
+                    tracing::error!(incident_key = %delta.key.hash(), error = %e, "incident refused for good; its entries are stored without it, the batch's others go on");
+                    recorded.push(None);
                 }
                 Err(e) => {
                     first_error.get_or_insert(e);
+                    recorded.push(None);
                 }
             }
         }
-        if let Some(error) = first_error {
-            // Alerts this invocation claimed but will not send must be
-            // claimable again by the retry.
-            self.settle(&claims, |_| false, deadline).await;
-            return Err(ProcessError::AlertState(error));
-        }
-        if rendered.is_empty() {
-            return Ok(());
-        }
-        let retry_deadline = deadline.min(Instant::now() + self.config.retry_budget);
-        match self.publisher.publish(&rendered, retry_deadline).await {
-            Ok(report) => {
-                summary.publish_requests = report.requests;
-                summary.alerts_sent = (rendered.len() - report.rejected.len()) as u64;
-                summary.alerts_failed += report.rejected.len() as u64;
-                // Refused alerts are settled as sent: sending them again
-                // would be refused again, and would hold their key for good.
-                self.settle(&claims, |_| true, deadline).await;
-                Ok(())
-            }
-            Err((unsent, error)) => {
-                summary.alerts_sent = (rendered.len() - unsent.len()) as u64;
-                self.settle(&claims, |i| !unsent.contains(&i), deadline)
-                    .await;
-                Err(error.into())
-            }
-        }
-    }
-
-    /// Confirms the claims whose alerts were published (claim `i` when
-    /// `published(i)`), so a redelivery does not send them, and releases the
-    /// others, so a retry does. Neither may fail the invocation: a claim
-    /// left unconfirmed is taken over by a redelivery of its batch, at worst
-    /// sending its alert twice.
-    async fn settle(&self, claims: &[Claim], published: impl Fn(usize) -> bool, deadline: Instant) {
-        let outcomes = join_all(claims.iter().enumerate().map(|(i, claim)| {
-            let published = published(i);
-            async move {
-                let outcome = if published {
-                    self.gate.confirm(claim, deadline).await
-                } else {
-                    self.gate.release(claim, deadline).await
-                };
-                (published, outcome)
-            }
-        }))
-        .await;
-        for (published, outcome) in outcomes {
-            match outcome {
-                Ok(()) => {}
-                Err(e) if published => {
-                    tracing::warn!(error = %e, "could not confirm a published alert; a redelivery of the batch may send it again")
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "could not release an alert claim; a redelivery of the batch takes it over")
-                }
-            }
+        match first_error {
+            Some(error) => Err(ProcessError::IncidentState(error)),
+            None => Ok(recorded),
         }
     }
 }
@@ -406,20 +363,20 @@ pub fn deadline_from_epoch_ms(deadline_epoch_ms: u64, now_epoch_ms: u64) -> Inst
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::{MemoryGate, MemoryPublisher, MemoryStore};
+    use crate::memory::{MemoryIncidents, MemoryPublisher, MemoryStore};
     use crate::tooling::encode::{subscription_event_json, BatchSpec};
 
-    fn processor() -> Processor<MemoryStore, MemoryGate, MemoryPublisher> {
+    fn processor() -> Processor<MemoryStore, MemoryIncidents, MemoryPublisher> {
         let env = |name: &str| match name {
-            "INCIDENTS_TABLE" | "ALERT_STATE_TABLE" => Some("t".to_owned()),
+            "ENTRIES_TABLE" | "INCIDENTS_TABLE" => Some("t".to_owned()),
             "ALERT_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:t".to_owned()),
             "ALERT_TIME_RESERVE_MS" => Some("0".to_owned()),
             _ => None,
         };
         Processor {
             config: Config::from_lookup(env).unwrap(),
-            store: MemoryStore::default(),
-            gate: MemoryGate::default(),
+            entries: MemoryStore::default(),
+            incidents: MemoryIncidents::default(),
             publisher: MemoryPublisher::default(),
         }
     }
@@ -436,41 +393,93 @@ mod tests {
     }
 
     fn key_of(rule: &str) -> String {
-        format!("RuleNotFound|Rule|{rule}")
+        crate::incident::key::IncidentKey {
+            category: Category::RuleNotFound,
+            kind: crate::incident::key::KeyKind::Rule,
+            first: rule.to_owned(),
+            second: None,
+        }
+        .hash()
     }
 
     fn deadline() -> Instant {
         Instant::now() + Duration::from_secs(30)
     }
 
-    /// Issue 16 (1): a key refused for good costs its own alert only.
+    fn stored_incident_ids(
+        p: &Processor<MemoryStore, MemoryIncidents, MemoryPublisher>,
+    ) -> Vec<Option<String>> {
+        let items = p.entries.items.lock().unwrap();
+        let mut ids: Vec<_> = items
+            .values()
+            .map(|item| {
+                item.get("incidentId")
+                    .and_then(crate::store::item::Attr::as_str)
+                    .map(str::to_owned)
+            })
+            .collect();
+        ids.sort();
+        ids
+    }
+
     #[tokio::test]
-    async fn a_key_refused_for_good_costs_only_its_own_alert() {
+    async fn each_entry_is_stored_with_its_incident_and_each_incident_opened_once() {
         let p = processor();
-        p.gate.refuse.lock().unwrap().insert(
+        let summary = p.process(&two_rules(), 10_000, deadline()).await.unwrap();
+        let summary = summary.summary();
+        assert_eq!((summary.incidents, summary.incidents_opened), (2, 2));
+        assert_eq!(summary.notifications_sent, 2);
+        assert_eq!(
+            stored_incident_ids(&p),
+            [
+                Some(format!("{}-1", key_of("rule_a"))),
+                Some(format!("{}-1", key_of("rule_b")))
+            ]
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+        );
+        let again = p.process(&two_rules(), 11_000, deadline()).await.unwrap();
+        let again = again.summary();
+        assert_eq!(
+            (again.incidents_already_counted, again.notifications_sent),
+            (2, 0),
+            "a redelivery counts nothing and announces nothing"
+        );
+    }
+
+    /// Issue 16 (1): an incident refused for good costs its own notification only.
+    #[tokio::test]
+    async fn an_incident_refused_for_good_costs_only_its_own_notification() {
+        let p = processor();
+        p.incidents.refuse.lock().unwrap().insert(
             key_of("rule_b"),
             Some("ValidationException: key too large".into()),
         );
         let summary = p.process(&two_rules(), 10_000, deadline()).await.unwrap();
         let summary = summary.summary();
-        assert_eq!((summary.alerts_sent, summary.alerts_failed), (1, 1));
+        assert_eq!(
+            (summary.notifications_sent, summary.notifications_failed),
+            (1, 1)
+        );
         let published = p.publisher.published.lock().unwrap();
         assert_eq!(published.len(), 1);
-        assert_eq!(published[0].key, key_of("rule_a"));
-        assert_eq!(p.store.items.lock().unwrap().len(), 2, "both stored");
+        assert_eq!(published[0].id, format!("{}-1#opened", key_of("rule_a")));
+        assert_eq!(p.entries.items.lock().unwrap().len(), 2, "both stored");
     }
 
     /// A refusal that may pass fails the batch (Lambda retries it), and so
     /// does one that would refuse every key (access denied, a missing
-    /// table): the claims taken are given back, so the retry sends them.
+    /// table); the retry then opens and announces both.
     #[tokio::test]
-    async fn a_retryable_or_table_wide_refusal_fails_the_batch_and_gives_back_its_claims() {
+    async fn a_retryable_or_table_wide_refusal_fails_the_batch_and_the_retry_announces_all() {
         for refusal in [
             None,
             Some("AccessDeniedException: not authorized".to_owned()),
         ] {
             let p = processor();
-            p.gate
+            p.incidents
                 .refuse
                 .lock()
                 .unwrap()
@@ -479,29 +488,36 @@ mod tests {
                 .process(&two_rules(), 10_000, deadline())
                 .await
                 .unwrap_err();
-            assert_eq!(error.kind(), "AlertState.Request", "{refusal:?}");
+            assert_eq!(error.kind(), "IncidentState.Request", "{refusal:?}");
             assert!(p.publisher.published.lock().unwrap().is_empty());
             assert!(
-                p.gate.sent.lock().unwrap().is_empty(),
-                "rule_a's claim released"
+                p.entries.items.lock().unwrap().is_empty(),
+                "nothing stored before incidents"
             );
-            p.gate.refuse.lock().unwrap().clear();
+            p.incidents.refuse.lock().unwrap().clear();
             let retry = p.process(&two_rules(), 10_000, deadline()).await.unwrap();
-            assert_eq!(retry.summary().alerts_sent, 2);
+            assert_eq!(retry.summary().notifications_sent, 2);
         }
     }
 
-    /// An alert SNS refuses for good costs only itself; the batch succeeds.
+    /// A notification SNS refuses for good costs only itself; the batch succeeds.
     #[tokio::test]
-    async fn an_alert_refused_by_sns_for_good_costs_only_itself() {
+    async fn a_notification_refused_by_sns_for_good_costs_only_itself() {
         let p = processor();
-        p.publisher.reject.lock().unwrap().insert(key_of("rule_a"));
+        p.publisher
+            .reject
+            .lock()
+            .unwrap()
+            .insert(format!("{}-1#opened", key_of("rule_a")));
         let response = p.process(&two_rules(), 10_000, deadline()).await.unwrap();
         let summary = response.summary();
-        assert_eq!((summary.alerts_sent, summary.alerts_failed), (1, 1));
         assert_eq!(
-            p.publisher.published.lock().unwrap()[0].key,
-            key_of("rule_b")
+            (summary.notifications_sent, summary.notifications_failed),
+            (1, 1)
+        );
+        assert_eq!(
+            p.publisher.published.lock().unwrap()[0].id,
+            format!("{}-1#opened", key_of("rule_b"))
         );
     }
 }

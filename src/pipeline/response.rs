@@ -20,13 +20,20 @@ pub struct Summary {
     pub stored: usize,
     pub write_requests: u32,
     pub write_retries: u32,
-    pub alert_groups: u64,
-    pub alerts_sent: u64,
-    pub alerts_suppressed: u64,
-    pub alerts_already_seen: u64,
-    /// Alerts lost to a permanent error of their own key (a request
+    /// Incidents the batch added to (one store request each, usually).
+    pub incidents: u64,
+    pub incidents_opened: u64,
+    /// Batches already counted for an incident (a redelivery).
+    pub incidents_already_counted: u64,
+    /// Sweeps: incidents resolved, and open when the sweep looked.
+    pub incidents_resolved: u64,
+    pub incidents_open: u64,
+    pub notifications_sent: u64,
+    /// Notifications due that another invocation or sweep holds.
+    pub notifications_held_elsewhere: u64,
+    /// Notifications lost to a permanent error of their own (a request
     /// DynamoDB or SNS refuses for good); the batch's others still go out.
-    pub alerts_failed: u64,
+    pub notifications_failed: u64,
     pub publish_requests: u32,
     /// Kinesis invocations: records received, and records reported back as failed.
     pub records: u64,
@@ -56,11 +63,12 @@ impl Summary {
         self.stored += batch.stored;
         self.write_requests += batch.write_requests;
         self.write_retries += batch.write_retries;
-        self.alert_groups += batch.alert_groups;
-        self.alerts_sent += batch.alerts_sent;
-        self.alerts_suppressed += batch.alerts_suppressed;
-        self.alerts_already_seen += batch.alerts_already_seen;
-        self.alerts_failed += batch.alerts_failed;
+        self.incidents += batch.incidents;
+        self.incidents_opened += batch.incidents_opened;
+        self.incidents_already_counted += batch.incidents_already_counted;
+        self.notifications_sent += batch.notifications_sent;
+        self.notifications_held_elsewhere += batch.notifications_held_elsewhere;
+        self.notifications_failed += batch.notifications_failed;
         self.publish_requests += batch.publish_requests;
         self.decode_us += batch.decode_us;
         self.parse_us += batch.parse_us;
@@ -75,12 +83,14 @@ pub enum Response {
     Batch(Summary),
     /// A Kinesis batch: Lambda's partial batch response.
     Stream(StreamResponse),
+    /// A scheduled sweep: what it resolved and notified.
+    Sweep(Summary),
 }
 
 impl Response {
     pub fn summary(&self) -> &Summary {
         match self {
-            Self::Batch(summary) => summary,
+            Self::Batch(summary) | Self::Sweep(summary) => summary,
             Self::Stream(stream) => &stream.summary,
         }
     }

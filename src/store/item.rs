@@ -1,4 +1,4 @@
-//! The incident table's items, as plain data: keys, attributes, trimming to
+//! The entry table's items, as plain data: keys, attributes, trimming to
 //! DynamoDB's item size limit, and the write chunks. The DynamoDB adapter
 //! only converts these to SDK types.
 //!
@@ -11,7 +11,7 @@
 //!   spreads a storm of one rule or category over several partitions.
 
 use crate::model::category::Category;
-use crate::model::record::{FieldValue, Incident};
+use crate::model::record::{Entry, FieldValue};
 use crate::model::time::utc_day;
 #[cfg(test)]
 use crate::store::keys::SHARDS;
@@ -45,6 +45,7 @@ pub const OWN_ATTRIBUTES: &[&str] = &[
     "parseProblem",
     "originalSize",
     "droppedFields",
+    "incidentId",
 ];
 
 /// At most this many of an entry's own fields become attributes; the rest
@@ -80,7 +81,7 @@ impl Attr {
     }
 }
 
-/// One incident as a DynamoDB item.
+/// One entry as a DynamoDB item.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
     pub attributes: Vec<(String, Attr)>,
@@ -117,45 +118,55 @@ pub struct Source<'a> {
     pub log_stream: &'a str,
 }
 
-/// Builds the item for an incident. `retention_days` sets `expiresAt` from the
-/// entry's own time, so a redelivered entry gets the identical item.
-pub fn incident_item(incident: &Incident, source: &Source<'_>, retention_days: u32) -> Item {
+/// Builds the item for an entry, with the id of the incident it counts
+/// towards (entries of categories that open no incidents have none).
+/// `retention_days` sets `expiresAt` from the entry's own time, so a
+/// redelivered entry gets the identical item.
+pub fn entry_item(
+    entry: &Entry,
+    source: &Source<'_>,
+    retention_days: u32,
+    incident_id: Option<&str>,
+) -> Item {
     let mut item = Item {
         attributes: Vec::with_capacity(32),
     };
     let s = |v: &str| Attr::S(v.to_owned());
-    let day = utc_day(incident.time_ms);
-    let shard = shard_of(&incident.event_id);
-    item.set("traceId", Attr::S(bounded_key_part(&incident.trace_id)));
+    let day = utc_day(entry.time_ms);
+    let shard = shard_of(&entry.event_id);
+    item.set("traceId", Attr::S(bounded_key_part(&entry.trace_id)));
     item.set(
         "entryKey",
-        Attr::S(entry_key(incident.time_ms, &incident.event_id)),
+        Attr::S(entry_key(entry.time_ms, &entry.event_id)),
     );
-    item.set("category", s(incident.category.as_str()));
-    item.set("timeMs", Attr::N(incident.time_ms.to_string()));
+    item.set("category", s(entry.category.as_str()));
+    item.set("timeMs", Attr::N(entry.time_ms.to_string()));
     item.set(
         "categoryDay",
-        Attr::S(day_key(incident.category.as_str(), &day, shard)),
+        Attr::S(day_key(entry.category.as_str(), &day, shard)),
     );
-    if let Some(rule) = incident.rule_name.as_deref().filter(|r| !r.is_empty()) {
+    if let Some(rule) = entry.rule_name.as_deref().filter(|r| !r.is_empty()) {
         item.set("ruleDay", Attr::S(day_key(rule, &day, shard)));
     }
-    if let Some(client) = incident.client_id.as_deref().filter(|c| !c.is_empty()) {
+    if let Some(client) = entry.client_id.as_deref().filter(|c| !c.is_empty()) {
         item.set("clientDay", Attr::S(day_key(client, &day, shard)));
     }
     item.set("logGroup", s(source.log_group));
     item.set("logStream", s(source.log_stream));
-    item.set("eventId", s(&incident.event_id));
-    item.set("rawMessage", s(&incident.message));
-    let expires = incident.time_ms.div_euclid(1000) + i64::from(retention_days) * 86_400;
+    item.set("eventId", s(&entry.event_id));
+    item.set("rawMessage", s(&entry.message));
+    let expires = entry.time_ms.div_euclid(1000) + i64::from(retention_days) * 86_400;
     item.set("expiresAt", Attr::N(expires.to_string()));
-    if let Some(problem) = incident.parse_problem {
+    if let Some(problem) = entry.parse_problem {
         item.set("parseProblem", s(problem));
     }
-    let skipped = if incident.category == Category::Unparseable {
+    if let Some(id) = incident_id {
+        item.set("incidentId", s(id));
+    }
+    let skipped = if entry.category == Category::Unparseable {
         Vec::new()
     } else {
-        add_entry_fields(&mut item, incident)
+        add_entry_fields(&mut item, entry)
     };
     trim_to_budget(&mut item, skipped);
     item
@@ -167,12 +178,12 @@ pub fn incident_item(incident: &Incident, source: &Source<'_>, retention_days: u
 /// as its JSON text, which DynamoDB always accepts.
 ///
 /// One value per name, the one classification used: for an IoT entry the
-/// incident's own `clientId`, `ruleName`, `accountId`, `reason` and
+/// entry's own `clientId`, `ruleName`, `accountId`, `reason` and
 /// `details` (so the item, the notification and the indexes agree, after
 /// redaction too), then the entry's fields in order; a repeated key never
 /// replaces a value already set, and never a table's own attribute.
 /// Returns the names left out (too many, or too long).
-fn add_entry_fields(item: &mut Item, incident: &Incident) -> Vec<String> {
+fn add_entry_fields(item: &mut Item, entry: &Entry) -> Vec<String> {
     let mut taken: std::collections::HashSet<&str> = std::collections::HashSet::new();
     let mut skipped = Vec::new();
     let mut added = 0;
@@ -190,13 +201,13 @@ fn add_entry_fields(item: &mut Item, incident: &Incident) -> Vec<String> {
         item.attributes.push((name.to_owned(), attr));
     };
     let classified = [
-        ("clientId", &incident.client_id),
-        ("ruleName", &incident.rule_name),
-        ("accountId", &incident.account_id),
-        ("reason", &incident.reason),
-        ("details", &incident.details),
+        ("clientId", &entry.client_id),
+        ("ruleName", &entry.rule_name),
+        ("accountId", &entry.account_id),
+        ("reason", &entry.reason),
+        ("details", &entry.details),
     ];
-    if !incident.cloudtrail {
+    if !entry.cloudtrail {
         for (name, value) in classified {
             if let Some(value) = value {
                 if taken.insert(name) {
@@ -205,7 +216,7 @@ fn add_entry_fields(item: &mut Item, incident: &Incident) -> Vec<String> {
             }
         }
     }
-    for (name, value) in &incident.fields {
+    for (name, value) in &entry.fields {
         if !taken.insert(name) {
             continue;
         }
@@ -316,8 +327,8 @@ mod tests {
     use super::*;
     use crate::model::record::Verdict;
 
-    fn incident(message: &str) -> Incident {
-        Incident {
+    fn to_entry(message: &str) -> Entry {
+        Entry {
             category: Category::Failure,
             trace_id: "trace-1".into(),
             event_id: "36000000000000000000000000000000000000000000000000000001".into(),
@@ -335,7 +346,7 @@ mod tests {
             fields: match crate::model::entry::parse_entry(message) {
                 Ok(entry) => {
                     let verdict = Verdict::Entry(entry, Some(Category::Failure));
-                    crate::model::record::incident("e", 0, message, &verdict)
+                    crate::model::record::to_entry("e", 0, message, &verdict)
                         .unwrap()
                         .fields
                 }
@@ -351,11 +362,11 @@ mod tests {
 
     #[test]
     fn keys_are_deterministic_and_carry_the_day_and_shard() {
-        let i = incident(
+        let i = to_entry(
             r#"{"eventType":"Publish-In","status":"Failure","sourcePort":13490,"resources":{"a":1}}"#,
         );
-        let a = incident_item(&i, &SOURCE, 30);
-        assert_eq!(a, incident_item(&i, &SOURCE, 30));
+        let a = entry_item(&i, &SOURCE, 30, None);
+        assert_eq!(a, entry_item(&i, &SOURCE, 30, None));
         let shard = shard_of(&i.event_id);
         assert!(shard < SHARDS);
         assert_eq!(
@@ -385,10 +396,10 @@ mod tests {
 
     #[test]
     fn entry_fields_never_overwrite_the_tables_own_attributes() {
-        let i = incident(
+        let i = to_entry(
             r#"{"eventType":"X","category":"forged","traceId":"other","":"empty","big":1e400}"#,
         );
-        let item = incident_item(&i, &SOURCE, 30);
+        let item = entry_item(&i, &SOURCE, 30, None);
         assert_eq!(item.get("category"), Some(&Attr::S("Failure".into())));
         assert_eq!(item.get("traceId"), Some(&Attr::S("trace-1".into())));
         assert_eq!(
@@ -407,10 +418,10 @@ mod tests {
 
     #[test]
     fn missing_rule_or_client_leaves_the_index_key_out() {
-        let mut i = incident(r#"{"eventType":"X"}"#);
+        let mut i = to_entry(r#"{"eventType":"X"}"#);
         i.rule_name = None;
         i.client_id = Some(String::new());
-        let item = incident_item(&i, &SOURCE, 30);
+        let item = entry_item(&i, &SOURCE, 30, None);
         assert!(item.get("ruleDay").is_none() && item.get("clientDay").is_none());
     }
 
@@ -418,9 +429,9 @@ mod tests {
     fn an_oversized_entry_is_trimmed_and_marked() {
         let huge = "d".repeat(900 * 1024);
         let msg = format!(r#"{{"eventType":"X","status":"Failure","details":"{huge}"}}"#);
-        let mut i = incident(&msg);
+        let mut i = to_entry(&msg);
         i.details = Some(huge);
-        let item = incident_item(&i, &SOURCE, 30);
+        let item = entry_item(&i, &SOURCE, 30, None);
         assert!(item.size() <= ITEM_BUDGET_BYTES, "{}", item.size());
         assert_eq!(item.get("trimmed"), Some(&Attr::Bool(true)));
         assert!(item
@@ -442,7 +453,7 @@ mod tests {
             r#"{{"eventType":"X","status":"Failure",{}}}"#,
             fields.join(",")
         );
-        let item = incident_item(&incident(&msg), &SOURCE, 30);
+        let item = entry_item(&to_entry(&msg), &SOURCE, 30, None);
         assert!(item.size() <= ITEM_BUDGET_BYTES);
         assert!(item.get("droppedFields").is_some());
         assert_eq!(
@@ -459,9 +470,9 @@ mod tests {
         let msg = r#"{"eventType":"Connect","status":"Failure","status":0,"clientId":"victim-7","clientId":123,"originalSize":1,"droppedFields":"forged","trimmed":false,"x":1,"x":2}"#;
         let verdict = crate::model::record::judge(msg);
 
-        let i = crate::model::record::incident("e1", 1_000, msg, &verdict).unwrap();
+        let i = crate::model::record::to_entry("e1", 1_000, msg, &verdict).unwrap();
         assert_eq!(i.client_id.as_deref(), Some("victim-7"));
-        let item = incident_item(&i, &SOURCE, 30);
+        let item = entry_item(&i, &SOURCE, 30, None);
         let count = |name: &str| item.attributes.iter().filter(|(n, _)| n == name).count();
         for name in [
             "clientId",
@@ -499,7 +510,7 @@ mod tests {
             "k".repeat(5_000),
             fields.join(",")
         );
-        let item = incident_item(&incident(&msg), &SOURCE, 30);
+        let item = entry_item(&to_entry(&msg), &SOURCE, 30, None);
         assert!(
             item.attributes.len() <= MAX_ENTRY_ATTRIBUTES + OWN_ATTRIBUTES.len(),
             "{}",
@@ -526,9 +537,9 @@ mod tests {
     fn chunks_hold_at_most_25_unique_writes() {
         let items: Vec<Item> = (0..60)
             .map(|n| {
-                let mut i = incident(r#"{"eventType":"X"}"#);
+                let mut i = to_entry(r#"{"eventType":"X"}"#);
                 i.event_id = format!("e{}", n % 53);
-                incident_item(&i, &SOURCE, 30)
+                entry_item(&i, &SOURCE, 30, None)
             })
             .collect();
         let chunks = write_chunks(items);

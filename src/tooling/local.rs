@@ -335,7 +335,7 @@ async fn create_queue(
 
 /// An alert as an SQS subscriber of the topic receives it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ReceivedAlert {
+pub struct ReceivedNotification {
     pub subject: String,
     /// What SQS subscribers get: the JSON body.
     pub message: String,
@@ -347,7 +347,7 @@ pub async fn drain_inbox(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
     wait: std::time::Duration,
-) -> Result<Vec<ReceivedAlert>, LocalError> {
+) -> Result<Vec<ReceivedNotification>, LocalError> {
     let mut alerts = Vec::new();
     let started = std::time::Instant::now();
     loop {
@@ -384,7 +384,7 @@ pub async fn drain_inbox(
                     )
                 })
                 .collect();
-            alerts.push(ReceivedAlert {
+            alerts.push(ReceivedNotification {
                 subject: body["Subject"].as_str().unwrap_or_default().to_owned(),
                 message: body["Message"].as_str().unwrap_or_default().to_owned(),
                 attributes,

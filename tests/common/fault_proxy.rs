@@ -63,6 +63,13 @@ pub enum Rule {
         count: u32,
         fault: Fault,
     },
+    /// The `n`-th request (from 1) of `service` whose operation is `op` fails with `fault`.
+    Nth {
+        service: Service,
+        op: &'static str,
+        n: u32,
+        fault: Fault,
+    },
 }
 
 #[derive(Debug)]
@@ -364,6 +371,16 @@ fn choose(state: &Mutex<State>, service: Service, op: &str) -> Option<Fault> {
                 count,
                 fault,
             } if *s == service && *o == op && state.used[i] < *count => {
+                state.used[i] += 1;
+                chosen = Some(*fault);
+                break;
+            }
+            Rule::Nth {
+                service: s,
+                op: o,
+                n,
+                fault,
+            } if *s == service && *o == op && state.requests[&(service, op.to_owned())] == *n => {
                 state.used[i] += 1;
                 chosen = Some(*fault);
                 break;

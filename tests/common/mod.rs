@@ -15,14 +15,17 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
-use iot_log_monitor::aws::dynamodb::{DynamoAlertGate, DynamoIncidentStore};
+use iot_log_monitor::aws::entries::DynamoEntryStore;
+use iot_log_monitor::aws::incident_item::state_of;
+use iot_log_monitor::aws::incidents::DynamoIncidentStore;
 use iot_log_monitor::aws::sdk_config_loader;
 use iot_log_monitor::aws::sns::SnsPublisher;
 use iot_log_monitor::config::Config;
+use iot_log_monitor::incident::lifecycle::IncidentState;
 use iot_log_monitor::pipeline::{Processor, Response, Summary};
 use iot_log_monitor::tooling::encode::{subscription_event_json, BatchSpec};
 use iot_log_monitor::tooling::local::{
-    drain_inbox, provision, Provisioned, ReceivedAlert, Template,
+    drain_inbox, provision, Provisioned, ReceivedNotification, Template,
 };
 
 pub fn repo_path(relative: &str) -> PathBuf {
@@ -128,7 +131,7 @@ pub struct Stack {
     pub sqs: aws_sdk_sqs::Client,
 }
 
-pub type RealProcessor = Processor<DynamoIncidentStore, DynamoAlertGate, SnsPublisher>;
+pub type RealProcessor = Processor<DynamoEntryStore, DynamoIncidentStore, SnsPublisher>;
 
 impl Stack {
     pub async fn new(name: &str) -> Self {
@@ -179,8 +182,12 @@ impl Stack {
         let config = self.config(overrides);
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
         Processor {
-            store: DynamoIncidentStore::new(dynamodb.clone(), &config.incidents_table),
-            gate: DynamoAlertGate::new(dynamodb, &config.alert_state_table, config.alert_window),
+            entries: DynamoEntryStore::new(dynamodb.clone(), &config.entries_table),
+            incidents: DynamoIncidentStore::new(
+                dynamodb,
+                &config.incidents_table,
+                config.retention_days,
+            ),
             publisher: SnsPublisher::new(aws_sdk_sns::Client::new(sdk), &config.alert_topic_arn),
             config,
         }
@@ -190,15 +197,41 @@ impl Stack {
         &self.provisioned.refs[logical_id]
     }
 
-    /// Every stored incident (a Scan: fine for a test table).
-    pub async fn incidents(&self) -> Vec<HashMap<String, AttributeValue>> {
+    /// Every stored entry (a Scan: fine for a test table).
+    pub async fn entries(&self) -> Vec<HashMap<String, AttributeValue>> {
+        self.scan("EntriesTable").await
+    }
+
+    /// Every incident item: key items (the current incident of a key) and
+    /// records of resolved incidents.
+    pub async fn incidents(&self) -> Vec<IncidentState> {
+        self.scan("IncidentsTable")
+            .await
+            .iter()
+            .map(|item| state_of(item).expect("an incident item"))
+            .collect()
+    }
+
+    /// The current incident of every key that has one (key items only).
+    pub async fn current_incidents(&self) -> Vec<IncidentState> {
+        let mut current: Vec<_> = self
+            .incidents()
+            .await
+            .into_iter()
+            .filter(|i| i.item_key != i.incident_id)
+            .collect();
+        current.sort_by(|a, b| a.key.cmp(&b.key));
+        current
+    }
+
+    async fn scan(&self, logical_id: &str) -> Vec<HashMap<String, AttributeValue>> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
             let page = self
                 .dynamodb
                 .scan()
-                .table_name(self.table("IncidentsTable"))
+                .table_name(self.table(logical_id))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -211,20 +244,8 @@ impl Stack {
         }
     }
 
-    pub async fn alert_state(&self, key: &str) -> Option<HashMap<String, AttributeValue>> {
-        self.dynamodb
-            .get_item()
-            .table_name(self.table("AlertStateTable"))
-            .key("alertKey", AttributeValue::S(key.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .item
-    }
-
-    /// Alerts that reached the inbox queue subscribed to the topic.
-    pub async fn alerts(&self, wait: Duration) -> Vec<ReceivedAlert> {
+    /// Notifications that reached the inbox queue subscribed to the topic.
+    pub async fn notifications(&self, wait: Duration) -> Vec<ReceivedNotification> {
         drain_inbox(&self.sqs, &self.provisioned.inbox_queue_url, wait)
             .await
             .unwrap()
@@ -284,6 +305,21 @@ pub fn far_deadline() -> Instant {
     Instant::now() + Duration::from_secs(60)
 }
 
+/// Runs one sweep, as the schedule would, at `now_ms`.
+pub async fn sweep(processor: &RealProcessor, now_ms: i64) -> Summary {
+    match processor
+        .process(SCHEDULED_EVENT, now_ms, far_deadline())
+        .await
+        .unwrap()
+    {
+        Response::Sweep(summary) => summary,
+        other => panic!("expected a sweep: {other:?}"),
+    }
+}
+
+/// What EventBridge sends for a schedule with no input of its own.
+pub const SCHEDULED_EVENT: &str = r#"{"version":"0","id":"53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2026-12-02T10:00:00Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/sweep"],"detail":{}}"#;
+
 pub async fn run(processor: &RealProcessor, event_json: &str, now_ms: i64) -> Summary {
     match processor
         .process(event_json, now_ms, far_deadline())
@@ -291,6 +327,6 @@ pub async fn run(processor: &RealProcessor, event_json: &str, now_ms: i64) -> Su
         .unwrap()
     {
         Response::Batch(summary) => summary,
-        Response::Stream(stream) => panic!("expected a direct subscription event: {stream:?}"),
+        other => panic!("expected a direct subscription event: {other:?}"),
     }
 }

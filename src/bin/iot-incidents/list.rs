@@ -44,7 +44,7 @@ pub async fn run(ctx: &mut Session, args: ListArgs) -> Result<()> {
     let rows = reader.list(&filter, &plan(&filter), args.limit).await?;
     if rows.is_empty() {
         eprintln!(
-            "no incidents match, {} to {}",
+            "no entries match, {} to {}",
             format_rfc3339(since_ms),
             format_rfc3339(until_ms)
         );

@@ -9,7 +9,7 @@ use clap::Subcommand;
 use serde_json::Value;
 
 use iot_log_monitor::notify::display::escape;
-use iot_log_monitor::tooling::local::{drain_inbox, provision, ReceivedAlert, Template};
+use iot_log_monitor::tooling::local::{drain_inbox, provision, ReceivedNotification, Template};
 
 use crate::redrive::FailureQueue;
 use crate::session::Session;
@@ -23,7 +23,7 @@ pub enum LocalCommand {
         #[arg(long, default_value = "demo")]
         prefix: String,
     },
-    /// Print (and remove) the alerts waiting in an inbox queue subscribed to the topic.
+    /// Print (and remove) the notifications waiting in an inbox queue subscribed to the topic.
     Inbox {
         #[arg(long)]
         inbox_url: String,
@@ -71,9 +71,10 @@ pub async fn run(ctx: &mut Session, command: LocalCommand) -> Result<()> {
             wait_seconds,
         } => {
             let sqs = aws_sdk_sqs::Client::new(ctx.sdk().await);
-            let alerts = drain_inbox(&sqs, &inbox_url, Duration::from_secs(wait_seconds)).await?;
-            print_alerts(&mut std::io::stdout().lock(), &alerts)?;
-            eprintln!("{} alert(s) in the inbox", alerts.len());
+            let notifications =
+                drain_inbox(&sqs, &inbox_url, Duration::from_secs(wait_seconds)).await?;
+            print_notifications(&mut std::io::stdout().lock(), &notifications)?;
+            eprintln!("{} notification(s) in the inbox", notifications.len());
         }
         LocalCommand::Synth {
             entries,
@@ -100,9 +101,9 @@ pub async fn run(ctx: &mut Session, command: LocalCommand) -> Result<()> {
     Ok(())
 }
 
-/// Alerts as an inbox shows them: subject, attributes, the email's text.
-fn print_alerts(out: &mut impl Write, alerts: &[ReceivedAlert]) -> Result<()> {
-    for alert in alerts {
+/// Notifications as an inbox shows them: subject, attributes, the email's text.
+fn print_notifications(out: &mut impl Write, notifications: &[ReceivedNotification]) -> Result<()> {
+    for alert in notifications {
         writeln!(out, "Subject: {}", escape(&alert.subject))?;
         let attributes: Vec<String> = alert
             .attributes
@@ -110,7 +111,7 @@ fn print_alerts(out: &mut impl Write, alerts: &[ReceivedAlert]) -> Result<()> {
             .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
             .collect();
         writeln!(out, "Attributes: {}", attributes.join(" "))?;
-        match iot_log_monitor::notify::alert::email_text(&alert.message) {
+        match iot_log_monitor::notify::notification::email_text(&alert.message) {
             Ok(text) => {
                 for line in text.trim_end().lines() {
                     writeln!(out, "    {}", escape(line))?;

@@ -33,25 +33,25 @@ use crate::summary::SummaryArgs;
 const EXAMPLES: &str = "\
 Examples:
   iot-incidents --stack iot-log-monitor list --since 6h
-  iot-incidents --table MyIncidents list --rule StoreTelemetry --since 7d --limit 20
+  iot-incidents --table MyEntries list --rule StoreTelemetry --since 7d --limit 20
   iot-incidents --stack iot-log-monitor list --category RuleNotFound --output csv > rule-errors.csv
   iot-incidents --stack iot-log-monitor get 30aa7ccc-1d23-0b97-aa7b-76196d83537e
   iot-incidents --stack iot-log-monitor summary --since 24h
   iot-incidents --stack iot-log-monitor redrive --dry-run
   iot-incidents encode --log-stream demo lines.jsonl > events/demo.json
 
-Where the data is: --table/--queue-url, else INCIDENTS_TABLE/FAILED_BATCH_QUEUE_URL, else
+Where the data is: --table/--queue-url, else ENTRIES_TABLE/FAILED_BATCH_QUEUE_URL, else
 --stack (the stack's outputs). Region and credentials come from the standard AWS chain;
 AWS_ENDPOINT_URL points every call at another endpoint (a local moto server, say).";
 
 #[derive(Parser)]
-#[command(name = "iot-incidents", version, about = "Query the AWS IoT incidents that iot-log-processor stored", after_help = EXAMPLES)]
+#[command(name = "iot-incidents", version, about = "Query the AWS IoT entries and incidents that iot-log-processor stored", after_help = EXAMPLES)]
 struct Cli {
     /// A stack deployed from template.yaml: its outputs say where the data is.
     #[arg(long, global = true, env = "IOT_INCIDENTS_STACK")]
     stack: Option<String>,
     /// The incidents table.
-    #[arg(long, global = true, env = vars::INCIDENTS_TABLE)]
+    #[arg(long, global = true, env = vars::ENTRIES_TABLE)]
     table: Option<String>,
     /// The failure destination queue (for redrive).
     #[arg(long, global = true, env = "FAILED_BATCH_QUEUE_URL")]

@@ -9,7 +9,8 @@ use aws_sdk_sqs::types::Message;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use clap::Args;
 
-use iot_log_monitor::aws::dynamodb::{DynamoAlertGate, DynamoIncidentStore};
+use iot_log_monitor::aws::entries::DynamoEntryStore;
+use iot_log_monitor::aws::incidents::DynamoIncidentStore;
 use iot_log_monitor::aws::sns::SnsPublisher;
 use iot_log_monitor::config::{vars, Config};
 use iot_log_monitor::pipeline::{Processor, Response};
@@ -26,15 +27,15 @@ pub struct RedriveArgs {
     /// At most this many batches.
     #[arg(long, default_value_t = 100)]
     max: usize,
-    /// The alert state table (default: the stack's, or ALERT_STATE_TABLE).
-    #[arg(long, env = vars::ALERT_STATE_TABLE)]
-    alert_state_table: Option<String>,
+    /// The incidents table (default: the stack's, or INCIDENTS_TABLE).
+    #[arg(long, env = vars::INCIDENTS_TABLE)]
+    incidents_table: Option<String>,
     /// The alert topic (default: the stack's, or ALERT_TOPIC_ARN).
     #[arg(long, env = vars::ALERT_TOPIC_ARN)]
     topic_arn: Option<String>,
 }
 
-type DynamoProcessor = Processor<DynamoIncidentStore, DynamoAlertGate, SnsPublisher>;
+type DynamoProcessor = Processor<DynamoEntryStore, DynamoIncidentStore, SnsPublisher>;
 
 /// The failure destination queue and the SQS calls made on it.
 pub struct FailureQueue {
@@ -114,28 +115,32 @@ impl FailureQueue {
 
 /// The pipeline the function runs, on the tables and topic of the stack.
 async fn processor(ctx: &mut Session, args: &RedriveArgs) -> Result<DynamoProcessor> {
-    let incidents = ctx.incidents_table().await?;
-    let alert_state = ctx
+    let entries = ctx.entries_table().await?;
+    let incidents = ctx
         .resolve(
-            args.alert_state_table.clone(),
-            "AlertStateTableName",
-            "--alert-state-table",
+            args.incidents_table.clone(),
+            "IncidentsTableName",
+            "--incidents-table",
         )
         .await?;
     let topic = ctx
         .resolve(args.topic_arn.clone(), "AlertTopicArn", "--topic-arn")
         .await?;
     let config = Config::from_lookup(|name| match name {
+        vars::ENTRIES_TABLE => Some(entries.clone()),
         vars::INCIDENTS_TABLE => Some(incidents.clone()),
-        vars::ALERT_STATE_TABLE => Some(alert_state.clone()),
         vars::ALERT_TOPIC_ARN => Some(topic.clone()),
         other => std::env::var(other).ok(),
     })?;
     let sdk = ctx.sdk().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     Ok(Processor {
-        store: DynamoIncidentStore::new(dynamodb.clone(), &config.incidents_table),
-        gate: DynamoAlertGate::new(dynamodb, &config.alert_state_table, config.alert_window),
+        entries: DynamoEntryStore::new(dynamodb.clone(), &config.entries_table),
+        incidents: DynamoIncidentStore::new(
+            dynamodb,
+            &config.incidents_table,
+            config.retention_days,
+        ),
         publisher: SnsPublisher::new(aws_sdk_sns::Client::new(sdk), &config.alert_topic_arn),
         config,
     })
@@ -193,8 +198,8 @@ async fn redrive_one(
             }
             writeln!(
                 out,
-                "processed {what}: {} entries, {} incidents stored, {} alerts sent",
-                summary.entries, summary.stored, summary.alerts_sent
+                "processed {what}: {} entries, {} stored, {} incidents, {} notifications sent",
+                summary.entries, summary.stored, summary.incidents, summary.notifications_sent
             )?;
             Ok(Outcome::Processed)
         }

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Result};
 
-use iot_log_monitor::aws::reader::IncidentReader;
+use iot_log_monitor::aws::reader::EntryReader;
 use iot_log_monitor::aws::sdk_config_loader;
 use iot_log_monitor::aws::stack::StackOutputs;
 
@@ -74,9 +74,9 @@ impl Session {
             .get(&stack, output)?)
     }
 
-    /// The incidents table's name.
-    pub async fn incidents_table(&mut self) -> Result<String> {
-        self.resolve(self.table.clone(), "IncidentsTableName", "--table")
+    /// The entries table's name.
+    pub async fn entries_table(&mut self) -> Result<String> {
+        self.resolve(self.table.clone(), "EntriesTableName", "--table")
             .await
     }
 
@@ -86,9 +86,9 @@ impl Session {
             .await
     }
 
-    pub async fn reader(&mut self) -> Result<IncidentReader> {
-        let table = self.incidents_table().await?;
-        Ok(IncidentReader::new(
+    pub async fn reader(&mut self) -> Result<EntryReader> {
+        let table = self.entries_table().await?;
+        Ok(EntryReader::new(
             aws_sdk_dynamodb::Client::new(self.sdk().await),
             table,
         ))

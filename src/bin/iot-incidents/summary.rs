@@ -110,7 +110,7 @@ fn print_csv(out: &mut impl Write, s: &PeriodSummary) -> Result<()> {
 fn print_text(out: &mut impl Write, s: &PeriodSummary, since_ms: i64, until_ms: i64) -> Result<()> {
     writeln!(
         out,
-        "{} incidents, {} to {}",
+        "{} entries, {} to {}",
         s.total,
         format_rfc3339(since_ms),
         format_rfc3339(until_ms)

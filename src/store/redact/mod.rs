@@ -1,11 +1,11 @@
 //! Optional pseudonymisation of device identifiers (`sourceIp`,
-//! `principalId`, …) before incidents are stored or alerted. AWS IoT's log
+//! `principalId`, …) before entries are stored or alerted. AWS IoT's log
 //! guide warns that whoever reads the logs sees device debugging
-//! information; operators who copy incidents into a table and an e-mail
+//! information; operators who copy entries into a table and an e-mail
 //! may not want those identifiers to travel further.
 //!
 //! A value becomes `redacted:` and 16 hex digits of HMAC-SHA256 under the
-//! deployment's key: the same device keeps the same pseudonym (incidents
+//! deployment's key: the same device keeps the same pseudonym (entries
 //! still group by it), and without the key an IPv4 address cannot be found
 //! by hashing all 2³² candidates.
 
@@ -13,7 +13,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use crate::model::category::Category;
-use crate::model::record::{FieldValue, Incident};
+use crate::model::record::{Entry, FieldValue};
 use crate::store::keys::hex64;
 
 mod tokens;
@@ -75,28 +75,27 @@ impl Redactor {
         format!("redacted:{}", hex64(&mac.finalize().into_bytes()))
     }
 
-    /// Replaces the configured fields' values in the incident's message (at
+    /// Replaces the configured fields' values in the entry's message (at
     /// any depth, so CloudTrail's `userIdentity.principalId` too, and every
     /// one of repeated keys), and every copy of those values in the
-    /// message's other strings and in the incident's own fields.
+    /// message's other strings and in the entry's own fields.
     ///
     /// Fails closed: the message is read by a tokenizer that takes whatever
     /// JSON the entry parser takes (numbers of any size, any depth, lone
     /// surrogates); a message it cannot read is [withheld](WITHHELD_MESSAGE)
     /// when it mentions a redacted field's name, whatever the case. Plain
     /// text lines that mention none are kept as they came.
-    pub fn redact(&self, incident: &mut Incident) {
-        let Ok(Tokens { changes, inner }) =
-            string_tokens(&incident.message, |key| self.redacts(key))
+    pub fn redact(&self, entry: &mut Entry) {
+        let Ok(Tokens { changes, inner }) = string_tokens(&entry.message, |key| self.redacts(key))
         else {
-            let lower = incident.message.to_ascii_lowercase();
-            if incident.category != Category::Unparseable
+            let lower = entry.message.to_ascii_lowercase();
+            if entry.category != Category::Unparseable
                 || self
                     .fields
                     .iter()
                     .any(|f| lower.contains(&f.to_ascii_lowercase()))
             {
-                self.withhold(incident);
+                self.withhold(entry);
             }
             return;
         };
@@ -118,7 +117,7 @@ impl Redactor {
         if found.len() > MAX_REDACTED_VALUES {
             // Scrubbing costs strings × values: a line made of thousands of
             // redacted values is withheld rather than scrubbed for seconds.
-            self.withhold(incident);
+            self.withhold(entry);
             return;
         }
         let found: Vec<(String, String, usize)> = found
@@ -139,11 +138,11 @@ impl Redactor {
             }
             out
         };
-        incident.message = self.rewrite(&incident.message, &changes, &scrub);
+        entry.message = self.rewrite(&entry.message, &changes, &scrub);
         // The fields the record read once, as the rewritten message holds
         // them: a redacted name's value whole, nested JSON rewritten the
         // same way, other text scrubbed (not the classifying fields').
-        for (name, value) in &mut incident.fields {
+        for (name, value) in &mut entry.fields {
             if self.redacts(name) {
                 let original = match value {
                     FieldValue::Text(text) | FieldValue::Integer(text) | FieldValue::Json(text) => {
@@ -168,7 +167,7 @@ impl Redactor {
                 _ => {}
             }
         }
-        // The incident's own copies. Identifiers: the whole value when its
+        // The entry's own copies. Identifiers: the whole value when its
         // field is redacted or it is a redacted value (however short).
         // Free text: every redacted value inside it. The event type is what
         // classification and subscriptions' filters read: never touched.
@@ -179,9 +178,9 @@ impl Redactor {
                 .map(|(_, pseudonym, _)| pseudonym.clone())
         };
         for (name, value) in [
-            ("clientId", &mut incident.client_id),
-            ("ruleName", &mut incident.rule_name),
-            ("accountId", &mut incident.account_id),
+            ("clientId", &mut entry.client_id),
+            ("ruleName", &mut entry.rule_name),
+            ("accountId", &mut entry.account_id),
         ] {
             if let Some(text) = value.as_mut() {
                 if self.redacts(name) {
@@ -191,12 +190,12 @@ impl Redactor {
                 }
             }
         }
-        if self.redacts("traceId") || exact(&incident.trace_id).is_some() {
-            incident.trace_id = self.pseudonym(&incident.trace_id);
-        } else if let Some(scrubbed) = scrub(&incident.trace_id) {
-            incident.trace_id = scrubbed;
+        if self.redacts("traceId") || exact(&entry.trace_id).is_some() {
+            entry.trace_id = self.pseudonym(&entry.trace_id);
+        } else if let Some(scrubbed) = scrub(&entry.trace_id) {
+            entry.trace_id = scrubbed;
         }
-        for text in [&mut incident.reason, &mut incident.details]
+        for text in [&mut entry.reason, &mut entry.details]
             .into_iter()
             .flatten()
         {
@@ -235,23 +234,23 @@ impl Redactor {
     }
 
     /// Fails closed: the message's text and its fields are withheld, and
-    /// the incident's own copies of redacted fields become pseudonyms.
-    fn withhold(&self, incident: &mut Incident) {
-        incident.message = WITHHELD_MESSAGE.to_owned();
-        incident.fields.clear();
-        incident.details = None;
+    /// the entry's own copies of redacted fields become pseudonyms.
+    fn withhold(&self, entry: &mut Entry) {
+        entry.message = WITHHELD_MESSAGE.to_owned();
+        entry.fields.clear();
+        entry.details = None;
         for (name, value) in [
-            ("clientId", &mut incident.client_id),
-            ("ruleName", &mut incident.rule_name),
-            ("accountId", &mut incident.account_id),
-            ("reason", &mut incident.reason),
+            ("clientId", &mut entry.client_id),
+            ("ruleName", &mut entry.rule_name),
+            ("accountId", &mut entry.account_id),
+            ("reason", &mut entry.reason),
         ] {
             if let Some(text) = value.as_mut().filter(|_| self.redacts(name)) {
                 *text = self.pseudonym(text);
             }
         }
         if self.redacts("traceId") {
-            incident.trace_id = self.pseudonym(&incident.trace_id);
+            entry.trace_id = self.pseudonym(&entry.trace_id);
         }
     }
 }
@@ -259,7 +258,7 @@ impl Redactor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::record::{incident, judge};
+    use crate::model::record::{judge, to_entry};
 
     use serde_json::Value;
 
@@ -276,8 +275,8 @@ mod tests {
         )
     }
 
-    fn incident_of(message: &str) -> Incident {
-        incident("e1", 1_000, message, &judge(message)).unwrap()
+    fn entry_of(message: &str) -> Entry {
+        to_entry("e1", 1_000, message, &judge(message)).unwrap()
     }
 
     #[test]
@@ -295,7 +294,7 @@ mod tests {
 
     #[test]
     fn identifiers_are_replaced_in_the_message_and_in_free_text() {
-        let mut i = incident_of(
+        let mut i = entry_of(
             r#"{"timestamp":"2026-11-22 09:10:05.000","logLevel":"ERROR","traceId":"t1","status":"Failure","eventType":"Connect","clientId":"thermostat-0","principalId":"145179c40e22","sourceIp":"203.0.113.7","sourcePort":50300,"reason":"AUTHORIZATION_FAILURE","details":"Connection from 203.0.113.7 refused for 145179c40e22"}"#,
         );
         redactor().redact(&mut i);
@@ -317,7 +316,7 @@ mod tests {
 
     #[test]
     fn nested_cloudtrail_identifiers_are_replaced() {
-        let mut i = incident_of(
+        let mut i = entry_of(
             r#"{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","principalId":"AIDAEXAMPLE1234"},"eventTime":"2026-11-22T09:00:00Z","eventSource":"iot.amazonaws.com","eventName":"AttachPolicy","sourceIPAddress":"198.51.100.4","errorCode":"AccessDenied","errorMessage":"User AIDAEXAMPLE1234 is not authorized","requestID":"r1","eventType":"AwsApiCall"}"#,
         );
         redactor().redact(&mut i);
@@ -329,10 +328,10 @@ mod tests {
     #[test]
     fn without_identifiers_the_message_is_left_byte_for_byte() {
         let message = r#"{"timestamp":"2026-11-22 09:10:05.000","logLevel":"ERROR","traceId":"t2","status":"Failure","eventType":"RuleNotFound","ruleName":"r"}"#;
-        let mut i = incident_of(message);
+        let mut i = entry_of(message);
         redactor().redact(&mut i);
         assert_eq!(i.message, message);
-        let mut garbage = incident_of("203.0.113.7 is not JSON");
+        let mut garbage = entry_of("203.0.113.7 is not JSON");
         redactor().redact(&mut garbage);
         assert_eq!(
             garbage.message, "203.0.113.7 is not JSON",
@@ -358,7 +357,7 @@ mod tests {
             let message = format!(
                 r#"{{"eventType":"Connect","status":"Failure","clientId":"victim-7","sourceIp":"203.0.113.5",{extra},"details":"from 203.0.113.5 and 198.51.100.99 as victim-7"}}"#
             );
-            let mut i = incident_of(&message);
+            let mut i = entry_of(&message);
             assert_eq!(i.category, Category::Failure, "{message}");
             r.redact(&mut i);
             let duplicate = extra.contains("198.51.100.99");
@@ -390,7 +389,7 @@ mod tests {
 
     #[test]
     fn values_of_any_type_under_a_redacted_name_are_replaced_whole() {
-        let mut i = incident_of(
+        let mut i = entry_of(
             r#"{"eventType":"Connect","status":"Failure","sourceIp":3405803781,"principalId":{"id":"abc","n":[1]},"keep":{"sourceIp":"10.0.0.1"},"short":"ab"}"#,
         );
         redactor().redact(&mut i);
@@ -411,11 +410,11 @@ mod tests {
 
     #[test]
     fn a_line_that_cannot_be_read_is_withheld_when_it_names_a_redacted_field() {
-        let mut truncated = incident_of(r#"{"eventType":"Connect","sourceIp":"203.0.113.5","deta"#);
+        let mut truncated = entry_of(r#"{"eventType":"Connect","sourceIp":"203.0.113.5","deta"#);
         assert_eq!(truncated.category, Category::Unparseable);
         redactor().redact(&mut truncated);
         assert_eq!(truncated.message, WITHHELD_MESSAGE);
-        let mut v1 = incident_of("2017-08-10 15:37:23.476 TRACEID:t PRINCIPALID:145179c40e2 [INFO] EVENT:MQTT Client Connect");
+        let mut v1 = entry_of("2017-08-10 15:37:23.476 TRACEID:t PRINCIPALID:145179c40e2 [INFO] EVENT:MQTT Client Connect");
         redactor().redact(&mut v1);
         assert_eq!(v1.message, WITHHELD_MESSAGE, "names match in any case");
     }
@@ -426,7 +425,7 @@ mod tests {
     #[test]
     fn inner_values_are_scrubbed_and_device_names_rewrite_no_classification() {
         let r = Redactor::new(vec!["userIdentity".into()], KEY);
-        let mut i = incident_of(
+        let mut i = entry_of(
             r#"{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1111:user/alice"},"eventSource":"iot.amazonaws.com","eventName":"AttachPolicy","errorCode":"AccessDenied","errorMessage":"User: arn:aws:iam::1111:user/alice is not authorized","requestID":"r1","eventType":"AwsApiCall"}"#,
         );
         r.redact(&mut i);
@@ -442,7 +441,7 @@ mod tests {
             let message = format!(
                 r#"{{"logLevel":"ERROR","status":"Failure","eventType":"Connect","clientId":"{name}","reason":"AUTHORIZATION_FAILURE"}}"#
             );
-            let mut i = incident_of(&message);
+            let mut i = entry_of(&message);
             r.redact(&mut i);
             let entry = crate::model::entry::parse_entry(&i.message).expect("still an entry");
             assert_eq!(entry.status(), Some("Failure"), "{name}: {}", i.message);
@@ -462,7 +461,7 @@ mod tests {
             r#"{{"eventType":"Connect","status":"Failure",{}}}"#,
             pairs.join(",")
         );
-        let mut i = incident_of(&message);
+        let mut i = entry_of(&message);
         let started = std::time::Instant::now();
         redactor().redact(&mut i);
         assert_eq!(i.message, WITHHELD_MESSAGE);
@@ -486,16 +485,16 @@ mod tests {
             r#"{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","principalId":"AIDAEXAMPLE1234"},"eventSource":"iot.amazonaws.com","eventName":"AttachPolicy","sourceIPAddress":"198.51.100.4","errorCode":"AccessDenied","errorMessage":"User AIDAEXAMPLE1234 is not authorized","requestID":"r1","eventType":"AwsApiCall"}"#,
             r#"{"eventType":"Connect","status":"Failure","clientId":123,"clientId":"victim-2","sourceIp":{"v4":"10.1.2.3"}}"#,
         ] {
-            let mut i = incident_of(message);
+            let mut i = entry_of(message);
             r.redact(&mut i);
-            let again = incident_of(&i.message);
+            let again = entry_of(&i.message);
             let source = crate::store::item::Source {
                 log_group: "g",
                 log_stream: "s",
             };
             assert_eq!(
-                crate::store::item::incident_item(&i, &source, 30),
-                crate::store::item::incident_item(&again, &source, 30),
+                crate::store::item::entry_item(&i, &source, 30, None),
+                crate::store::item::entry_item(&again, &source, 30, None),
                 "{}",
                 i.message
             );

@@ -1,6 +1,6 @@
-//! Incidents stored in DynamoDB and alerts through SNS, against a real moto
-//! server: items read back through DynamoDB, alerts through an SQS queue
-//! subscribed to the topic. No SDK mocks.
+//! Entries stored in DynamoDB and incidents announced through SNS, against a
+//! real moto server: items read back through DynamoDB, notifications through
+//! an SQS queue subscribed to the topic. No SDK mocks.
 
 mod common;
 
@@ -29,7 +29,7 @@ fn mixed_lines() -> Vec<String> {
 }
 
 #[tokio::test]
-async fn a_mixed_batch_is_stored_by_category_and_alerted_per_group() {
+async fn a_mixed_batch_is_stored_by_category_and_announced_per_incident() {
     let stack = Stack::new("mixed").await;
     let processor = stack.processor(&[]);
     let summary = run(&processor, &event("mixed", 1, &mixed_lines(), NOW), NOW).await;
@@ -45,12 +45,12 @@ async fn a_mixed_batch_is_stored_by_category_and_alerted_per_group() {
     assert_eq!(count(Category::Unparseable), 3);
     assert_eq!(count(Category::RuleMessageThrottled), 0);
 
-    let items = stack.incidents().await;
+    let items = stack.entries().await;
     assert_eq!(items.len(), summary.stored);
     assert_eq!(
         items.len(),
         2 + 7 + 1 + 3,
-        "every incident stored, no success traffic"
+        "every entry stored, no success traffic"
     );
     let job = items
         .iter()
@@ -75,79 +75,100 @@ async fn a_mixed_batch_is_stored_by_category_and_alerted_per_group() {
         "unknown fields are kept"
     );
 
-    let alerts = stack.alerts(WAIT).await;
-    let mut subjects: Vec<_> = alerts.iter().map(|a| a.subject.as_str()).collect();
+    let notifications = stack.notifications(WAIT).await;
+    let mut subjects: Vec<_> = notifications.iter().map(|a| a.subject.as_str()).collect();
     subjects.sort();
     assert_eq!(
         subjects,
         [
-            "[AWS IoT] Failure: client \"thermostat-0\" (2)",
-            "[AWS IoT] Failure: client \"thermostat-1\" (1)",
-            "[AWS IoT] Failure: client \"thermostat-2\" (1)",
-            "[AWS IoT] Failure: client \"thingOne\" (1)",
-            "[AWS IoT] Failure: rule \"StoreTelemetry\" (1)",
-            "[AWS IoT] Failure: client \"plc-7\" (1)",
-            "[AWS IoT] RuleNotFound: rule \"example_rule\" (2)",
-        ]
-        .iter()
-        .copied()
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect::<Vec<_>>()
+            "[AWS IoT] OPEN Failure: eventType \"Connect\" (1 entry)",
+            "[AWS IoT] OPEN Failure: eventType \"DeviceDefenderViolation2031\" (1 entry)",
+            "[AWS IoT] OPEN Failure: eventType \"Publish-In\" (2 entries)",
+            "[AWS IoT] OPEN Failure: eventType \"Subscribe\" (1 entry)",
+            "[AWS IoT] OPEN Failure: eventType \"UpdateJobExecution\" (1 entry)",
+            "[AWS IoT] OPEN Failure: rule \"StoreTelemetry\" (1 entry)",
+            "[AWS IoT] OPEN RuleNotFound: rule \"example_rule\" (2 entries)",
+        ],
+        "one incident per problem: one per event type and reason, whatever the clients"
     );
-    assert_eq!(summary.alerts_sent as usize, alerts.len());
-    let rule_alert = alerts
+    assert_eq!(summary.notifications_sent as usize, notifications.len());
+    // Every entry of an incident category leads to its incident.
+    let with_ids = items
+        .iter()
+        .filter(|i| opt(i, "incidentId").is_some())
+        .count();
+    assert_eq!(
+        with_ids,
+        2 + 7,
+        "RuleNotFound and Failure entries; Warning and Unparseable open none"
+    );
+    let rule_notification = notifications
         .iter()
         .find(|a| a.subject.contains("RuleNotFound"))
         .unwrap();
-    assert_eq!(rule_alert.attributes["category"], "RuleNotFound");
-    assert_eq!(rule_alert.attributes["ruleName"], "example_rule");
-    assert_eq!(rule_alert.attributes["severity"], "critical");
-    assert_eq!(rule_alert.attributes["accountId"], "123456789012");
-    assert_eq!(rule_alert.attributes["eventType"], "RuleNotFound");
-    let body: serde_json::Value = serde_json::from_str(&rule_alert.message).unwrap();
-    assert_eq!(body["count"], 2);
+    assert_eq!(rule_notification.attributes["category"], "RuleNotFound");
+    assert_eq!(rule_notification.attributes["ruleName"], "example_rule");
+    assert_eq!(rule_notification.attributes["severity"], "critical");
+    assert_eq!(rule_notification.attributes["accountId"], "123456789012");
+    assert_eq!(rule_notification.attributes["transition"], "opened");
+    let body: serde_json::Value = serde_json::from_str(&rule_notification.message).unwrap();
+    assert_eq!(body["entries"], 2);
     assert_eq!(body["details"], "Rule example_rule not found");
     assert_eq!(body["logGroup"], "AWSIotLogsV2");
+    let incident_id = body["incidentId"].as_str().unwrap();
+    let rule_entries: Vec<_> = items
+        .iter()
+        .filter(|i| s(i, "category") == "RuleNotFound")
+        .collect();
+    assert!(rule_entries
+        .iter()
+        .all(|i| s(i, "incidentId") == incident_id));
 }
 
 #[tokio::test]
-async fn a_redelivered_batch_overwrites_and_does_not_alert_again() {
+async fn a_redelivered_batch_overwrites_and_announces_nothing_again() {
     let stack = Stack::new("redeliver").await;
     let processor = stack.processor(&[]);
     let batch = event("redeliver", 2, &mixed_lines(), NOW);
     let first = run(&processor, &batch, NOW).await;
-    let items_after_first = stack.incidents().await.len();
-    let alerts_after_first = stack.alerts(WAIT).await.len();
-    assert!(alerts_after_first > 0);
+    let items_after_first = stack.entries().await;
+    let incidents_after_first = stack.current_incidents().await;
+    assert!(!stack.notifications(WAIT).await.is_empty());
 
     let second = run(&processor, &batch, NOW + 1_000).await;
     assert_eq!(
-        stack.incidents().await.len(),
+        stack.entries().await,
         items_after_first,
-        "same keys, overwritten"
+        "same keys, same items (incident ids included), overwritten"
     );
-    assert_eq!(second.alerts_sent, 0);
-    assert_eq!(second.alerts_already_seen, first.alert_groups);
+    assert_eq!(second.notifications_sent, 0);
+    assert_eq!(second.incidents_already_counted, first.incidents);
     assert!(
-        stack.alerts(Duration::from_millis(1500)).await.is_empty(),
-        "no second alert"
+        stack
+            .notifications(Duration::from_millis(1500))
+            .await
+            .is_empty(),
+        "no second notification"
     );
-    let key = "RuleNotFound|Rule|example_rule";
-    let state = stack.alert_state(key).await.unwrap();
+    let counts = |incidents: &[iot_log_monitor::incident::lifecycle::IncidentState]| {
+        incidents
+            .iter()
+            .map(|i| (i.incident_id.clone(), i.entries, i.seq))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(
-        s(&state, "suppressed"),
-        "0",
-        "a redelivery is not counted as suppressed"
+        counts(&stack.current_incidents().await),
+        counts(&incidents_after_first),
+        "a redelivery is not counted again"
     );
 }
 
 #[tokio::test]
-async fn a_storm_of_2000_throttled_entries_is_stored_and_alerted_once() {
+async fn a_storm_of_2000_throttled_entries_is_stored_and_announced_once() {
     let stack = Stack::new("storm").await;
     let processor = stack.processor(&[]);
     let mut sent = 0;
-    let mut suppressed = 0;
+    let mut opened = 0;
     for batch in 0..4 {
         let lines: Vec<String> = (batch * 500..(batch + 1) * 500)
             .map(|n| throttled_line("telemetry_rule", n))
@@ -159,34 +180,20 @@ async fn a_storm_of_2000_throttled_entries_is_stored_and_alerted_once() {
         )
         .await;
         assert_eq!(summary.stored, 500);
-        sent += summary.alerts_sent;
-        suppressed += summary.alerts_suppressed;
+        sent += summary.notifications_sent;
+        opened += summary.incidents_opened;
     }
-    assert_eq!(stack.incidents().await.len(), 2000);
-    assert_eq!((sent, suppressed), (1, 3));
-    let alerts = stack.alerts(WAIT).await;
-    assert_eq!(alerts.len(), 1);
+    assert_eq!(stack.entries().await.len(), 2000);
+    assert_eq!((sent, opened), (1, 1));
+    let notifications = stack.notifications(WAIT).await;
+    assert_eq!(notifications.len(), 1);
     assert_eq!(
-        alerts[0].subject,
-        "[AWS IoT] RuleMessageThrottled: rule \"telemetry_rule\" (500)"
+        notifications[0].subject,
+        "[AWS IoT] OPEN RuleMessageThrottled: rule \"telemetry_rule\" (500 entries)"
     );
-    let state = stack
-        .alert_state("RuleMessageThrottled|Rule|telemetry_rule")
-        .await
-        .unwrap();
-    assert_eq!(s(&state, "suppressed"), "1500");
-
-    // After a quiet window, the next alert says how many were held back.
-    let lines: Vec<String> = (5000..5010)
-        .map(|n| throttled_line("telemetry_rule", n))
-        .collect();
-    let later = NOW + 3 * 1000 + 900_000 + 1;
-    let summary = run(&processor, &event("storm", 200, &lines, later), later).await;
-    assert_eq!(summary.alerts_sent, 1);
-    let alerts = stack.alerts(WAIT).await;
-    let body: serde_json::Value = serde_json::from_str(&alerts[0].message).unwrap();
-    assert_eq!(body["suppressedSinceLastAlert"], 1500);
-    assert_eq!(body["count"], 10);
+    let incidents = stack.current_incidents().await;
+    assert_eq!((incidents.len(), incidents[0].entries), (1, 2000));
+    assert_eq!(incidents[0].distinct_clients, 17);
 }
 
 #[tokio::test]
@@ -199,7 +206,7 @@ async fn an_oversized_entry_is_stored_trimmed() {
     );
     let summary = run(&processor, &event("oversized", 3, &[line], NOW), NOW).await;
     assert_eq!(summary.stored, 1);
-    let items = stack.incidents().await;
+    let items = stack.entries().await;
     assert_eq!(s(&items[0], "trimmed"), "true");
     assert!(s(&items[0], "details").len() < 10 * 1024);
     assert!(s(&items[0], "originalSize").parse::<usize>().unwrap() > 1_400_000);
@@ -216,24 +223,25 @@ async fn unicode_names_are_kept_in_items_and_attributes_and_made_ascii_in_subjec
         NOW,
     )
     .await;
-    let items = stack.incidents().await;
+    let items = stack.entries().await;
     assert_eq!(s(&items[0], "ruleName"), "règle_温度");
     assert_eq!(s(&items[0], "clientId"), "capteur-é-😀");
     assert!(s(&items[0], "ruleDay").starts_with("règle_温度#2026-11-22#"));
-    let alerts = stack.alerts(WAIT).await;
+    let notifications = stack.notifications(WAIT).await;
     assert_eq!(
-        alerts[0].subject,
-        "[AWS IoT] RuleNotFound: rule \"r?gle_??\" (1)"
+        notifications[0].subject,
+        "[AWS IoT] OPEN RuleNotFound: rule \"r?gle_??\" (1 entry)"
     );
-    assert_eq!(alerts[0].attributes["ruleName"], "règle_温度");
-    let body: serde_json::Value = serde_json::from_str(&alerts[0].message).unwrap();
-    assert_eq!(body["subject"], "règle_温度");
+    assert_eq!(notifications[0].attributes["ruleName"], "règle_温度");
+    let body: serde_json::Value = serde_json::from_str(&notifications[0].message).unwrap();
+    assert_eq!(body["key"][0][1], "règle_温度");
+    assert_eq!(body["topClients"][0], "capteur-é-😀");
 }
 
 #[tokio::test]
-async fn nothing_is_alerted_when_incidents_cannot_be_stored() {
+async fn nothing_is_announced_when_entries_cannot_be_stored() {
     let stack = Stack::new("nostore").await;
-    let processor = stack.processor(&[("INCIDENTS_TABLE", "no-such-table")]);
+    let processor = stack.processor(&[("ENTRIES_TABLE", "no-such-table")]);
     let error = processor
         .process(
             &event("nostore", 5, &mixed_lines(), NOW),
@@ -244,18 +252,23 @@ async fn nothing_is_alerted_when_incidents_cannot_be_stored() {
         .unwrap_err();
     assert!(matches!(error, ProcessError::Store(_)), "{error}");
     assert!(error.to_string().contains("no-such-table"), "{error}");
-    assert!(stack.alerts(Duration::from_millis(1500)).await.is_empty());
+    assert!(stack
+        .notifications(Duration::from_millis(1500))
+        .await
+        .is_empty());
+    let incidents = stack.current_incidents().await;
     assert!(
-        stack
-            .alert_state("RuleNotFound|Rule|example_rule")
-            .await
-            .is_none(),
-        "no claim was taken"
+        !incidents.is_empty(),
+        "counted before storing, so entries carry their ids"
+    );
+    assert!(
+        incidents.iter().all(|i| i.sent == 0 && i.claim.is_none()),
+        "no notification claimed: {incidents:?}"
     );
 }
 
 #[tokio::test]
-async fn categories_not_configured_are_neither_stored_nor_alerted() {
+async fn categories_not_configured_are_neither_stored_nor_announced() {
     let stack = Stack::new("narrow").await;
     let processor = stack.processor(&[
         ("STORE_CATEGORIES", "RuleNotFound"),
@@ -267,10 +280,17 @@ async fn categories_not_configured_are_neither_stored_nor_alerted() {
         7,
         "still counted"
     );
-    let items = stack.incidents().await;
+    let items = stack.entries().await;
     assert_eq!(items.len(), 2);
     assert!(items.iter().all(|i| s(i, "category") == "RuleNotFound"));
-    assert!(stack.alerts(Duration::from_millis(1500)).await.is_empty());
+    assert!(stack
+        .notifications(Duration::from_millis(1500))
+        .await
+        .is_empty());
+    assert!(
+        stack.current_incidents().await.is_empty(),
+        "no incident categories"
+    );
 }
 
 /// The figure the issue asks for: requests made for 1,000 failures over 10 rules.
@@ -290,9 +310,12 @@ async fn a_thousand_failures_over_ten_rules_take_forty_writes_and_one_publish() 
         summary.write_requests, 40,
         "1000 items / 25 per BatchWriteItem"
     );
-    assert_eq!(summary.alerts_sent, 10);
-    assert_eq!(summary.publish_requests, 1, "10 alerts in one PublishBatch");
-    assert_eq!(stack.alerts(WAIT).await.len(), 10);
+    assert_eq!(summary.notifications_sent, 10);
+    assert_eq!(
+        summary.publish_requests, 1,
+        "10 notifications in one PublishBatch"
+    );
+    assert_eq!(stack.notifications(WAIT).await.len(), 10);
     let requests = proxy.requests();
     let count = |service, op: &str| {
         requests
@@ -301,17 +324,19 @@ async fn a_thousand_failures_over_ten_rules_take_forty_writes_and_one_publish() 
             .unwrap_or(0)
     };
     assert_eq!(count(Service::DynamoDb, "BatchWriteItem"), 40);
+    // Ten new incidents: each a first try (no incident open), a read, the
+    // open; then a claim and a confirmation per notification.
     assert_eq!(
         count(Service::DynamoDb, "UpdateItem"),
-        20,
-        "a claim and a confirmation per alert: {requests:?}"
+        10 * 2 + 10 * 2,
+        "{requests:?}"
     );
-    assert_eq!(count(Service::DynamoDb, "GetItem"), 0, "{requests:?}");
+    assert_eq!(count(Service::DynamoDb, "GetItem"), 10, "{requests:?}");
     assert_eq!(count(Service::Sns, "PublishBatch"), 1);
 }
 
 #[tokio::test]
-async fn without_time_to_alert_safely_the_batch_fails_and_the_retry_alerts() {
+async fn without_time_to_notify_safely_the_batch_fails_and_the_retry_notifies() {
     let stack = Stack::new("outoftime").await;
     let processor = stack.processor(&[]);
     let batch = event(
@@ -323,17 +348,15 @@ async fn without_time_to_alert_safely_the_batch_fails_and_the_retry_alerts() {
     let soon = std::time::Instant::now() + Duration::from_secs(5);
     let error = processor.process(&batch, NOW, soon).await.unwrap_err();
     assert!(matches!(error, ProcessError::OutOfTime { .. }), "{error}");
-    assert_eq!(stack.incidents().await.len(), 2, "stored before giving up");
+    assert_eq!(stack.entries().await.len(), 2, "stored before giving up");
+    let incidents = stack.current_incidents().await;
     assert!(
-        stack
-            .alert_state("RuleNotFound|Rule|example_rule")
-            .await
-            .is_none(),
-        "nothing claimed"
+        incidents.iter().all(|i| i.sent == 0 && i.claim.is_none()),
+        "nothing claimed: {incidents:?}"
     );
     let retry = run(&processor, &batch, NOW + 60_000).await;
-    assert_eq!(retry.alerts_sent, 1);
-    assert_eq!(stack.alerts(WAIT).await.len(), 1);
+    assert_eq!(retry.notifications_sent, 1);
+    assert_eq!(stack.notifications(WAIT).await.len(), 1);
 }
 
 /// The identifiers of the authorization-failure fixture, as logged.
@@ -353,7 +376,7 @@ fn logged_identifiers(lines: &[String]) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn identifiers_are_kept_by_default_and_pseudonymised_in_items_and_alerts_when_asked() {
+async fn identifiers_are_kept_by_default_and_pseudonymised_in_items_and_notifications_when_asked() {
     let lines = lines_of("events/lines/authorization-failures.jsonl");
     let identifiers = logged_identifiers(&lines);
     assert!(
@@ -364,7 +387,7 @@ async fn identifiers_are_kept_by_default_and_pseudonymised_in_items_and_alerts_w
 
     let plain = Stack::new("plain").await;
     run(&plain.processor(&[]), &event("plain", 4, &lines, NOW), NOW).await;
-    let stored = text_of(&plain.incidents().await);
+    let stored = text_of(&plain.entries().await);
     assert!(
         identifiers.iter().all(|id| stored.contains(id.as_str())),
         "off by default: items keep what was logged"
@@ -376,21 +399,25 @@ async fn identifiers_are_kept_by_default_and_pseudonymised_in_items_and_alerts_w
         ("REDACTION_KEY", "test-key-of-sixteen-bytes-or-more"),
     ]);
     let summary = run(&processor, &event("redacted", 4, &lines, NOW), NOW).await;
-    assert!(summary.stored > 0 && summary.alerts_sent > 0, "{summary:?}");
-    let items = redacting.incidents().await;
-    let alerts = redacting.alerts(WAIT).await;
-    let everything = format!("{}{alerts:?}", text_of(&items));
+    assert!(
+        summary.stored > 0 && summary.notifications_sent > 0,
+        "{summary:?}"
+    );
+    let items = redacting.entries().await;
+    let notifications = redacting.notifications(WAIT).await;
+    let incidents = redacting.incidents().await;
+    let everything = format!("{}{notifications:?}{incidents:?}", text_of(&items));
     for id in &identifiers {
         assert!(
             !everything.contains(id.as_str()),
-            "{id} left in an item or alert"
+            "{id} left in an item, an incident or a notification"
         );
     }
     for item in &items {
         assert!(s(item, "sourceIp").starts_with("redacted:"), "{item:?}");
         assert!(s(item, "rawMessage").contains("\"sourceIp\":\"redacted:"));
     }
-    // One device, one pseudonym: incidents still group by it.
+    // One device, one pseudonym: it is still recognisable as one.
     let pseudonyms: std::collections::BTreeSet<_> =
         items.iter().map(|i| s(i, "principalId")).collect();
     assert!(pseudonyms.len() < items.len(), "{pseudonyms:?}");

@@ -1,0 +1,343 @@
+//! An incident's life: opened by its first entry, reminded at most once per
+//! repeat interval while entries keep coming, resolved after a quiet period;
+//! a later entry opens a new incident with a new id. What is due is decided
+//! here, from the stored state and the clock; the store makes each decision
+//! race-free with conditional writes.
+
+use crate::incident::delta::Delta;
+use crate::incident::key::IncidentKey;
+use crate::store::keys::truncate_str;
+
+/// What an incident keeps of its log group's name.
+pub const MAX_LOG_GROUP_BYTES: usize = 512;
+
+/// Open, or resolved (for good: a later entry opens a new incident).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Open,
+    Resolved,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(Self::Open),
+            "resolved" => Some(Self::Resolved),
+            _ => None,
+        }
+    }
+}
+
+/// A notification-worthy change of an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Opened,
+    /// The n-th reminder (1, 2, …).
+    Reminder(u32),
+    Resolved,
+}
+
+impl Transition {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Opened => "opened",
+            Self::Reminder(_) => "reminder",
+            Self::Resolved => "resolved",
+        }
+    }
+
+    /// How many notifications of the incident went out before this one
+    /// (the resolved one is counted apart).
+    pub fn step(self) -> u32 {
+        match self {
+            Self::Opened => 0,
+            Self::Reminder(n) => n,
+            Self::Resolved => u32::MAX,
+        }
+    }
+
+    /// What the claim on the incident records: `opened`, `reminder-2`, `resolved`.
+    pub fn name(self) -> String {
+        match self {
+            Self::Reminder(n) => format!("reminder-{n}"),
+            other => other.label().to_owned(),
+        }
+    }
+}
+
+/// The same for every delivery of one transition's notification (a retry
+/// of the publish, SNS's own redelivery): subscribers drop repeats by it.
+pub fn notification_id(incident_id: &str, transition: Transition) -> String {
+    format!("{incident_id}#{}", transition.name())
+}
+
+/// An incident's id: its key's hash and its generation (the n-th incident of that key).
+pub fn incident_id(key_hash: &str, generation: u64) -> String {
+    format!("{key_hash}-{generation}")
+}
+
+/// A claim on an incident's next notification, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredClaim {
+    pub token: String,
+    pub lease_until_ms: i64,
+    pub step: String,
+}
+
+/// An incident as the store holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentState {
+    /// The item's key: the incident key's hash while it is the key's current
+    /// incident, the incident id for the record of a resolved one.
+    pub item_key: String,
+    pub incident_id: String,
+    pub generation: u64,
+    pub state: State,
+    pub key: IncidentKey,
+    pub log_group: String,
+    pub opened_ms: i64,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    /// When a batch last added to it (processing time): the quiet period runs from it.
+    pub last_activity_ms: i64,
+    pub resolved_ms: Option<i64>,
+    pub entries: u64,
+    /// Changes with every batch counted: a sweep resolves only what it read.
+    pub seq: u64,
+    pub distinct_clients: u64,
+    pub clients_capped: bool,
+    pub top_clients: Vec<String>,
+    pub sample_trace_ids: Vec<String>,
+    pub details: Option<String>,
+    pub account_id: Option<String>,
+    /// Notifications sent for it, resolved aside (1 = opened, 2 = first reminder …).
+    pub sent: u32,
+    pub last_notified_ms: Option<i64>,
+    /// Its entry count when the last notification went out.
+    pub notified_entries: u64,
+    pub resolved_sent: bool,
+    pub claim: Option<StoredClaim>,
+    pub acked_by: Option<String>,
+    /// What went out, in order: `<transition> <RFC 3339 time>`.
+    pub history: Vec<String>,
+}
+
+/// The clock's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub resolve_after_ms: i64,
+    pub repeat_ms: i64,
+}
+
+impl IncidentState {
+    /// The incident a batch's delta opens as generation `generation` of its
+    /// key, at `now_ms`: what a store writes when it opens one.
+    pub fn opened(delta: &Delta, log_group: &str, generation: u64, now_ms: i64) -> Self {
+        let item_key = delta.key.hash();
+        Self {
+            incident_id: incident_id(&item_key, generation),
+            item_key,
+            generation,
+            state: State::Open,
+            key: delta.key.clone(),
+            log_group: truncate_str(log_group, MAX_LOG_GROUP_BYTES).to_owned(),
+            opened_ms: now_ms,
+            first_seen_ms: delta.first_ms,
+            last_seen_ms: delta.last_ms,
+            last_activity_ms: now_ms,
+            resolved_ms: None,
+            entries: delta.entries,
+            seq: 1,
+            distinct_clients: delta.client_hashes.len() as u64,
+            clients_capped: false,
+            top_clients: delta.top_clients.iter().map(|(c, _)| c.clone()).collect(),
+            sample_trace_ids: delta.sample_trace_ids.clone(),
+            details: delta.details.clone(),
+            account_id: delta.account_id.clone(),
+            sent: 0,
+            last_notified_ms: None,
+            notified_entries: 0,
+            resolved_sent: false,
+            claim: None,
+            acked_by: None,
+            history: Vec::new(),
+        }
+    }
+
+    /// Whether another invocation holds the right to its next notification.
+    pub fn claim_is_live(&self, now_ms: i64) -> bool {
+        self.claim
+            .as_ref()
+            .is_some_and(|c| c.lease_until_ms >= now_ms)
+    }
+
+    /// No batch added to it for the quiet period.
+    pub fn is_quiet(&self, now_ms: i64, timing: Timing) -> bool {
+        self.state == State::Open && now_ms - self.last_activity_ms >= timing.resolve_after_ms
+    }
+
+    /// Entries since the last notification (all of them before the first).
+    pub fn entries_since_notified(&self) -> u64 {
+        self.entries.saturating_sub(self.notified_entries)
+    }
+}
+
+/// The notification due for `incident` at `now_ms`, if any. Nothing is due
+/// while someone else's claim is live. A resolved incident is announced only
+/// if its opening was: a resolved notification for an incident nobody was
+/// told about would be noise.
+pub fn notification_due(
+    incident: &IncidentState,
+    now_ms: i64,
+    timing: Timing,
+) -> Option<Transition> {
+    if incident.claim_is_live(now_ms) {
+        return None;
+    }
+    match incident.state {
+        State::Resolved => {
+            (incident.sent > 0 && !incident.resolved_sent).then_some(Transition::Resolved)
+        }
+        State::Open if incident.sent == 0 => Some(Transition::Opened),
+        State::Open => {
+            let last = incident.last_notified_ms.unwrap_or(incident.opened_ms);
+            let reminder_due = incident.acked_by.is_none()
+                && now_ms - last >= timing.repeat_ms
+                && incident.entries_since_notified() > 0;
+            reminder_due.then_some(Transition::Reminder(incident.sent))
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::incident::key::KeyKind;
+    use crate::model::category::Category;
+
+    pub fn open_incident() -> IncidentState {
+        IncidentState {
+            item_key: "k".into(),
+            incident_id: incident_id("k", 1),
+            generation: 1,
+            state: State::Open,
+            key: IncidentKey {
+                category: Category::RuleNotFound,
+                kind: KeyKind::Rule,
+                first: "r".into(),
+                second: None,
+            },
+            log_group: "g".into(),
+            opened_ms: 0,
+            first_seen_ms: 0,
+            last_seen_ms: 0,
+            last_activity_ms: 0,
+            resolved_ms: None,
+            entries: 10,
+            seq: 1,
+            distinct_clients: 1,
+            clients_capped: false,
+            top_clients: vec![],
+            sample_trace_ids: vec![],
+            details: None,
+            account_id: None,
+            sent: 0,
+            last_notified_ms: None,
+            notified_entries: 0,
+            resolved_sent: false,
+            claim: None,
+            acked_by: None,
+            history: vec![],
+        }
+    }
+
+    const TIMING: Timing = Timing {
+        resolve_after_ms: 900_000,
+        repeat_ms: 4 * 3_600_000,
+    };
+
+    #[test]
+    fn opened_first_then_one_reminder_per_interval_with_new_entries() {
+        let mut i = open_incident();
+        assert_eq!(notification_due(&i, 1, TIMING), Some(Transition::Opened));
+        i.sent = 1;
+        i.last_notified_ms = Some(1_000);
+        i.notified_entries = 10;
+        i.entries = 50;
+        assert_eq!(
+            notification_due(&i, 1_000 + TIMING.repeat_ms - 1, TIMING),
+            None
+        );
+        let due = 1_000 + TIMING.repeat_ms;
+        assert_eq!(
+            notification_due(&i, due, TIMING),
+            Some(Transition::Reminder(1))
+        );
+        i.notified_entries = 50;
+        assert_eq!(
+            notification_due(&i, due, TIMING),
+            None,
+            "nothing new to tell"
+        );
+        i.entries = 51;
+        i.acked_by = Some("ana".into());
+        assert_eq!(
+            notification_due(&i, due, TIMING),
+            None,
+            "acknowledged: no reminders"
+        );
+    }
+
+    #[test]
+    fn a_live_claim_holds_everything_back_until_its_lease_ends() {
+        let mut i = open_incident();
+        i.claim = Some(StoredClaim {
+            token: "t".into(),
+            lease_until_ms: 500,
+            step: "opened".into(),
+        });
+        assert_eq!(notification_due(&i, 500, TIMING), None);
+        assert_eq!(notification_due(&i, 501, TIMING), Some(Transition::Opened));
+    }
+
+    #[test]
+    fn resolved_is_announced_once_and_only_if_opened_was() {
+        let mut i = open_incident();
+        i.state = State::Resolved;
+        assert_eq!(notification_due(&i, 1, TIMING), None, "never announced");
+        i.sent = 1;
+        assert_eq!(notification_due(&i, 1, TIMING), Some(Transition::Resolved));
+        i.resolved_sent = true;
+        assert_eq!(notification_due(&i, 1, TIMING), None);
+    }
+
+    #[test]
+    fn quiet_means_no_batch_for_the_whole_period() {
+        let mut i = open_incident();
+        i.last_activity_ms = 1_000;
+        assert!(!i.is_quiet(1_000 + TIMING.resolve_after_ms - 1, TIMING));
+        assert!(i.is_quiet(1_000 + TIMING.resolve_after_ms, TIMING));
+        i.state = State::Resolved;
+        assert!(!i.is_quiet(i64::MAX, TIMING));
+    }
+
+    #[test]
+    fn notification_ids_are_stable_per_transition() {
+        assert_eq!(notification_id("ab-2", Transition::Opened), "ab-2#opened");
+        assert_eq!(
+            notification_id("ab-2", Transition::Reminder(3)),
+            "ab-2#reminder-3"
+        );
+        assert_eq!(
+            notification_id("ab-2", Transition::Resolved),
+            "ab-2#resolved"
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! Sending the notifications that are due: claim each (one holder across
+//! invocations and sweeps), publish what was claimed, then confirm what went
+//! out and give back the rest. Shared by log batches and sweeps.
+
+use std::time::Instant;
+
+use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt};
+
+use super::{Processor, Summary, INCIDENT_CONCURRENCY};
+use crate::error::ProcessError;
+use crate::incident::delta::Delta;
+use crate::incident::lifecycle::{IncidentState, Transition};
+use crate::notify::notification::render;
+use crate::ports::{EntryStore, IncidentStore, NotificationClaim, NotificationPublisher};
+
+/// A notification due for an incident, and the batch's delta when a batch
+/// made it due (it names the batch's busiest clients).
+pub struct Due<'a> {
+    pub incident: IncidentState,
+    pub transition: Transition,
+    pub delta: Option<&'a Delta>,
+}
+
+/// A claim token: unique, so a claim is recognised by its holder only.
+fn new_token() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, P> {
+    /// Claims, publishes and settles `due`. Publishing retries within its
+    /// own budget; settling may use what is left of the invocation, as each
+    /// claim left undone delays a notification until its lease ends.
+    pub(super) async fn notify(
+        &self,
+        due: Vec<Due<'_>>,
+        now_ms: i64,
+        deadline: Instant,
+        summary: &mut Summary,
+    ) -> Result<(), ProcessError> {
+        if due.is_empty() {
+            return Ok(());
+        }
+        let reserve = self.config.alert_time_reserve;
+        if !reserve.is_zero() && Instant::now() + reserve > deadline {
+            // Claiming and then being cut off before publishing would hold
+            // the notifications until their leases end; failing now lets the
+            // retry (which recognises what was counted and stored) send them.
+            let remaining_ms = deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis() as u64;
+            return Err(ProcessError::OutOfTime { remaining_ms });
+        }
+        // The lease ends with this invocation: after it, a retry or a sweep
+        // may take over a claim this invocation never settled.
+        let lease_until_ms = now_ms
+            + deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis() as i64;
+        let attempts: Vec<(Due<'_>, String)> = due.into_iter().map(|d| (d, new_token())).collect();
+        let outcomes: Vec<_> = stream::iter(&attempts)
+            .map(|(d, token)| {
+                self.incidents
+                    .claim(&d.incident, d.transition, token, now_ms, lease_until_ms)
+            })
+            .buffered(INCIDENT_CONCURRENCY)
+            .collect()
+            .await;
+        let mut claims = Vec::new();
+        let mut rendered = Vec::new();
+        let mut unknown = Vec::new();
+        let mut first_error = None;
+        for ((d, token), outcome) in attempts.iter().zip(outcomes) {
+            let claim_of = |incident: &IncidentState| NotificationClaim {
+                item_key: incident.item_key.clone(),
+                incident_id: incident.incident_id.clone(),
+                transition: d.transition,
+                token: token.clone(),
+                entries: incident.entries,
+            };
+            match outcome {
+                Ok(Some(fresh)) => {
+                    rendered.push(render(&fresh, d.transition, d.delta));
+                    claims.push(claim_of(&fresh));
+                }
+                Ok(None) => summary.notifications_held_elsewhere += 1,
+                // Refused for good (a request DynamoDB will never accept):
+                // this notification is lost, loudly; failing the batch would
+                // lose every other one too, on every retry.
+                Err(e) if e.is_refused_for_this_request() => {
+                    summary.notifications_failed += 1;
+                    tracing::error!(incident = %d.incident.incident_id, error = %e, "notification claim refused for good; this notification is lost, the others go on");
+                }
+                Err(e) => {
+                    // The claim may have been written with its answer lost:
+                    // releasing by its token undoes it if so, and nothing else.
+                    unknown.push(claim_of(&d.incident));
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(error) = first_error {
+            claims.extend(unknown);
+            self.settle(&claims, |_| false, now_ms, deadline).await;
+            return Err(ProcessError::IncidentState(error));
+        }
+        if rendered.is_empty() {
+            return Ok(());
+        }
+        let retry_deadline = deadline.min(Instant::now() + self.config.retry_budget);
+        match self.publisher.publish(&rendered, retry_deadline).await {
+            Ok(report) => {
+                summary.publish_requests += report.requests;
+                summary.notifications_sent += (rendered.len() - report.rejected.len()) as u64;
+                summary.notifications_failed += report.rejected.len() as u64;
+                // Refused ones are settled as sent: sending them again would
+                // be refused again, and would hold their incident for good.
+                self.settle(&claims, |_| true, now_ms, deadline).await;
+                Ok(())
+            }
+            Err((unsent, error)) => {
+                summary.notifications_sent += (rendered.len() - unsent.len()) as u64;
+                self.settle(&claims, |i| !unsent.contains(&i), now_ms, deadline)
+                    .await;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Confirms the claims whose notifications went out (claim `i` when
+    /// `published(i)`) and releases the others. Neither may fail the
+    /// invocation: a claim left unsettled is taken over when its lease ends
+    /// (by a retry or the next sweep), at worst sending its notification
+    /// twice under the same notification id.
+    async fn settle(
+        &self,
+        claims: &[NotificationClaim],
+        published: impl Fn(usize) -> bool,
+        now_ms: i64,
+        deadline: Instant,
+    ) {
+        let outcomes = join_all(claims.iter().enumerate().map(|(i, claim)| {
+            let published = published(i);
+            async move {
+                let outcome = if published {
+                    self.incidents.confirm(claim, now_ms, deadline).await
+                } else {
+                    self.incidents.release(claim, deadline).await
+                };
+                (claim, published, outcome)
+            }
+        }))
+        .await;
+        for (claim, published, outcome) in outcomes {
+            match outcome {
+                Ok(()) => {}
+                Err(e) if published => {
+                    tracing::warn!(incident = %claim.incident_id, error = %e, "could not confirm a sent notification; it may go out again under the same id")
+                }
+                Err(e) => {
+                    tracing::error!(incident = %claim.incident_id, error = %e, "could not release a notification claim; it is taken over when its lease ends")
+                }
+            }
+        }
+    }
+}

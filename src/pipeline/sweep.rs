@@ -1,0 +1,136 @@
+//! The clock: a scheduled invocation resolves incidents that have been quiet
+//! for the quiet period and sends what is still due (an opened notification
+//! a failed invocation left behind, a reminder, a resolved notification).
+
+use std::time::Instant;
+
+use futures_util::stream::{self, StreamExt};
+
+use super::notify::Due;
+use super::{Processor, Summary, INCIDENT_CONCURRENCY};
+use crate::error::ProcessError;
+use crate::incident::lifecycle::{notification_due, State};
+use crate::ports::{EntryStore, IncidentStore, NotificationPublisher};
+
+/// The summary's message type for a sweep.
+pub const SWEEP: &str = "SWEEP";
+
+/// A sweep looks at most at this many watched incidents; more are left to
+/// the next one (and logged).
+pub const MAX_SWEPT: usize = 5_000;
+
+/// Whether an invocation is the schedule's: EventBridge's scheduled event
+/// (`"detail-type": "Scheduled Event"`, from an EventBridge rule or
+/// Scheduler's default input), or `{"action": "sweep"}` as configured input.
+/// Log batches never carry either field.
+pub fn is_sweep(event_json: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe<'a> {
+        #[serde(rename = "detail-type", borrow, default)]
+        detail_type: Option<&'a str>,
+        #[serde(borrow, default)]
+        action: Option<&'a str>,
+    }
+    // Cheap before parsing: a log batch is large, a schedule's event small.
+    if event_json.len() > 4096 {
+        return false;
+    }
+    serde_json::from_str::<Probe<'_>>(event_json)
+        .is_ok_and(|p| p.detail_type == Some("Scheduled Event") || p.action == Some("sweep"))
+}
+
+impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, P> {
+    /// Resolves what is quiet and sends what is due. Concurrent sweeps and
+    /// batches are safe: every change is a conditional write on what was read.
+    pub(super) async fn sweep(
+        &self,
+        now_ms: i64,
+        deadline: Instant,
+    ) -> Result<Summary, ProcessError> {
+        let started = Instant::now();
+        let mut summary = Summary {
+            message_type: SWEEP,
+            ..Summary::default()
+        };
+        let watched = self
+            .incidents
+            .watched(MAX_SWEPT)
+            .await
+            .map_err(ProcessError::IncidentState)?;
+        if watched.len() >= MAX_SWEPT {
+            tracing::warn!(
+                limit = MAX_SWEPT,
+                "more watched incidents than one sweep takes; the rest wait for the next"
+            );
+        }
+        let timing = self.config.timing();
+        summary.incidents_open = watched.iter().filter(|i| i.state == State::Open).count() as u64;
+        summary.incidents = watched.len() as u64;
+
+        let quiet: Vec<_> = watched
+            .iter()
+            .filter(|i| i.is_quiet(now_ms, timing) && !i.claim_is_live(now_ms))
+            .collect();
+        let resolutions: Vec<_> = stream::iter(&quiet)
+            .map(|incident| self.incidents.resolve(incident, now_ms))
+            .buffered(INCIDENT_CONCURRENCY)
+            .collect()
+            .await;
+        let mut due = Vec::new();
+        let mut first_error = None;
+        for (incident, outcome) in quiet.iter().zip(resolutions) {
+            match outcome {
+                Ok(Some(record)) => {
+                    summary.incidents_resolved += 1;
+                    summary.incidents_open = summary.incidents_open.saturating_sub(1);
+                    tracing::info!(incident = %record.incident_id, entries = record.entries, "incident resolved");
+                    if let Some(transition) = notification_due(&record, now_ms, timing) {
+                        due.push(Due {
+                            incident: record,
+                            transition,
+                            delta: None,
+                        });
+                    }
+                }
+                // Changed since read (a batch came, a claim was taken): not quiet after all.
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(incident = %incident.incident_id, error = %e, "could not resolve; the next sweep tries again");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        for incident in watched.iter().filter(|i| !i.is_quiet(now_ms, timing)) {
+            if let Some(transition) = notification_due(incident, now_ms, timing) {
+                due.push(Due {
+                    incident: incident.clone(),
+                    transition,
+                    delta: None,
+                });
+            }
+        }
+        let notified = self.notify(due, now_ms, deadline, &mut summary).await;
+        summary.duration_ms = started.elapsed().as_millis() as u64;
+        notified?;
+        match first_error {
+            Some(error) => Err(ProcessError::IncidentState(error)),
+            None => Ok(summary),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedules_events_are_sweeps_and_log_batches_are_not() {
+        let rule = r#"{"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2026-12-02T10:00:00Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/r"],"detail":{}}"#;
+        assert!(is_sweep(rule));
+        assert!(is_sweep(r#"{"action":"sweep"}"#));
+        assert!(!is_sweep(r#"{"awslogs":{"data":"H4sI"}}"#));
+        assert!(!is_sweep(r#"{"Records":[]}"#));
+        assert!(!is_sweep(r#"{"action":"other"}"#));
+        assert!(!is_sweep("not json"));
+    }
+}
