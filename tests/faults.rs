@@ -681,3 +681,137 @@ async fn concurrent_invocations_sharing_incidents_open_each_once_and_lose_no_cou
     }
     assert_counts_add_up(&stack).await;
 }
+
+/// Sweeps racing each other through faults (DynamoDB and SNS failing,
+/// answers lost after the write): each incident is resolved once and its
+/// resolved notification sent once, whatever failed along the way.
+#[tokio::test]
+async fn through_faults_concurrent_sweeps_resolve_each_incident_once() {
+    use Fault::*;
+    let stack = Stack::new("sweep-faults").await;
+    let quiet = [("RESOLVE_AFTER_SECONDS", "5"), ("RETRY_BUDGET_MS", "6000")];
+    let rules = ["s_a", "s_b", "s_c", "s_d", "s_e", "s_f"];
+    let batch = &make_batches("sweep-faults", 1, |_| each(&rules, 2))[0];
+    deliver(&stack.processor(&quiet), &batch.event, NOW)
+        .await
+        .unwrap();
+    assert_eq!(stack.notifications(WAIT).await.len(), rules.len());
+
+    let proxy = FaultProxy::start(
+        &moto().endpoint,
+        vec![
+            // Resolutions written with their answers lost: the transaction's
+            // retry is refused (already applied), the sweep cannot tell, and
+            // the record waits, watched, for a later sweep to announce it.
+            Rule::First {
+                service: Service::DynamoDb,
+                op: "TransactWriteItems",
+                count: 2,
+                fault: ResetAfterForward,
+            },
+            Rule::First {
+                service: Service::Sns,
+                op: "PublishBatch",
+                count: 1,
+                fault: ServerError,
+            },
+            Rule::Random {
+                service: Service::DynamoDb,
+                op: None,
+                rate: 0.25,
+                faults: vec![
+                    Throttle,
+                    ServerError,
+                    ResetBeforeForward,
+                    ResetAfterForward,
+                    SlowResponse,
+                ],
+            },
+            Rule::Random {
+                service: Service::Sns,
+                op: None,
+                rate: 0.3,
+                faults: vec![Throttle, ServerError, ResetBeforeForward],
+            },
+        ],
+        11,
+        SLOW,
+    );
+    let sdk = sdk_config_timed(
+        &proxy.endpoint,
+        Duration::from_millis(800),
+        Duration::from_secs(4),
+    )
+    .await;
+    let mut processor = stack.processor_on(&sdk, &quiet);
+    let sns_sdk = sdk_config_timed(
+        &proxy.endpoint,
+        Duration::from_secs(5),
+        Duration::from_secs(15),
+    )
+    .await;
+    processor.publisher = SnsPublisher::new(
+        aws_sdk_sns::Client::new(&sns_sdk),
+        &processor.config.alert_topic_arn,
+    );
+    // Three sweeps at a time, a round a minute (as the schedule's), until
+    // nothing is left open or unannounced.
+    let mut rounds = 0;
+    for round in 1..=10 {
+        rounds = round;
+        let now_ms = NOW + round * MINUTE;
+        futures_util::future::join_all(
+            (0..3).map(|_| processor.process(common::SCHEDULED_EVENT, now_ms, far_deadline())),
+        )
+        .await;
+        let pending = stack
+            .incidents()
+            .await
+            .into_iter()
+            .filter(|i| {
+                i.state == iot_log_monitor::incident::lifecycle::State::Open
+                    || (i.item_key == i.incident_id && !i.resolved_sent)
+            })
+            .count();
+        if pending == 0 {
+            break;
+        }
+    }
+    eprintln!(
+        "sweep faults injected: {:?}; rounds: {rounds}",
+        proxy.injected()
+    );
+    assert!(!proxy.injected().is_empty(), "faults were injected");
+
+    let resolved: Vec<_> = stack
+        .notifications(WAIT)
+        .await
+        .into_iter()
+        .filter(|n| n.attributes["transition"] == "resolved")
+        .collect();
+    let mut by_rule = BTreeMap::new();
+    for n in &resolved {
+        *by_rule.entry(n.attributes["ruleName"].clone()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        by_rule,
+        rules
+            .iter()
+            .map(|r| (r.to_string(), 1))
+            .collect::<BTreeMap<_, _>>(),
+        "one resolved notification per incident; requests {:?}",
+        proxy.requests()
+    );
+    let records: Vec<_> = stack
+        .incidents()
+        .await
+        .into_iter()
+        .filter(|i| i.item_key == i.incident_id)
+        .collect();
+    assert_eq!(
+        records.len(),
+        rules.len(),
+        "one record per resolved incident"
+    );
+    assert!(records.iter().all(|r| r.resolved_sent && r.entries == 2));
+}

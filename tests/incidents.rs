@@ -385,3 +385,103 @@ async fn concurrent_sweeps_resolve_once_and_entries_racing_them_are_never_lost()
         .count();
     assert_eq!(still_open, 0);
 }
+
+/// The figure the issue asks for: 7,000 failures from 5,000 devices with
+/// one reason, in one batch, cost requests per incident, not per device.
+#[tokio::test]
+async fn seven_thousand_failures_from_five_thousand_devices_take_requests_per_incident() {
+    use common::fault_proxy::{FaultProxy, Service};
+    let stack = Stack::new("fleet-7000").await;
+    // A proxy without faults, to count the requests the function makes.
+    let proxy = FaultProxy::start(&common::moto().endpoint, vec![], 0, Duration::ZERO);
+    let processor = stack.processor_on(&common::sdk_config(&proxy.endpoint).await, &[]);
+    let lines: Vec<String> = (0..7000)
+        .map(|n| {
+            failure(
+                "Connect",
+                &format!("device-{}", n % 5000),
+                "AUTHORIZATION_FAILURE",
+                n,
+            )
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let summary = run(&processor, &event("fleet-7000", 1, &lines, NOW), NOW).await;
+    let elapsed = started.elapsed();
+    assert_eq!(summary.stored, 7000);
+    assert_eq!((summary.incidents, summary.notifications_sent), (1, 1));
+    let requests = proxy.requests();
+    let count = |service, op: &str| {
+        requests
+            .get(&(service, op.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    };
+    eprintln!("7,000 failures from 5,000 devices: {requests:?} in {elapsed:?}");
+    assert_eq!(
+        count(Service::DynamoDb, "BatchWriteItem"),
+        280,
+        "7,000 entries / 25"
+    );
+    // The incident: a first try (none open), a read, the open; then the
+    // notification's claim and confirmation.
+    assert_eq!(count(Service::DynamoDb, "UpdateItem"), 4, "{requests:?}");
+    assert_eq!(count(Service::DynamoDb, "GetItem"), 1, "{requests:?}");
+    assert_eq!(count(Service::Sns, "PublishBatch"), 1);
+    let incident = &stack.current_incidents().await[0];
+    assert_eq!((incident.entries, incident.distinct_clients), (7000, 5000));
+    let notification = &stack.notifications(WAIT).await[0];
+    assert_eq!(body(notification).distinct_clients, 5000);
+}
+
+/// The race a sweep can lose, made deterministic: it read the incident, then
+/// a batch counted an entry, then it tries to resolve what it read. The
+/// resolution must fail (the entry keeps the incident open), and an entry
+/// after a resolution opens a new incident instead of joining the resolved one.
+#[tokio::test]
+async fn a_sweep_acting_on_a_stale_read_resolves_nothing() {
+    use iot_log_monitor::ports::IncidentStore;
+    let stack = Stack::new("stale-sweep").await;
+    let processor = short_quiet(&stack);
+    run(
+        &processor,
+        &event("stale", 1, &[rule_not_found("stale_rule", 0)], NOW),
+        NOW,
+    )
+    .await;
+    let read = processor.incidents.watched(10).await.unwrap();
+    assert_eq!(read.len(), 1);
+
+    let later = NOW + 10 * SECOND;
+    run(
+        &processor,
+        &event("stale", 2, &[rule_not_found("stale_rule", 1)], later),
+        later,
+    )
+    .await;
+    let outcome = processor.incidents.resolve(&read[0], later).await.unwrap();
+    assert_eq!(outcome, None, "a batch came after the read: not resolved");
+    let current = &stack.current_incidents().await[0];
+    assert_eq!((current.state, current.entries), (State::Open, 2));
+
+    // Resolved as read now; the stale copy of it cannot resolve it twice.
+    let fresh = processor.incidents.watched(10).await.unwrap();
+    let resolved_at = later + 10 * SECOND;
+    let record = processor
+        .incidents
+        .resolve(&fresh[0], resolved_at)
+        .await
+        .unwrap();
+    assert_eq!(
+        record.map(|r| (r.state, r.entries)),
+        Some((State::Resolved, 2))
+    );
+    assert_eq!(
+        processor
+            .incidents
+            .resolve(&fresh[0], resolved_at)
+            .await
+            .unwrap(),
+        None
+    );
+}
