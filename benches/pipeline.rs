@@ -135,6 +135,29 @@ fn stages(c: &mut Criterion) {
     g.finish();
 }
 
+/// What a batch's failures cost on top of classification: grouping them
+/// into one delta per incident (keys, distinct clients, busiest names).
+fn incidents(c: &mut Criterion) {
+    use iot_log_monitor::incident::delta::gather;
+    let keep = CategorySet::of(DEFAULT_STORE);
+    let alerting = CategorySet::of(iot_log_monitor::config::DEFAULT_ALERT);
+    let mut g = c.benchmark_group("incidents");
+    for (name, event) in [
+        ("7k-5pct-failures", synthetic_event(7_000, 5, 3)),
+        ("7k-all-failures", synthetic_event(7_000, 100, 4)),
+    ] {
+        let data = subscription_data(&event).unwrap().into_owned();
+        let buffer = decode_data(&data, CAP).unwrap();
+        let batch = parse_batch(&buffer).unwrap();
+        let entries = analyze(&batch, keep).unwrap().entries;
+        g.throughput(Throughput::Elements(entries.len() as u64));
+        g.bench_with_input(BenchmarkId::new("gather", name), &entries, |b, entries| {
+            b.iter(|| gather(black_box(entries), alerting, "AWSIotLogsV2").len())
+        });
+    }
+    g.finish();
+}
+
 fn whole(c: &mut Criterion) {
     let keep = CategorySet::of(DEFAULT_STORE);
     let mut g = c.benchmark_group("decode-parse-classify");
@@ -176,5 +199,5 @@ fn whole(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, stages, whole);
+criterion_group!(benches, stages, incidents, whole);
 criterion_main!(benches);

@@ -92,6 +92,8 @@ pub fn state_of(item: &Attributes) -> Option<IncidentState> {
         resolved_sent: item.contains_key("resolvedSent"),
         claim,
         acked_by: text(item, "ackedBy").map(str::to_owned),
+        ack_note: text(item, "ackNote").map(str::to_owned),
+        held_back: number(item, "heldBack").unwrap_or(0) as u64,
         history: texts(item, "history"),
     })
 }
@@ -138,6 +140,7 @@ pub fn record_item(
         ("details", incident.details.as_deref()),
         ("accountId", incident.account_id.as_deref()),
         ("ackedBy", incident.acked_by.as_deref()),
+        ("ackNote", incident.ack_note.as_deref()),
     ];
     for (name, value) in optional {
         if let Some(value) = value {
@@ -146,6 +149,9 @@ pub fn record_item(
     }
     if let Some(at) = incident.last_notified_ms {
         item.insert("lastNotifiedMs".into(), n(at));
+    }
+    if incident.held_back > 0 {
+        item.insert("heldBack".into(), n(incident.held_back));
     }
     if incident.clients_capped {
         item.insert("clientsCapped".into(), AttributeValue::Bool(true));

@@ -217,6 +217,8 @@ impl DynamoIncidentStore {
                     "claimStep",
                     "ackedBy",
                     "ackedMs",
+                    "heldBack",
+                    "lastSilenceId",
                     "ackNote",
                     "clientsCapped",
                     "history",

@@ -125,6 +125,10 @@ pub struct IncidentState {
     pub resolved_sent: bool,
     pub claim: Option<StoredClaim>,
     pub acked_by: Option<String>,
+    /// The acknowledgement's note, if any.
+    pub ack_note: Option<String>,
+    /// Notifications held back by silences while it was open.
+    pub held_back: u64,
     /// What went out, in order: `<transition> <RFC 3339 time>`.
     pub history: Vec<String>,
 }
@@ -167,6 +171,8 @@ impl IncidentState {
             resolved_sent: false,
             claim: None,
             acked_by: None,
+            ack_note: None,
+            held_back: 0,
             history: Vec::new(),
         }
     }
@@ -254,6 +260,8 @@ pub(crate) mod tests {
             resolved_sent: false,
             claim: None,
             acked_by: None,
+            ack_note: None,
+            held_back: 0,
             history: vec![],
         }
     }
