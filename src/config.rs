@@ -13,6 +13,7 @@ use crate::store::redact::{Redactor, MIN_KEY_BYTES};
 pub mod vars {
     pub const ENTRIES_TABLE: &str = "ENTRIES_TABLE";
     pub const INCIDENTS_TABLE: &str = "INCIDENTS_TABLE";
+    pub const SILENCES_TABLE: &str = "SILENCES_TABLE";
     pub const ALERT_TOPIC_ARN: &str = "ALERT_TOPIC_ARN";
     pub const RESOLVE_AFTER_SECONDS: &str = "RESOLVE_AFTER_SECONDS";
     pub const REPEAT_INTERVAL_SECONDS: &str = "REPEAT_INTERVAL_SECONDS";
@@ -25,10 +26,16 @@ pub mod vars {
     pub const ALERT_TIME_RESERVE_MS: &str = "ALERT_TIME_RESERVE_MS";
     pub const REDACT_FIELDS: &str = "REDACT_FIELDS";
     pub const REDACTION_KEY: &str = "REDACTION_KEY";
-    pub const REQUIRED: &[&str] = &[ENTRIES_TABLE, INCIDENTS_TABLE, ALERT_TOPIC_ARN];
+    pub const REQUIRED: &[&str] = &[
+        ENTRIES_TABLE,
+        INCIDENTS_TABLE,
+        SILENCES_TABLE,
+        ALERT_TOPIC_ARN,
+    ];
     pub const ALL: &[&str] = &[
         ENTRIES_TABLE,
         INCIDENTS_TABLE,
+        SILENCES_TABLE,
         ALERT_TOPIC_ARN,
         RESOLVE_AFTER_SECONDS,
         REPEAT_INTERVAL_SECONDS,
@@ -64,6 +71,7 @@ const MAX_DECOMPRESSED_CEILING: usize = 64 * 1024 * 1024;
 pub struct Config {
     pub entries_table: String,
     pub incidents_table: String,
+    pub silences_table: String,
     pub alert_topic_arn: String,
     /// An open incident with no new entry for this long is resolved.
     pub resolve_after: Duration,
@@ -229,6 +237,7 @@ impl Config {
             warnings,
             entries_table: required(vars::ENTRIES_TABLE)?,
             incidents_table: required(vars::INCIDENTS_TABLE)?,
+            silences_table: required(vars::SILENCES_TABLE)?,
             alert_topic_arn,
             resolve_after: Duration::from_secs(number(
                 vars::RESOLVE_AFTER_SECONDS,
@@ -278,6 +287,7 @@ mod tests {
         let mut env: HashMap<String, String> = [
             (vars::ENTRIES_TABLE, "entries"),
             (vars::INCIDENTS_TABLE, "incidents"),
+            (vars::SILENCES_TABLE, "silences"),
             (
                 vars::ALERT_TOPIC_ARN,
                 "arn:aws:sns:us-east-1:123456789012:alerts",
@@ -315,6 +325,7 @@ mod tests {
         for (var, value, fragment) in [
             (vars::ENTRIES_TABLE, "", "is not set"),
             (vars::INCIDENTS_TABLE, "", "is not set"),
+            (vars::SILENCES_TABLE, "", "is not set"),
             (vars::ALERT_TOPIC_ARN, "my-topic", "is not an ARN"),
             (vars::RESOLVE_AFTER_SECONDS, "15m", "not a whole number"),
             (vars::RESOLVE_AFTER_SECONDS, "0", "outside"),

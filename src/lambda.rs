@@ -73,6 +73,7 @@ where
                 incidents_open = summary.incidents_open,
                 notifications_sent = summary.notifications_sent,
                 notifications_held_elsewhere = summary.notifications_held_elsewhere,
+                notifications_silenced = summary.notifications_silenced,
                 notifications_failed = summary.notifications_failed,
                 duration_ms = summary.duration_ms,
                 decode_us = summary.decode_us,

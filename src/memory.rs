@@ -10,6 +10,7 @@ use std::time::Instant;
 use crate::error::{PublishError, StoreError};
 use crate::incident::delta::Delta;
 use crate::incident::lifecycle::{IncidentState, State, StoredClaim, Transition};
+use crate::incident::silence::Silence;
 use crate::notify::notification::RenderedNotification;
 use crate::ports::{
     EntryStore, IncidentStore, NotificationClaim, NotificationPublisher, PublishReport, Recorded,
@@ -51,6 +52,7 @@ pub struct MemoryIncidents {
     /// Incident key hashes whose requests fail: retryably (`None`), or for
     /// good with this `code: message`.
     pub refuse: Mutex<HashMap<String, Option<String>>>,
+    pub silences: Mutex<Vec<Silence>>,
 }
 
 impl MemoryIncidents {
@@ -183,6 +185,17 @@ impl IncidentStore for MemoryIncidents {
         _: i64,
     ) -> Result<Option<IncidentState>, StoreError> {
         Ok(None)
+    }
+
+    async fn silences(&self, _: i64) -> Result<Vec<Silence>, StoreError> {
+        Ok(self.silences.lock().unwrap().clone())
+    }
+
+    async fn hold_back(&self, incident: &IncidentState, _: &str) -> Result<(), StoreError> {
+        if let Some((stored, _)) = self.incidents.lock().unwrap().get_mut(&incident.item_key) {
+            stored.held_back += 1;
+        }
+        Ok(())
     }
 }
 

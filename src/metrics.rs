@@ -31,6 +31,11 @@ pub fn emf_record(namespace: &str, summary: &Summary, timestamp_ms: i64) -> Stri
     metric("NotificationsSent", "Count", summary.notifications_sent);
     metric("NotificationsFailed", "Count", summary.notifications_failed);
     metric(
+        "NotificationsSilenced",
+        "Count",
+        summary.notifications_silenced,
+    );
+    metric(
         "DynamoDBWriteRequests",
         "Count",
         u64::from(summary.write_requests),
@@ -90,7 +95,7 @@ mod tests {
         }
         assert_eq!(
             directive["Metrics"].as_array().unwrap().len(),
-            11 + Category::ALL.len()
+            12 + Category::ALL.len()
         );
         s.message_type = SWEEP;
         s.incidents_open = 4;

@@ -7,6 +7,7 @@ use std::time::Instant;
 use crate::error::{PublishError, StoreError};
 use crate::incident::delta::Delta;
 use crate::incident::lifecycle::{IncidentState, Transition};
+use crate::incident::silence::Silence;
 use crate::notify::notification::RenderedNotification;
 use crate::store::item::Item;
 
@@ -115,6 +116,20 @@ pub trait IncidentStore: Send + Sync {
         &self,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<IncidentState>, StoreError>> + Send;
+
+    /// The silences active at `now_ms`: at most one request, and none while
+    /// a copy read within the last 30 s is at hand.
+    fn silences(
+        &self,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Vec<Silence>, StoreError>> + Send;
+
+    /// Counts a notification of `incident` held back by `silence_id`.
+    fn hold_back(
+        &self,
+        incident: &IncidentState,
+        silence_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Resolves `incident` if it is still exactly as read (no batch counted,
     /// no live claim, nothing notified since): `Some` (the resolved

@@ -3,65 +3,12 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{event, moto, run, Stack};
+use common::cli::{cli, failed, json_lines, now_ms, ok};
+use common::{event, run, Stack};
 use iot_log_monitor::model::time::format_iot_timestamp;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-fn cli(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_iot-incidents"));
-    command
-        .args(args)
-        .env("AWS_ENDPOINT_URL", &moto().endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("ENTRIES_TABLE")
-        .env_remove("FAILED_BATCH_QUEUE_URL")
-        .env_remove("INCIDENTS_TABLE")
-        .env_remove("ALERT_TOPIC_ARN");
-    command
-}
-
-fn ok(output: Output) -> String {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "exit {:?}: {stderr}",
-        output.status.code()
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-fn failed(output: Output) -> String {
-    assert!(
-        !output.status.success(),
-        "expected a failure: {}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "one line, no backtrace: {stderr}"
-    );
-    stderr
-}
-
-fn json_lines(text: &str) -> Vec<serde_json::Value> {
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 /// `n` failures of rules r0..r2 from clients c0..c4, one per second ending a minute ago, plus one RuleNotFound.
 async fn seeded_stack(name: &str, n: usize) -> Stack {
@@ -379,6 +326,8 @@ async fn redrive_processes_failed_batches_and_deletes_only_what_it_processed() {
                 "redrive",
                 "--incidents-table",
                 &stack.env["INCIDENTS_TABLE"],
+                "--silences-table",
+                &stack.env["SILENCES_TABLE"],
             ],
         ]
         .concat();

@@ -265,6 +265,13 @@ async fn nothing_is_announced_when_entries_cannot_be_stored() {
         incidents.iter().all(|i| i.sent == 0 && i.claim.is_none()),
         "no notification claimed: {incidents:?}"
     );
+    // Nor does the sweep announce them: the batch's retry will, once stored.
+    let swept = common::sweep(&stack.processor(&[]), NOW + 60_000).await;
+    assert_eq!(swept.notifications_sent, 0, "{swept:?}");
+    assert!(stack
+        .notifications(Duration::from_millis(500))
+        .await
+        .is_empty());
 }
 
 #[tokio::test]

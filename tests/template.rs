@@ -86,7 +86,7 @@ fn the_function_may_touch_only_the_stacks_own_resources() {
             }
         }
     }
-    assert_eq!(statements, 8);
+    assert_eq!(statements, 9);
     assert!(
         role["Properties"]["ManagedPolicyArns"].is_null(),
         "no managed policies (they grant Resource *)"
@@ -188,7 +188,7 @@ fn every_subscription_has_its_own_scoped_permission_and_both_paths_are_complete(
 #[test]
 fn storage_topic_and_queue_are_encrypted() {
     let t = template();
-    for table in ["EntriesTable", "IncidentsTable"] {
+    for table in ["EntriesTable", "IncidentsTable", "SilencesTable"] {
         let properties = &resource(&t, table)["Properties"];
         assert_eq!(
             properties["SSESpecification"]["SSEEnabled"].as_bool(),

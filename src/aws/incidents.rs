@@ -23,12 +23,14 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::describe;
 use super::incident_item::{list, n, number, record_item, s, state_of, text, Attributes, WATCHED};
+use super::silences::SilenceTable;
 use crate::error::StoreError;
 use crate::incident::delta::{Delta, MAX_COUNTED_CLIENTS};
 
 use crate::incident::lifecycle::{
     incident_id, IncidentState, State, Transition, MAX_LOG_GROUP_BYTES,
 };
+use crate::incident::silence::Silence;
 use crate::model::time::format_rfc3339;
 use crate::ports::{IncidentStore, NotificationClaim, Recorded};
 use crate::retry::pause;
@@ -45,6 +47,7 @@ pub struct DynamoIncidentStore {
     client: Client,
     table: String,
     retention_days: u32,
+    silences: SilenceTable,
 }
 
 fn is_condition_failure<E, R>(
@@ -75,8 +78,15 @@ enum Plan {
 }
 
 impl DynamoIncidentStore {
-    pub fn new(client: Client, table: impl Into<String>, retention_days: u32) -> Self {
+    /// The incident table `table`, and the silence table `silences`.
+    pub fn new(
+        client: Client,
+        table: impl Into<String>,
+        retention_days: u32,
+        silences: impl Into<String>,
+    ) -> Self {
         Self {
+            silences: SilenceTable::new(client.clone(), silences),
             client,
             table: table.into(),
             retention_days,
@@ -519,6 +529,34 @@ impl IncidentStore for DynamoIncidentStore {
         }
         found.truncate(limit);
         Ok(found)
+    }
+
+    async fn silences(&self, now_ms: i64) -> Result<Vec<Silence>, StoreError> {
+        self.silences.active(now_ms).await
+    }
+
+    async fn hold_back(
+        &self,
+        incident: &IncidentState,
+        silence_id: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("incidentKey", s(&incident.item_key))
+            .condition_expression("incidentId = :id")
+            .update_expression("ADD heldBack :one SET lastSilenceId = :silence")
+            .expression_attribute_values(":id", s(&incident.incident_id))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":silence", s(silence_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(self.error("UpdateItem", e)),
+        }
     }
 
     async fn resolve(

@@ -3,8 +3,10 @@
 
 pub mod entries;
 pub mod incident_item;
+pub mod incident_reader;
 pub mod incidents;
 pub mod reader;
+pub mod silences;
 pub mod sns;
 #[cfg(feature = "tooling")]
 pub mod stack;

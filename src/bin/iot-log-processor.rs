@@ -24,6 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             dynamodb,
             &config.incidents_table,
             config.retention_days,
+            &config.silences_table,
         ),
         publisher: SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), &config.alert_topic_arn),
         config,

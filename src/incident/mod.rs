@@ -7,3 +7,4 @@
 pub mod delta;
 pub mod key;
 pub mod lifecycle;
+pub mod silence;

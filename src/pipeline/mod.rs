@@ -368,7 +368,7 @@ mod tests {
 
     fn processor() -> Processor<MemoryStore, MemoryIncidents, MemoryPublisher> {
         let env = |name: &str| match name {
-            "ENTRIES_TABLE" | "INCIDENTS_TABLE" => Some("t".to_owned()),
+            "ENTRIES_TABLE" | "INCIDENTS_TABLE" | "SILENCES_TABLE" => Some("t".to_owned()),
             "ALERT_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:t".to_owned()),
             "ALERT_TIME_RESERVE_MS" => Some("0".to_owned()),
             _ => None,

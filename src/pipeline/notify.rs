@@ -4,13 +4,13 @@
 
 use std::time::Instant;
 
-use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
 
 use super::{Processor, Summary, INCIDENT_CONCURRENCY};
 use crate::error::ProcessError;
 use crate::incident::delta::Delta;
 use crate::incident::lifecycle::{IncidentState, Transition};
+use crate::incident::silence::silenced_by;
 use crate::notify::notification::render;
 use crate::ports::{EntryStore, IncidentStore, NotificationClaim, NotificationPublisher};
 
@@ -50,6 +50,10 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
                 .saturating_duration_since(Instant::now())
                 .as_millis() as u64;
             return Err(ProcessError::OutOfTime { remaining_ms });
+        }
+        let due = self.without_silenced(due, now_ms, summary).await;
+        if due.is_empty() {
+            return Ok(());
         }
         // The lease ends with this invocation: after it, a retry or a sweep
         // may take over a claim this invocation never settled.
@@ -127,6 +131,47 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
         }
     }
 
+    /// Holds back (and counts on the incident) what an active silence
+    /// matches. If the silences cannot be read, nothing is held back: a
+    /// notification during maintenance is better than one lost.
+    async fn without_silenced<'d>(
+        &self,
+        due: Vec<Due<'d>>,
+        now_ms: i64,
+        summary: &mut Summary,
+    ) -> Vec<Due<'d>> {
+        let silences = match self.incidents.silences(now_ms).await {
+            Ok(silences) => silences,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read silences; notifying as if none were active");
+                return due;
+            }
+        };
+        if silences.is_empty() {
+            return due;
+        }
+        let mut kept = Vec::with_capacity(due.len());
+        let mut held = Vec::new();
+        for d in due {
+            match silenced_by(&silences, &d.incident, d.delta, now_ms) {
+                Some(silence) => held.push((d.incident, silence.id.clone())),
+                None => kept.push(d),
+            }
+        }
+        summary.notifications_silenced += held.len() as u64;
+        let counted: Vec<_> = stream::iter(&held)
+            .map(|(incident, silence)| self.incidents.hold_back(incident, silence))
+            .buffered(INCIDENT_CONCURRENCY)
+            .collect()
+            .await;
+        for ((incident, silence), outcome) in held.iter().zip(counted) {
+            if let Err(e) = outcome {
+                tracing::warn!(incident = %incident.incident_id, silence = %silence, error = %e, "held back by a silence, but not counted");
+            }
+        }
+        kept
+    }
+
     /// Confirms the claims whose notifications went out (claim `i` when
     /// `published(i)`) and releases the others. Neither may fail the
     /// invocation: a claim left unsettled is taken over when its lease ends
@@ -139,7 +184,7 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
         now_ms: i64,
         deadline: Instant,
     ) {
-        let outcomes = join_all(claims.iter().enumerate().map(|(i, claim)| {
+        let outcomes: Vec<_> = stream::iter(claims.iter().enumerate().map(|(i, claim)| {
             let published = published(i);
             async move {
                 let outcome = if published {
@@ -150,6 +195,8 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
                 (claim, published, outcome)
             }
         }))
+        .buffered(INCIDENT_CONCURRENCY)
+        .collect()
         .await;
         for (claim, published, outcome) in outcomes {
             match outcome {

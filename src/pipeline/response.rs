@@ -31,6 +31,8 @@ pub struct Summary {
     pub notifications_sent: u64,
     /// Notifications due that another invocation or sweep holds.
     pub notifications_held_elsewhere: u64,
+    /// Notifications due that an active silence held back.
+    pub notifications_silenced: u64,
     /// Notifications lost to a permanent error of their own (a request
     /// DynamoDB or SNS refuses for good); the batch's others still go out.
     pub notifications_failed: u64,
@@ -68,6 +70,7 @@ impl Summary {
         self.incidents_already_counted += batch.incidents_already_counted;
         self.notifications_sent += batch.notifications_sent;
         self.notifications_held_elsewhere += batch.notifications_held_elsewhere;
+        self.notifications_silenced += batch.notifications_silenced;
         self.notifications_failed += batch.notifications_failed;
         self.publish_requests += batch.publish_requests;
         self.decode_us += batch.decode_us;

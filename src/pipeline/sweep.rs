@@ -9,7 +9,7 @@ use futures_util::stream::{self, StreamExt};
 use super::notify::Due;
 use super::{Processor, Summary, INCIDENT_CONCURRENCY};
 use crate::error::ProcessError;
-use crate::incident::lifecycle::{notification_due, State};
+use crate::incident::lifecycle::{notification_due, State, Transition};
 use crate::ports::{EntryStore, IncidentStore, NotificationPublisher};
 
 /// The summary's message type for a sweep.
@@ -102,6 +102,17 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
         }
         for incident in watched.iter().filter(|i| !i.is_quiet(now_ms, timing)) {
             if let Some(transition) = notification_due(incident, now_ms, timing) {
+                // An opened notification nobody claimed or held back belongs
+                // to the batch that counted it, which may not have stored its
+                // entries yet (it failed and will be retried). One whose
+                // claim expired (its invocation died after storing), or that
+                // a silence held back (stored, then held), is the sweep's.
+                if transition == Transition::Opened
+                    && incident.claim.is_none()
+                    && incident.held_back == 0
+                {
+                    continue;
+                }
                 due.push(Due {
                     incident: incident.clone(),
                     transition,

@@ -3,6 +3,7 @@
 //! template.yaml on it.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod fault_proxy;
 
 use std::collections::{BTreeMap, HashMap};
@@ -187,6 +188,7 @@ impl Stack {
                 dynamodb,
                 &config.incidents_table,
                 config.retention_days,
+                &config.silences_table,
             ),
             publisher: SnsPublisher::new(aws_sdk_sns::Client::new(sdk), &config.alert_topic_arn),
             config,

@@ -7,11 +7,13 @@
 mod args;
 mod fixtures;
 mod get;
+mod incidents;
 mod list;
 mod local;
 mod output;
 mod redrive;
 mod session;
+mod silence;
 mod summary;
 
 use std::io::IsTerminal;
@@ -23,15 +25,21 @@ use clap::{Parser, Subcommand};
 use iot_log_monitor::config::vars;
 
 use crate::fixtures::{EncodeArgs, KinesisArgs};
+use crate::incidents::{AckArgs, IncidentsArgs};
 use crate::list::ListArgs;
 use crate::local::LocalCommand;
 use crate::output::Output;
 use crate::redrive::RedriveArgs;
 use crate::session::Session;
+use crate::silence::SilenceArgs;
 use crate::summary::SummaryArgs;
 
 const EXAMPLES: &str = "\
 Examples:
+  iot-incidents --stack iot-log-monitor incidents
+  iot-incidents --stack iot-log-monitor show 5e85ee0d7c22ee44-1
+  iot-incidents --stack iot-log-monitor ack 5e85ee0d7c22ee44-1 --note 'rolling back the policy'
+  iot-incidents --stack iot-log-monitor silence --rule StoreTelemetry --for 2h --reason 'table migration'
   iot-incidents --stack iot-log-monitor list --since 6h
   iot-incidents --table MyEntries list --rule StoreTelemetry --since 7d --limit 20
   iot-incidents --stack iot-log-monitor list --category RuleNotFound --output csv > rule-errors.csv
@@ -40,7 +48,8 @@ Examples:
   iot-incidents --stack iot-log-monitor redrive --dry-run
   iot-incidents encode --log-stream demo lines.jsonl > events/demo.json
 
-Where the data is: --table/--queue-url, else ENTRIES_TABLE/FAILED_BATCH_QUEUE_URL, else
+Where the data is: --table/--incidents-table/--silences-table/--queue-url, else the
+function's own variables ENTRIES_TABLE/INCIDENTS_TABLE/SILENCES_TABLE/FAILED_BATCH_QUEUE_URL, else
 --stack (the stack's outputs). Region and credentials come from the standard AWS chain;
 AWS_ENDPOINT_URL points every call at another endpoint (a local moto server, say).";
 
@@ -50,9 +59,15 @@ struct Cli {
     /// A stack deployed from template.yaml: its outputs say where the data is.
     #[arg(long, global = true, env = "IOT_INCIDENTS_STACK")]
     stack: Option<String>,
-    /// The incidents table.
+    /// The entries table.
     #[arg(long, global = true, env = vars::ENTRIES_TABLE)]
     table: Option<String>,
+    /// The incidents table (incidents, show, ack, redrive).
+    #[arg(long, global = true, env = vars::INCIDENTS_TABLE)]
+    incidents_table: Option<String>,
+    /// The silences table (silence, silences, unsilence, show, redrive).
+    #[arg(long, global = true, env = vars::SILENCES_TABLE)]
+    silences_table: Option<String>,
     /// The failure destination queue (for redrive).
     #[arg(long, global = true, env = "FAILED_BATCH_QUEUE_URL")]
     queue_url: Option<String>,
@@ -73,9 +88,24 @@ enum Command {
         /// A traceId (or a synthetic one: job:<jobId>, event:<CloudWatch event id>).
         trace_id: String,
     },
-    /// Incidents, newest first.
+    /// Incidents: open ones first (--state resolved|all for the others).
+    Incidents(IncidentsArgs),
+    /// One incident: state, times, counts, clients, activity, notifications, acknowledgement, silences.
+    Show {
+        /// An incident id, as notifications and `incidents` show it.
+        incident_id: String,
+    },
+    /// Acknowledge an open incident: no more reminders (its resolved notification still goes out).
+    Ack(AckArgs),
+    /// Hold back notifications of matching incidents for a while (entries are still stored).
+    Silence(SilenceArgs),
+    /// The silences in force.
+    Silences,
+    /// End a silence early.
+    Unsilence { silence_id: String },
+    /// Entries, newest first.
     List(ListArgs),
-    /// Counts per category, top rules and clients, and incidents per hour.
+    /// Counts per category, top rules and clients, and entries per hour.
     Summary(SummaryArgs),
     /// Turn raw IoT log lines (JSON lines) into a CloudWatch Logs subscription event.
     Encode(EncodeArgs),
@@ -95,7 +125,15 @@ async fn run(cli: Cli) -> Result<()> {
         Output::Json
     });
     let mut ctx = Session::new(cli.stack, cli.table, cli.queue_url, cli.region, output);
+    ctx.incidents_table = cli.incidents_table;
+    ctx.silences_table = cli.silences_table;
     match cli.command {
+        Command::Incidents(args) => incidents::list(&mut ctx, args).await,
+        Command::Show { incident_id } => incidents::show(&mut ctx, &incident_id).await,
+        Command::Ack(args) => incidents::ack(&mut ctx, args).await,
+        Command::Silence(args) => silence::silence(&mut ctx, args).await,
+        Command::Silences => silence::list(&mut ctx).await,
+        Command::Unsilence { silence_id } => silence::unsilence(&mut ctx, &silence_id).await,
         Command::Get { trace_id } => get::run(&mut ctx, &trace_id).await,
         Command::List(args) => list::run(&mut ctx, args).await,
         Command::Summary(args) => summary::run(&mut ctx, args).await,

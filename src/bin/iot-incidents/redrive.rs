@@ -27,9 +27,6 @@ pub struct RedriveArgs {
     /// At most this many batches.
     #[arg(long, default_value_t = 100)]
     max: usize,
-    /// The incidents table (default: the stack's, or INCIDENTS_TABLE).
-    #[arg(long, env = vars::INCIDENTS_TABLE)]
-    incidents_table: Option<String>,
     /// The alert topic (default: the stack's, or ALERT_TOPIC_ARN).
     #[arg(long, env = vars::ALERT_TOPIC_ARN)]
     topic_arn: Option<String>,
@@ -116,19 +113,15 @@ impl FailureQueue {
 /// The pipeline the function runs, on the tables and topic of the stack.
 async fn processor(ctx: &mut Session, args: &RedriveArgs) -> Result<DynamoProcessor> {
     let entries = ctx.entries_table().await?;
-    let incidents = ctx
-        .resolve(
-            args.incidents_table.clone(),
-            "IncidentsTableName",
-            "--incidents-table",
-        )
-        .await?;
+    let incidents = ctx.incidents_table().await?;
+    let silences = ctx.silences_table().await?;
     let topic = ctx
         .resolve(args.topic_arn.clone(), "AlertTopicArn", "--topic-arn")
         .await?;
     let config = Config::from_lookup(|name| match name {
         vars::ENTRIES_TABLE => Some(entries.clone()),
         vars::INCIDENTS_TABLE => Some(incidents.clone()),
+        vars::SILENCES_TABLE => Some(silences.clone()),
         vars::ALERT_TOPIC_ARN => Some(topic.clone()),
         other => std::env::var(other).ok(),
     })?;
@@ -140,6 +133,7 @@ async fn processor(ctx: &mut Session, args: &RedriveArgs) -> Result<DynamoProces
             dynamodb,
             &config.incidents_table,
             config.retention_days,
+            &config.silences_table,
         ),
         publisher: SnsPublisher::new(aws_sdk_sns::Client::new(sdk), &config.alert_topic_arn),
         config,

@@ -3,8 +3,10 @@
 
 use anyhow::{bail, Result};
 
+use iot_log_monitor::aws::incident_reader::IncidentReader;
 use iot_log_monitor::aws::reader::EntryReader;
 use iot_log_monitor::aws::sdk_config_loader;
+use iot_log_monitor::aws::silences::SilenceTable;
 use iot_log_monitor::aws::stack::StackOutputs;
 
 use crate::output::Output;
@@ -12,6 +14,9 @@ use crate::output::Output;
 pub struct Session {
     stack: Option<String>,
     table: Option<String>,
+    /// The incidents and silences tables, when given by flag or environment.
+    pub incidents_table: Option<String>,
+    pub silences_table: Option<String>,
     queue_url: Option<String>,
     region: Option<String>,
     /// How results are shown.
@@ -31,6 +36,8 @@ impl Session {
         Session {
             stack,
             table,
+            incidents_table: None,
+            silences_table: None,
             queue_url,
             region,
             output,
@@ -84,6 +91,42 @@ impl Session {
     pub async fn failed_batch_queue(&mut self) -> Result<String> {
         self.resolve(self.queue_url.clone(), "FailedBatchQueueUrl", "--queue-url")
             .await
+    }
+
+    /// The incidents table's name.
+    pub async fn incidents_table(&mut self) -> Result<String> {
+        self.resolve(
+            self.incidents_table.clone(),
+            "IncidentsTableName",
+            "--incidents-table",
+        )
+        .await
+    }
+
+    /// The silences table's name.
+    pub async fn silences_table(&mut self) -> Result<String> {
+        self.resolve(
+            self.silences_table.clone(),
+            "SilencesTableName",
+            "--silences-table",
+        )
+        .await
+    }
+
+    pub async fn incident_reader(&mut self) -> Result<IncidentReader> {
+        let table = self.incidents_table().await?;
+        Ok(IncidentReader::new(
+            aws_sdk_dynamodb::Client::new(self.sdk().await),
+            table,
+        ))
+    }
+
+    pub async fn silence_table(&mut self) -> Result<SilenceTable> {
+        let table = self.silences_table().await?;
+        Ok(SilenceTable::new(
+            aws_sdk_dynamodb::Client::new(self.sdk().await),
+            table,
+        ))
     }
 
     pub async fn reader(&mut self) -> Result<EntryReader> {

@@ -1,0 +1,166 @@
+//! The incident table for the operator's commands: find one incident, list
+//! open and resolved ones, acknowledge. The function's own use of the table
+//! is in `incidents`.
+
+use aws_sdk_dynamodb::Client;
+
+use super::describe;
+use super::incident_item::{n, s, state_of, Attributes, WATCHED};
+use super::incidents::WATCHED_INDEX;
+use crate::error::StoreError;
+use crate::incident::lifecycle::{IncidentState, State};
+
+#[derive(Clone, Debug)]
+pub struct IncidentReader {
+    client: Client,
+    table: String,
+}
+
+impl IncidentReader {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn error<E, R>(
+        &self,
+        op: &'static str,
+        error: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    ) -> StoreError
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        let (message, retryable) = describe(&error);
+        StoreError::Request {
+            op,
+            table: self.table.clone(),
+            message,
+            retryable,
+            source: Some(Box::new(error)),
+        }
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<IncidentState>, StoreError> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("incidentKey", s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.error("GetItem", e))?
+            .item;
+        Ok(item.as_ref().and_then(state_of))
+    }
+
+    /// Incident `id` (`<key hash>-<generation>`): its record once resolved,
+    /// else its key's current incident if that is it.
+    pub async fn find(&self, id: &str) -> Result<Option<IncidentState>, StoreError> {
+        let Some((hash, generation)) = id.rsplit_once('-') else {
+            return Ok(None);
+        };
+        if hash.len() != 16 || generation.parse::<u64>().is_err() {
+            return Ok(None);
+        }
+        if let Some(record) = self.get(id).await? {
+            return Ok(Some(record));
+        }
+        Ok(self.get(hash).await?.filter(|i| i.incident_id == id))
+    }
+
+    /// Open incidents (and resolved ones not yet announced): a Query of the
+    /// `watched` index.
+    pub async fn watched(&self) -> Result<Vec<IncidentState>, StoreError> {
+        let mut found = Vec::new();
+        let mut start: Option<Attributes> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(WATCHED_INDEX)
+                .key_condition_expression("sweepKey = :w")
+                .expression_attribute_values(":w", s(WATCHED))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.error("Query", e))?;
+            found.extend(page.items().iter().filter_map(state_of));
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(found),
+            }
+        }
+    }
+
+    /// Records of incidents resolved since `since_ms`. A Scan with a filter:
+    /// records live `RETENTION_DAYS`, so its cost is bounded by what was
+    /// resolved in that time (an operator's command, not the function's).
+    pub async fn resolved_since(&self, since_ms: i64) -> Result<Vec<IncidentState>, StoreError> {
+        let mut found = Vec::new();
+        let mut start: Option<Attributes> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("incidentState = :resolved AND resolvedMs >= :since AND incidentKey = incidentId")
+                .expression_attribute_values(":resolved", s(State::Resolved.as_str()))
+                .expression_attribute_values(":since", n(since_ms))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.error("Scan", e))?;
+            found.extend(page.items().iter().filter_map(state_of));
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(found),
+            }
+        }
+    }
+
+    /// Acknowledges open incident `id`: no more reminders; its resolved
+    /// notification still goes out. `false` when no such incident is open.
+    pub async fn acknowledge(
+        &self,
+        incident: &IncidentState,
+        by: &str,
+        note: Option<&str>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("incidentKey", s(&incident.item_key))
+            .condition_expression("incidentId = :id AND incidentState = :open")
+            .expression_attribute_values(":id", s(&incident.incident_id))
+            .expression_attribute_values(":open", s(State::Open.as_str()))
+            .expression_attribute_values(":by", s(by))
+            .expression_attribute_values(":at", n(now_ms));
+        request = match note {
+            Some(note) => request
+                .update_expression("SET ackedBy = :by, ackedMs = :at, ackNote = :note")
+                .expression_attribute_values(":note", s(note)),
+            None => request.update_expression("SET ackedBy = :by, ackedMs = :at REMOVE ackNote"),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.error("UpdateItem", e)),
+        }
+    }
+}

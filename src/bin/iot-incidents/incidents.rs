@@ -1,0 +1,391 @@
+//! `incidents`, `show` and `ack`: incidents as a whole, from the incident
+//! table the function keeps.
+
+use std::io::Write;
+
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+use serde_json::{json, Value};
+
+use iot_log_monitor::incident::lifecycle::{IncidentState, State};
+use iot_log_monitor::incident::silence::silenced_by;
+use iot_log_monitor::model::category::Category;
+use iot_log_monitor::model::time::format_rfc3339;
+use iot_log_monitor::notify::display::{csv_cell, json_for_terminal, quoted};
+use iot_log_monitor::store::query::{bar, plan, ListFilter};
+
+use crate::args::{now_ms, Period};
+use crate::output::{csv_writer, print_table, Output};
+use crate::session::Session;
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StateFilter {
+    Open,
+    Resolved,
+    All,
+}
+
+#[derive(Args)]
+pub struct IncidentsArgs {
+    /// Which incidents: open ones (the default), resolved ones, or both.
+    #[arg(long, value_enum, default_value = "open")]
+    state: StateFilter,
+    #[arg(long)]
+    category: Option<Category>,
+    /// A rule name (rule incidents).
+    #[arg(long)]
+    rule: Option<String>,
+    /// A client id among an incident's named clients.
+    #[arg(long)]
+    client: Option<String>,
+    /// Resolved incidents: resolved within this period.
+    #[command(flatten)]
+    period: Period,
+}
+
+#[derive(Args)]
+pub struct AckArgs {
+    /// The incident id (as notifications and `incidents` show it).
+    incident_id: String,
+    /// Who acknowledges (default: $USER).
+    #[arg(long)]
+    by: Option<String>,
+    /// What is being done about it.
+    #[arg(long)]
+    note: Option<String>,
+}
+
+fn key_text(i: &IncidentState) -> String {
+    let (first, second) = i.key.kind.part_names();
+    let mut text = format!("{first} {}", quoted(&i.key.first));
+    if let (Some(name), Some(value)) = (second, &i.key.second) {
+        text.push_str(&format!(", {name} {}", quoted(value)));
+    }
+    text
+}
+
+fn incident_json(i: &IncidentState) -> Value {
+    let (first, second) = i.key.kind.part_names();
+    let mut key = serde_json::Map::new();
+    key.insert(first.into(), Value::String(i.key.first.clone()));
+    if let (Some(name), Some(value)) = (second, &i.key.second) {
+        key.insert(name.into(), Value::String(value.clone()));
+    }
+    json!({
+        "incidentId": i.incident_id,
+        "state": i.state.as_str(),
+        "category": i.key.category.as_str(),
+        "keyKind": i.key.kind.as_str(),
+        "key": key,
+        "entries": i.entries,
+        "distinctClients": i.distinct_clients,
+        "distinctClientsAtLeast": i.clients_capped,
+        "topClients": i.top_clients,
+        "firstSeen": format_rfc3339(i.first_seen_ms),
+        "lastSeen": format_rfc3339(i.last_seen_ms),
+        "openedAt": format_rfc3339(i.opened_ms),
+        "resolvedAt": i.resolved_ms.map(format_rfc3339),
+        "notificationsSent": i.sent + u32::from(i.resolved_sent),
+        "notifications": i.history,
+        "acknowledgedBy": i.acked_by,
+        "acknowledgementNote": i.ack_note,
+        "heldBackBySilences": i.held_back,
+        "sampleTraceIds": i.sample_trace_ids,
+        "logGroup": i.log_group,
+        "details": i.details,
+    })
+}
+
+pub async fn list(ctx: &mut Session, args: IncidentsArgs) -> Result<()> {
+    let reader = ctx.incident_reader().await?;
+    let mut found = Vec::new();
+    if args.state != StateFilter::Resolved {
+        found.extend(
+            reader
+                .watched()
+                .await?
+                .into_iter()
+                .filter(|i| i.state == State::Open),
+        );
+    }
+    if args.state != StateFilter::Open {
+        let (since_ms, until_ms) = args.period.resolve()?;
+        found.extend(
+            reader
+                .resolved_since(since_ms)
+                .await?
+                .into_iter()
+                .filter(|i| i.resolved_ms.is_some_and(|r| r <= until_ms)),
+        );
+    }
+    found.retain(|i| {
+        args.category.is_none_or(|c| i.key.category == c)
+            && args
+                .rule
+                .as_deref()
+                .is_none_or(|r| matches!(i.key.kind.part_names().0, "rule") && i.key.first == r)
+            && args
+                .client
+                .as_deref()
+                .is_none_or(|c| i.top_clients.iter().any(|t| t == c))
+    });
+    // Open first, then the most recently active.
+    found.sort_by(|a, b| {
+        (a.state != State::Open)
+            .cmp(&(b.state != State::Open))
+            .then(b.last_seen_ms.cmp(&a.last_seen_ms))
+    });
+    if found.is_empty() {
+        eprintln!("no incidents match");
+        return Ok(());
+    }
+    let out = &mut std::io::stdout().lock();
+    match ctx.output {
+        Output::Json => {
+            for i in &found {
+                writeln!(out, "{}", json_for_terminal(&incident_json(i).to_string()))?;
+            }
+        }
+        Output::Csv | Output::Table => {
+            let headers = [
+                "incident",
+                "state",
+                "category",
+                "key",
+                "entries",
+                "clients",
+                "first seen",
+                "last seen",
+                "ack",
+            ];
+            let rows: Vec<Vec<String>> = found
+                .iter()
+                .map(|i| {
+                    vec![
+                        i.incident_id.clone(),
+                        i.state.as_str().to_owned(),
+                        i.key.category.as_str().to_owned(),
+                        key_text(i),
+                        i.entries.to_string(),
+                        i.distinct_clients.to_string(),
+                        format_rfc3339(i.first_seen_ms),
+                        format_rfc3339(i.last_seen_ms),
+                        i.acked_by.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            if ctx.output == Output::Csv {
+                let mut csv = csv_writer(out);
+                csv.write_record(headers)?;
+                for row in rows {
+                    csv.write_record(row.iter().map(|c| csv_cell(c)))?;
+                }
+                csv.flush()?;
+            } else {
+                print_table(out, &headers, &rows, 48)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The incident, or the one clear line a wrong id deserves.
+async fn find(ctx: &mut Session, id: &str) -> Result<IncidentState> {
+    match ctx.incident_reader().await?.find(id).await? {
+        Some(incident) => Ok(incident),
+        None => bail!("no incident {}", quoted(id)),
+    }
+}
+
+pub async fn show(ctx: &mut Session, id: &str) -> Result<()> {
+    let incident = find(ctx, id).await?;
+    let now = now_ms();
+    let silences = ctx.silence_table().await?.read_current(now).await?;
+    let silenced = silenced_by(&silences, &incident, None, now);
+    let activity = activity(ctx, &incident).await?;
+    let out = &mut std::io::stdout().lock();
+    if ctx.output == Output::Json {
+        let mut value = incident_json(&incident);
+        value["silencedBy"] = json!(silenced.map(|s| &s.id));
+        value["activity"] = json!(activity
+            .iter()
+            .map(|(at, n)| json!({"from": format_rfc3339(*at), "entries": n}))
+            .collect::<Vec<_>>());
+        writeln!(out, "{}", json_for_terminal(&value.to_string()))?;
+        return Ok(());
+    }
+    let i = &incident;
+    writeln!(
+        out,
+        "Incident {}  {}",
+        i.incident_id,
+        i.state.as_str().to_uppercase()
+    )?;
+    let line =
+        |out: &mut dyn Write, label: &str, value: String| writeln!(out, "  {label:<14}{value}");
+    line(
+        out,
+        "category",
+        format!("{} ({})", i.key.category, i.key.category.severity()),
+    )?;
+    line(out, "key", key_text(i))?;
+    line(out, "opened", format_rfc3339(i.opened_ms))?;
+    line(out, "first seen", format_rfc3339(i.first_seen_ms))?;
+    line(out, "last seen", format_rfc3339(i.last_seen_ms))?;
+    if let Some(at) = i.resolved_ms {
+        line(out, "resolved", format_rfc3339(at))?;
+    }
+    line(
+        out,
+        "entries",
+        format!(
+            "{} ({} since the last notification)",
+            i.entries,
+            i.entries_since_notified()
+        ),
+    )?;
+    let at_least = if i.clients_capped { "at least " } else { "" };
+    let names: Vec<String> = i.top_clients.iter().map(|c| quoted(c)).collect();
+    line(
+        out,
+        "clients",
+        format!(
+            "{at_least}{} distinct: {}",
+            i.distinct_clients,
+            names.join(", ")
+        ),
+    )?;
+    if let Some(details) = &i.details {
+        line(out, "details", quoted(details))?;
+    }
+    line(out, "log group", quoted(&i.log_group))?;
+    match &i.acked_by {
+        Some(by) => line(
+            out,
+            "acknowledged",
+            format!(
+                "by {}{}",
+                quoted(by),
+                i.ack_note
+                    .as_deref()
+                    .map(|n| format!(": {}", quoted(n)))
+                    .unwrap_or_default()
+            ),
+        )?,
+        None => line(out, "acknowledged", "no".into())?,
+    }
+    if i.held_back > 0 {
+        line(
+            out,
+            "held back",
+            format!("{} notification(s) by silences", i.held_back),
+        )?;
+    }
+    if let Some(s) = silenced {
+        line(
+            out,
+            "silenced",
+            format!(
+                "by {} until {} ({})",
+                s.id,
+                format_rfc3339(s.ends_ms),
+                quoted(&s.comment)
+            ),
+        )?;
+    }
+    line(
+        out,
+        "notifications",
+        if i.history.is_empty() {
+            "none yet".into()
+        } else {
+            i.history.join("; ")
+        },
+    )?;
+    writeln!(out, "  sample traces (iot-incidents get <traceId>):")?;
+    for trace in &i.sample_trace_ids {
+        writeln!(out, "    {}", quoted(trace))?;
+    }
+    if !activity.is_empty() {
+        let step = activity
+            .get(1)
+            .map(|(b, _)| b - activity[0].0)
+            .unwrap_or(60_000);
+        writeln!(out, "Activity (entries per {} min, UTC)", step / 60_000)?;
+        let max = activity.iter().map(|(_, n)| *n).max().unwrap_or(0);
+        for (at, n) in &activity {
+            writeln!(
+                out,
+                "  {}  {n:>6}  {}",
+                &format_rfc3339(*at)[..16],
+                bar(*n, max, 40)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The incident's stored entries per interval (at most 24 intervals of
+/// whole minutes over its first to last seen), read through the entry
+/// indexes: by rule for rule incidents, else by category.
+async fn activity(ctx: &mut Session, i: &IncidentState) -> Result<Vec<(i64, u64)>> {
+    let span = (i.last_seen_ms - i.first_seen_ms).max(0);
+    let step = ((span / 24 / 60_000) + 1) * 60_000;
+    let start = i.first_seen_ms - i.first_seen_ms.rem_euclid(step);
+    let filter = ListFilter {
+        category: Some(i.key.category),
+        rule: (i.key.kind.part_names().0 == "rule").then(|| i.key.first.clone()),
+        client: None,
+        since_ms: start,
+        until_ms: i.last_seen_ms.min(start + 92 * 86_400_000),
+    };
+    let rows = ctx
+        .reader()
+        .await?
+        .list(&filter, &plan(&filter), 20_000)
+        .await?;
+    let buckets = ((i.last_seen_ms - start) / step + 1) as usize;
+    let mut counts = vec![0u64; buckets.min(25)];
+    for row in rows
+        .iter()
+        .filter(|r| r.get("incidentId").and_then(Value::as_str) == Some(i.incident_id.as_str()))
+    {
+        let at = iot_log_monitor::aws::reader::time_of(row);
+        if let Some(slot) = counts.get_mut(((at - start).max(0) / step) as usize) {
+            *slot += 1;
+        }
+    }
+    Ok(counts
+        .into_iter()
+        .enumerate()
+        .map(|(n, c)| (start + n as i64 * step, c))
+        .collect())
+}
+
+pub async fn ack(ctx: &mut Session, args: AckArgs) -> Result<()> {
+    let incident = find(ctx, &args.incident_id).await?;
+    if incident.state != State::Open {
+        bail!(
+            "incident {} is resolved; nothing to acknowledge",
+            incident.incident_id
+        );
+    }
+    let by = args
+        .by
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "an operator".into());
+    let done = ctx
+        .incident_reader()
+        .await?
+        .acknowledge(&incident, &by, args.note.as_deref(), now_ms())
+        .await?;
+    if !done {
+        bail!("incident {} is no longer open", incident.incident_id);
+    }
+    println!(
+        "acknowledged {} by {}: no more reminders; its resolved notification still goes out",
+        incident.incident_id,
+        quoted(&by)
+    );
+    Ok(())
+}

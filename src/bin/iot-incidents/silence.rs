@@ -1,0 +1,169 @@
+//! `silence`, `silences` and `unsilence`: maintenance windows and known
+//! problems. While a silence matches an incident its notifications are held
+//! back (and counted); the function reads silences at most every 30 s.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use clap::{ArgGroup, Args};
+use serde_json::json;
+
+use iot_log_monitor::incident::silence::{Matchers, Silence, MAX_SILENCE_MS};
+use iot_log_monitor::model::category::Category;
+use iot_log_monitor::model::time::format_rfc3339;
+use iot_log_monitor::notify::display::{csv_cell, json_for_terminal, quoted};
+
+use crate::args::now_ms;
+use crate::output::{csv_writer, print_table, Output};
+use crate::session::Session;
+
+/// A silence's length: a duration (90m, 8h, 2d) of at most 30 days.
+fn silence_length(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))?;
+    if d.is_zero() {
+        return Err("a silence must last a while".into());
+    }
+    if d.as_millis() > MAX_SILENCE_MS as u128 {
+        return Err(format!("{text} is longer than 30 days"));
+    }
+    Ok(d)
+}
+
+#[derive(Args)]
+#[command(group(ArgGroup::new("matcher").required(true).multiple(true)
+    .args(["rule", "client", "category", "event_type", "log_reason", "all"])))]
+pub struct SilenceArgs {
+    /// Incidents of this rule.
+    #[arg(long)]
+    rule: Option<String>,
+    /// Incidents whose named clients are all this client.
+    #[arg(long)]
+    client: Option<String>,
+    #[arg(long)]
+    category: Option<Category>,
+    /// Incidents of this event type (Connect, Publish-In, an API name …).
+    #[arg(long)]
+    event_type: Option<String>,
+    /// Incidents of this failure reason as logged (AUTHORIZATION_FAILURE …,
+    /// or a CloudTrail errorCode).
+    #[arg(long)]
+    log_reason: Option<String>,
+    /// Every incident (only with this flag: a silence must say what it mutes).
+    #[arg(long)]
+    all: bool,
+    /// How long: 90m, 8h, 2d (at most 30 days).
+    #[arg(long = "for", value_parser = silence_length)]
+    length: Duration,
+    /// Why, for whoever finds it later.
+    #[arg(long)]
+    reason: String,
+    /// Who silences (default: $USER).
+    #[arg(long)]
+    by: Option<String>,
+}
+
+pub async fn silence(ctx: &mut Session, args: SilenceArgs) -> Result<()> {
+    let now = now_ms();
+    let silence = Silence {
+        id: format!("s-{:012x}", fastrand::u64(..) & 0xffff_ffff_ffff),
+        matchers: Matchers {
+            all: args.all,
+            category: args.category,
+            rule: args.rule,
+            event_type: args.event_type,
+            reason: args.log_reason,
+            client: args.client,
+        },
+        starts_ms: now,
+        ends_ms: now + args.length.as_millis() as i64,
+        comment: args.reason,
+        created_by: args
+            .by
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "an operator".into()),
+    };
+    ctx.silence_table().await?.create(&silence).await?;
+    println!("{}", silence.id);
+    eprintln!(
+        "silenced until {}: notifications of matching incidents are held back (entries are still stored)",
+        format_rfc3339(silence.ends_ms)
+    );
+    Ok(())
+}
+
+fn matchers_text(m: &Matchers) -> String {
+    let mut parts = Vec::new();
+    if m.all {
+        parts.push("all".to_owned());
+    }
+    let named = [
+        ("category", m.category.map(|c| c.as_str().to_owned())),
+        ("rule", m.rule.clone()),
+        ("eventType", m.event_type.clone()),
+        ("reason", m.reason.clone()),
+        ("client", m.client.clone()),
+    ];
+    for (name, value) in named {
+        if let Some(value) = value {
+            parts.push(format!("{name}={}", quoted(&value)));
+        }
+    }
+    parts.join(" ")
+}
+
+pub async fn list(ctx: &mut Session) -> Result<()> {
+    let now = now_ms();
+    let silences = ctx.silence_table().await?.read_current(now).await?;
+    if silences.is_empty() {
+        eprintln!("no active silences");
+        return Ok(());
+    }
+    let out = &mut std::io::stdout().lock();
+    match ctx.output {
+        Output::Json => {
+            for s in &silences {
+                let value = json!({
+                    "silenceId": s.id, "matchers": matchers_text(&s.matchers),
+                    "startsAt": format_rfc3339(s.starts_ms), "endsAt": format_rfc3339(s.ends_ms),
+                    "reason": s.comment, "createdBy": s.created_by,
+                });
+                writeln!(out, "{}", json_for_terminal(&value.to_string()))?;
+            }
+        }
+        Output::Csv | Output::Table => {
+            let headers = ["silence", "matches", "until", "reason", "by"];
+            let rows: Vec<Vec<String>> = silences
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.id.clone(),
+                        matchers_text(&s.matchers),
+                        format_rfc3339(s.ends_ms),
+                        s.comment.clone(),
+                        s.created_by.clone(),
+                    ]
+                })
+                .collect();
+            if ctx.output == Output::Csv {
+                let mut csv = csv_writer(out);
+                csv.write_record(headers)?;
+                for row in rows {
+                    csv.write_record(row.iter().map(|c| csv_cell(c)))?;
+                }
+                csv.flush()?;
+            } else {
+                print_table(out, &headers, &rows, 48)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn unsilence(ctx: &mut Session, id: &str) -> Result<()> {
+    if !ctx.silence_table().await?.end(id, now_ms()).await? {
+        bail!("no active silence {}", quoted(id));
+    }
+    println!("ended {id}: what it held back goes out with the next batch or sweep");
+    Ok(())
+}
