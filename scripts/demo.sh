@@ -73,6 +73,7 @@ inbox=$(sed -n 's/^INBOX_QUEUE_URL=//p' "$run_dir/resources.env")
 export ENTRIES_TABLE=$(sed -n 's/^ENTRIES_TABLE=//p' "$run_dir/resources.env")
 export FAILED_BATCH_QUEUE_URL=$(sed -n 's/^FAILED_BATCH_QUEUE_URL=//p' "$run_dir/resources.env")
 export INCIDENTS_TABLE=$(sed -n 's/^INCIDENTS_TABLE=//p' "$run_dir/resources.env")
+export SILENCES_TABLE=$(sed -n 's/^SILENCES_TABLE=//p' "$run_dir/resources.env")
 export ALERT_TOPIC_ARN=$(sed -n 's/^ALERT_TOPIC_ARN=//p' "$run_dir/resources.env")
 
 say "The function under the Lambda Runtime API (cargo lambda watch, 127.0.0.1:$lambda_port)"
@@ -148,7 +149,19 @@ trace=$(python3 scripts/demo_helpers.py first-trace "$run_dir/list.json" RuleNot
 say "iot-incidents get $trace"
 "$cli" --output table get "$trace" | tee "$run_dir/get.txt"
 
-say "A batch that failed every attempt, re-driven from the failure queue"
+say "iot-incidents incidents --state all"
+"$cli" --output table incidents --state all | tee "$run_dir/incidents.txt"
+"$cli" --output json incidents --state all >"$run_dir/incidents.json"
+incident=$(python3 scripts/demo_helpers.py incident "$run_dir/incidents.json" example_rule)
+say "iot-incidents show $incident"
+"$cli" --output table show "$incident" | tee "$run_dir/show.txt"
+
+say "A silence (maintenance of gateway-9): iot-incidents silence --rule legacy_rule --for 1h"
+silence=$("$cli" silence --rule legacy_rule --for 1h --reason "decommissioning gateway-9")
+echo "  $silence"
+"$cli" --output table silences | tee "$run_dir/silences.txt"
+
+say "A batch that failed every attempt, re-driven from the failure queue (its incident is silenced)"
 cat >"$run_dir/failed-lines.jsonl" <<LINES
 {"timestamp":"2026-01-01 00:00:00.000","logLevel":"ERROR","traceId":"9f1c7e20-demo-4c1e-8d7a-00000000redr","accountId":"123456789012","status":"Failure","eventType":"RuleNotFound","clientId":"gateway-9","topicName":"\$aws/rules/legacy_rule","ruleName":"legacy_rule","reason":"RuleNotFound","details":"Rule legacy_rule not found"}
 LINES
@@ -156,6 +169,30 @@ LINES
 "$cli" local fail-batch "$run_dir/events/failed.json"
 "$cli" redrive --dry-run | tee "$run_dir/redrive-dry-run.txt"
 "$cli" redrive | tee "$run_dir/redrive.txt"
+"$cli" --output json incidents >"$run_dir/open.json"
+legacy=$(python3 scripts/demo_helpers.py incident "$run_dir/open.json" legacy_rule)
+"$cli" local inbox --inbox-url "$inbox" --wait-seconds 1 | tee "$run_dir/silenced-inbox.txt"
+"$cli" --output table show "$legacy" | tee "$run_dir/show-silenced.txt"
+
+say "The silence ends: iot-incidents unsilence $silence; the next sweep sends what it held back"
+"$cli" unsilence "$silence"
+invoke "a sweep after the silence ended" events/schedule/sweep.json
+"$cli" local inbox --inbox-url "$inbox" --wait-seconds 3 | tee "$run_dir/released.txt"
+
+say "iot-incidents ack $legacy: no more reminders (its resolved notification still goes out)"
+"$cli" ack "$legacy" --by demo --note "gateway-9 is being retired"
+"$cli" --output table show "$legacy" | grep -E 'acknowledged|held back' | tee "$run_dir/show-acked.txt"
+
+say "iot-incidents trace: one message, from the log lines AWS IoT wrote (CloudWatch Logs on moto)"
+# What AWS IoT logged for gateway-9's message: its publish (a success, which
+# the subscription filter does not pass), then the missing rule.
+{
+  printf '{"timestamp":"2025-12-31 23:59:59.970","logLevel":"INFO","traceId":"9f1c7e20-demo-4c1e-8d7a-00000000redr","accountId":"123456789012","status":"Success","eventType":"Publish-In","protocol":"MQTT","topicName":"$aws/rules/legacy_rule","clientId":"gateway-9","principalId":"p","sourceIp":"203.0.113.9","sourcePort":50321}\n'
+  cat "$run_dir/failed-lines.jsonl"
+} >"$run_dir/trace-lines.jsonl"
+"$cli" encode --retime --time "$now_ms" --log-stream gateway-9 --seed 8 "$run_dir/trace-lines.jsonl" >"$run_dir/trace-event.json"
+"$cli" local put-logs "$run_dir/trace-event.json"
+"$cli" --output table trace 9f1c7e20-demo-4c1e-8d7a-00000000redr | tee "$run_dir/trace.txt"
 
 say "The function's own log: one summary line per invocation"
 grep -E 'batch processed|batch failed' "$run_dir/lambda.log" | sed -E 's/^.*\}: //' >"$run_dir/summaries.txt"

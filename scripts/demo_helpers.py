@@ -47,6 +47,16 @@ def first_trace(path, category):
     sys.exit(f"no {category} entry listed")
 
 
+def incident(path, rule):
+    """The id of the newest incident of a rule in `incidents --output json` output."""
+    for line in open(path):
+        row = json.loads(line)
+        if row.get("key", {}).get("rule") == rule:
+            print(row["incidentId"])
+            return
+    sys.exit(f"no incident of rule {rule} listed")
+
+
 def metrics(path):
     """The last EMF record of the function's log, as name = value lines."""
     records = [json.loads(line) for line in open(path) if line.strip()]
@@ -61,4 +71,4 @@ def metrics(path):
 
 
 if __name__ == "__main__":
-    {"invocation": invocation, "all-resolved": all_resolved, "first-trace": first_trace, "metrics": metrics}[sys.argv[1]](*sys.argv[2:])
+    {"invocation": invocation, "all-resolved": all_resolved, "incident": incident, "first-trace": first_trace, "metrics": metrics}[sys.argv[1]](*sys.argv[2:])

@@ -139,6 +139,42 @@ fn check(run: &Run) {
     assert!(line_with(out, "another sweep (nothing left to say)")
         .contains("ok: sweep: 0 open, 0 resolved, 0 notifications sent"));
 
+    // The operator's commands on what the demo's function wrote.
+    let incidents = run.file("incidents.txt");
+    assert_eq!(
+        incidents
+            .lines()
+            .filter(|l| l.contains(" resolved "))
+            .count(),
+        8,
+        "{incidents}"
+    );
+    assert!(run
+        .file("show.txt")
+        .contains("key           rule \"example_rule\""));
+    assert!(run.file("show.txt").contains("Activity (entries per"));
+    assert!(run.file("silences.txt").contains("rule=\"legacy_rule\""));
+    assert!(
+        run.file("redrive.txt").contains("0 notifications sent"),
+        "held back by the silence"
+    );
+    assert!(run
+        .file("show-silenced.txt")
+        .contains("held back     1 notification(s) by silences"));
+    let released = run.file("released.txt");
+    assert!(
+        released.contains("Subject: [AWS IoT] OPEN RuleNotFound: rule \"legacy_rule\""),
+        "{released}"
+    );
+    assert!(run
+        .file("show-acked.txt")
+        .contains("acknowledged  by \"demo\""));
+    let trace = run.file("trace.txt");
+    assert!(
+        trace.contains("Publish-In") && trace.contains("◀ stopped here"),
+        "{trace}"
+    );
+
     let listed: Vec<serde_json::Value> = run
         .file("list.json")
         .lines()
@@ -152,7 +188,7 @@ fn check(run: &Run) {
     assert!(run.file("redrive-dry-run.txt").contains("would process"));
     assert!(run
         .file("redrive.txt")
-        .contains("1 entries, 1 stored, 1 incidents, 1 notifications sent"));
+        .contains("1 entries, 1 stored, 1 incidents, 0 notifications sent"));
 
     let summaries = run.file("summaries.txt");
     let count = |pattern: &str| summaries.lines().filter(|l| l.contains(pattern)).count();
@@ -160,7 +196,7 @@ fn check(run: &Run) {
         count("message_type=\"DATA_MESSAGE\"") + count("CONTROL_MESSAGE"),
         10
     );
-    assert!(count("message_type=\"SWEEP\"") >= 3, "{summaries}");
+    assert!(count("message_type=\"SWEEP\"") >= 4, "{summaries}");
     assert_eq!(count("batch failed"), 1);
     let metrics = run.file("metrics.jsonl");
     assert_eq!(

@@ -276,3 +276,98 @@ async fn silences_refuse_what_would_mute_by_accident() {
         "--all, said explicitly, is accepted"
     );
 }
+
+/// `trace` on moto's CloudWatch Logs: the message's every log line
+/// (successes included) beside the entry the function stored, the step
+/// where it stopped marked; a trace id that is nowhere says so.
+#[tokio::test]
+async fn trace_shows_one_message_from_publish_to_where_it_stopped() {
+    let stack = Stack::new("ops-trace").await;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&stack.sdk);
+    let group = format!("AWSIotLogsV2-trace-{}", std::process::id());
+    logs.create_log_group()
+        .log_group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    logs.create_log_stream()
+        .log_group_name(&group)
+        .log_stream_name("s")
+        .send()
+        .await
+        .unwrap();
+    let now = now_ms();
+    let at = |n: i64| iot_log_monitor::model::time::format_iot_timestamp(now - 60_000 + n * 1_000);
+    let trace = "7e1d2c3b-trace-4a5b-9c8d-0000000000aa";
+    let lines = [
+        format!(
+            r#"{{"timestamp":"{}","logLevel":"INFO","traceId":"{trace}","accountId":"123456789012","status":"Success","eventType":"Publish-In","protocol":"MQTT","topicName":"dt/plant/1","clientId":"plc-7","principalId":"p","sourceIp":"203.0.113.9","sourcePort":50000}}"#,
+            at(0)
+        ),
+        format!(
+            r#"{{"timestamp":"{}","logLevel":"INFO","traceId":"{trace}","accountId":"123456789012","status":"Success","eventType":"RuleMatch","topicName":"dt/plant/1","ruleName":"StoreTelemetry","clientId":"plc-7"}}"#,
+            at(1)
+        ),
+        format!(
+            r#"{{"timestamp":"{}","logLevel":"ERROR","traceId":"{trace}","accountId":"123456789012","status":"Failure","eventType":"RuleExecution","topicName":"dt/plant/1","ruleName":"StoreTelemetry","ruleAction":"DynamoAction","clientId":"plc-7","reason":"ResourceNotFoundException","details":"Requested resource not found"}}"#,
+            at(2)
+        ),
+        // Another message's line: not part of this trace.
+        format!(
+            r#"{{"timestamp":"{}","logLevel":"INFO","traceId":"other-trace","status":"Success","eventType":"Publish-In","clientId":"x"}}"#,
+            at(3)
+        ),
+    ];
+    let events: Vec<_> = lines
+        .iter()
+        .enumerate()
+        .map(|(n, l)| {
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(now - 60_000 + n as i64 * 1_000)
+                .message(l)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    logs.put_log_events()
+        .log_group_name(&group)
+        .log_stream_name("s")
+        .set_log_events(Some(events))
+        .send()
+        .await
+        .unwrap();
+    // The function stored the failure (what the subscription filter passes).
+    let mut spec = iot_log_monitor::tooling::encode::BatchSpec::new(&group, "s");
+    spec.id_seed = 3;
+    let failure = iot_log_monitor::tooling::encode::subscription_event_json(
+        &spec,
+        [(now - 58_000, lines[2].as_str())],
+    );
+    run(&stack.processor(&[]), &failure, now).await;
+
+    let shown = out(&stack, &["--output", "table", "trace", trace]);
+    let steps: Vec<&str> = shown.lines().skip(1).collect();
+    assert_eq!(steps.len(), 3, "{shown}");
+    assert!(
+        steps[0].contains("Publish-In") && steps[0].contains("Success"),
+        "{shown}"
+    );
+    assert!(steps[1].contains("RuleMatch"), "{shown}");
+    assert!(
+        steps[2].contains("RuleExecution") && steps[2].contains("stopped here"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&group),
+        "the log group came from the stored entry: {shown}"
+    );
+    let json = json_lines(&out(&stack, &["--output", "json", "trace", trace]));
+    assert_eq!(json.iter().filter(|s| s["stoppedHere"] == true).count(), 1);
+
+    let nowhere = with_function_env(&stack, &["trace", "no-such-trace", "--log-group", &group])
+        .output()
+        .unwrap();
+    assert!(nowhere.status.success());
+    assert!(nowhere.stdout.is_empty(), "nothing printed as data");
+    assert!(String::from_utf8_lossy(&nowhere.stderr).contains("is nowhere"));
+}

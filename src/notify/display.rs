@@ -122,6 +122,86 @@ pub fn csv_cell(s: &str) -> String {
     }
 }
 
+/// `s` as one POSIX shell word: [`escape`]d (so it holds no control,
+/// bidi or invisible character), then single-quoted with each `'` written
+/// `'\''`. Inside single quotes a shell expands nothing (`$`, backquotes,
+/// `;`, spaces are plain text), so whatever a device named it, the value
+/// stays one argument of the command it is pasted into.
+pub fn shell_quoted(s: &str) -> String {
+    let text = escape(s);
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('\'');
+    for c in text.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// The characters chat markdown (Slack's mrkdwn, Teams' markdown, the
+/// CommonMark that Amazon Q Developer in chat applications converts from)
+/// reads as links, mentions or the end of a code span, each with a look-alike
+/// that reads as nothing: `` ` `` closes a code span, `<…|…>` is Slack's
+/// link and mention syntax (`<!here>`, `<@U123>`; without `<` a `|` is
+/// plain), `&` starts an entity, `[…](…)` is a markdown link.
+fn chat_lookalike(c: char) -> Option<char> {
+    Some(match c {
+        '`' => '\u{02CB}', // ˋ MODIFIER LETTER GRAVE ACCENT
+        '<' => '\u{2039}', // ‹
+        '>' => '\u{203A}', // ›
+        '&' => '\u{FF06}', // ＆
+        '[' => '\u{FF3B}', // ［
+        ']' => '\u{FF3D}', // ］
+        _ => return None,
+    })
+}
+
+/// Device text as an inline code span for chat markdown: [`escape`]d (one
+/// line, no control or invisible character), with the characters that could
+/// close the span or make a link or mention replaced by look-alikes. Inside
+/// a code span `*`, `_`, `~` and bare URLs are shown as they are, so a name
+/// can neither format the message nor add a link to it.
+pub fn chat_code(s: &str) -> String {
+    let text = escape(s);
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('`');
+    for c in text.chars() {
+        out.push(chat_lookalike(c).unwrap_or(c));
+    }
+    out.push('`');
+    out
+}
+
+/// Device text for chat fields shown without a code span: as [`chat_code`]
+/// but unquoted, and with the emphasis characters replaced too, so the text
+/// cannot format itself: every `*` and `~`, and each `_` that is not inside
+/// a word (`CLIENT_ERROR` and `my_rule` emphasise nothing and stay as they
+/// are; `_x_` would).
+pub fn chat_text(s: &str) -> String {
+    let text = escape(s);
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    for (i, &c) in chars.iter().enumerate() {
+        let in_word = |at: Option<&char>| at.is_some_and(|c| c.is_alphanumeric());
+        out.push(match c {
+            '*' => '\u{2217}', // ∗
+            '~' => '\u{223C}', // ∼
+            '_' if in_word(i.checked_sub(1).and_then(|p| chars.get(p)))
+                && in_word(chars.get(i + 1)) =>
+            {
+                '_'
+            }
+            '_' => '\u{02CD}', // ˍ
+            c => chat_lookalike(c).unwrap_or(c),
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +286,82 @@ mod tests {
         assert_eq!(csv_cell("a;=1"), "\"a;=1\"", "a locale that splits on `;`");
         assert_eq!(csv_cell("2026-11-22T10:00:00Z"), "2026-11-22T10:00:00Z");
         assert_eq!(csv_cell("x\ny"), "x\\ny", "one record per line");
+    }
+
+    /// Splits `s` as a POSIX shell would split a command line made only of
+    /// single-quoted strings, `\'` and plain characters; `None` when anything
+    /// else (an unquoted metacharacter or space) appears.
+    fn shell_words(s: &str) -> Option<Vec<String>> {
+        let mut words = Vec::new();
+        let mut word: Option<String> = None;
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' => {
+                    let w = word.get_or_insert_with(String::new);
+                    loop {
+                        match chars.next()? {
+                            '\'' => break,
+                            c => w.push(c),
+                        }
+                    }
+                }
+                '\\' => word.get_or_insert_with(String::new).push(chars.next()?),
+                ' ' => words.extend(word.take()),
+                c if c.is_ascii_alphanumeric() || "-_./:=,".contains(c) => {
+                    word.get_or_insert_with(String::new).push(c)
+                }
+                _ => return None,
+            }
+        }
+        words.extend(word);
+        Some(words)
+    }
+
+    #[test]
+    fn a_shell_quoted_value_stays_one_word_whatever_it_holds() {
+        for hostile in [
+            "plain_rule",
+            "x'; rm -rf / #",
+            "'",
+            "''",
+            "a'\\''b",
+            "$(reboot)`id`${HOME}",
+            "line\nbreak\r\u{1b}[2J",
+            "bidi\u{202e}txt",
+            "",
+        ] {
+            let quoted = shell_quoted(hostile);
+            assert!(!quoted.chars().any(is_unsafe_char), "{quoted:?}");
+            let command = format!("aws iot get-topic-rule --rule-name {quoted}");
+            let words = shell_words(&command).unwrap_or_else(|| panic!("{command}"));
+            assert_eq!(words.len(), 5, "{command}");
+            assert_eq!(words[4], escape(hostile), "{command}");
+        }
+    }
+
+    #[test]
+    fn chat_text_cannot_close_its_code_span_or_make_links() {
+        let hostile = "a`b [x](http://evil) <http://evil|y> <!here> &lt; *b* _i_ ~s~\n";
+        let code = chat_code(hostile);
+        assert_eq!(code.matches('`').count(), 2, "{code}");
+        assert!(code.starts_with('`') && code.ends_with('`'));
+        for bad in ['<', '>', '[', ']', '&', '\n'] {
+            assert!(!code.contains(bad), "{bad:?} in {code}");
+        }
+        assert!(
+            code.contains("*b*"),
+            "emphasis is plain text inside a code span"
+        );
+        let text = chat_text(hostile);
+        for bad in ['`', '<', '>', '[', ']', '&', '*', '_', '~', '\n'] {
+            assert!(!text.contains(bad), "{bad:?} in {text}");
+        }
+        assert_eq!(chat_code("my_rule-1"), "`my_rule-1`");
+        assert_eq!(
+            chat_text("my_rule DUPLICATE_CLIENT_ID"),
+            "my_rule DUPLICATE_CLIENT_ID"
+        );
+        assert_eq!(chat_text("_x_ a_ _b __c__"), "ˍxˍ aˍ ˍb ˍˍcˍˍ");
     }
 }

@@ -1,6 +1,8 @@
 //! What people and machines are told: incident notifications rendered for
-//! email and JSON within SNS's limits, and device text made safe to show
-//! anywhere.
+//! email, chat and JSON within SNS's limits, each saying what the incident
+//! means and what to check, and device text made safe to show anywhere.
 
+pub mod chat;
 pub mod display;
+pub mod hints;
 pub mod notification;

@@ -1,6 +1,8 @@
-//! Notifications rendered for people (email) and for machines (JSON), within
-//! SNS's limits whatever the entries held: one per incident transition
-//! (opened, reminder, resolved).
+//! Notifications rendered for people (email), for chat (Slack and Teams
+//! through Amazon Q Developer) and for machines (JSON), within SNS's limits
+//! whatever the entries held: one per incident transition (opened,
+//! reminder, resolved). Each says what the incident means and what to
+//! check ([`hints`](crate::notify::hints)).
 
 use std::borrow::Cow;
 
@@ -11,7 +13,9 @@ use crate::incident::key::KeyKind;
 use crate::incident::lifecycle::{notification_id, IncidentState, Transition};
 use crate::model::category::Category;
 use crate::model::time::format_rfc3339;
-use crate::notify::display::{escape, quoted};
+use crate::notify::chat::custom_notification;
+use crate::notify::display::{escape, is_unsafe_char, quoted};
+use crate::notify::hints::hint_within;
 use crate::store::keys::truncate_str;
 
 /// SNS subjects must be ASCII, without control characters, under 100 characters.
@@ -21,7 +25,6 @@ pub const MAX_SUBJECT_CHARS: usize = 99;
 pub const MAX_NOTIFICATION_BYTES: usize = 24 * 1024;
 pub const MAX_PUBLISH_BATCH: usize = 10;
 pub const MAX_PUBLISH_BATCH_BYTES: usize = 256 * 1024;
-const MAX_FIELD_BYTES: usize = 1024;
 /// Message attribute values stay short enough to filter on.
 const MAX_ATTRIBUTE_BYTES: usize = 256;
 
@@ -31,8 +34,10 @@ pub struct RenderedNotification {
     /// The notification id: the incident id and the transition.
     pub id: String,
     pub subject: String,
-    /// The `MessageStructure: json` body: `default` (JSON, for SQS, Lambda,
-    /// HTTPS and every other protocol) and `email` (text).
+    /// The `MessageStructure: json` body: `default` (the [`NotificationBody`]
+    /// JSON, for SQS, Lambda and every other protocol), `email` (text) and
+    /// `https` (the Amazon Q Developer custom notification, for chat: Amazon
+    /// Q subscribes over HTTPS; see [`chat`](crate::notify::chat)).
     pub message: String,
     pub attributes: Vec<(&'static str, String)>,
 }
@@ -80,8 +85,23 @@ pub struct NotificationBody<'a> {
     pub log_group: Cow<'a, str>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub acknowledged_by: Option<Cow<'a, str>>,
+    /// Notifications of the incident that silences held back before this one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub held_back_by_silences: u64,
+    /// What the incident means, in one line (empty in notifications from
+    /// before hints).
+    #[serde(borrow, default)]
+    pub meaning: Cow<'a, str>,
+    /// What to check or run, in one line, with the incident's own names
+    /// shell-quoted in the commands.
+    #[serde(borrow, default)]
+    pub check: Cow<'a, str>,
     /// The command that shows the incident.
     pub show_command: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The email text of a notification, from the JSON that machine subscribers
@@ -116,7 +136,7 @@ fn headline(transition: Transition) -> &'static str {
 /// Makes `s` unable to say "resolved" (in any case): only the subject's own
 /// headline may, so a name chosen by a device cannot make an opened
 /// incident read as a resolved one.
-fn without_verdict(s: &str) -> String {
+pub(crate) fn without_verdict(s: &str) -> String {
     const WORD: &str = "resolved";
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
@@ -171,35 +191,119 @@ fn subject_line(incident: &IncidentState, transition: Transition) -> String {
     out
 }
 
+/// How much of each field from outside a notification keeps. The first
+/// that fits under [`MAX_NOTIFICATION_BYTES`] is used: fields full of
+/// characters that every representation escapes (a control character is 6
+/// to 12 bytes in each of the three) can need the smaller ones.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    /// Key parts and names (rule, reason, client ids).
+    part: usize,
+    /// Details and the log group.
+    field: usize,
+    /// Top clients and sample traces shown.
+    list: usize,
+    trace: usize,
+    /// Incident ids (ours: about 20 characters).
+    id: usize,
+}
+
+const BUDGETS: [Budget; 5] = [
+    Budget {
+        part: 256,
+        field: 1024,
+        list: 5,
+        trace: 128,
+        id: 64,
+    },
+    Budget {
+        part: 128,
+        field: 512,
+        list: 5,
+        trace: 64,
+        id: 64,
+    },
+    Budget {
+        part: 64,
+        field: 256,
+        list: 3,
+        trace: 64,
+        id: 64,
+    },
+    Budget {
+        part: 32,
+        field: 128,
+        list: 2,
+        trace: 48,
+        id: 64,
+    },
+    Budget {
+        part: 16,
+        field: 48,
+        list: 1,
+        trace: 40,
+        id: 40,
+    },
+];
+
 /// Renders the notification of `transition` for `incident` (as it stands
 /// once claimed). `delta`, when a batch brought it, names that batch's
-/// busiest clients. Every field from outside is cut to a fixed size, so the
-/// result stays under [`MAX_NOTIFICATION_BYTES`] whatever the entries held.
+/// busiest clients. Every field from outside is cut to a fixed size, and
+/// cut further while the whole message would be over
+/// [`MAX_NOTIFICATION_BYTES`], so it fits whatever the entries held.
 pub fn render(
     incident: &IncidentState,
     transition: Transition,
     delta: Option<&Delta>,
 ) -> RenderedNotification {
+    let mut rendered = None;
+    for budget in BUDGETS {
+        let n = render_within(incident, transition, delta, budget);
+        let fits = n.message.len() <= MAX_NOTIFICATION_BYTES;
+        rendered = Some(n);
+        if fits {
+            break;
+        }
+    }
+    rendered.expect("at least one budget")
+}
+
+fn render_within(
+    incident: &IncidentState,
+    transition: Transition,
+    delta: Option<&Delta>,
+    budget: Budget,
+) -> RenderedNotification {
     fn cut(s: &str, max: usize) -> Cow<'_, str> {
         Cow::Borrowed(truncate_str(s, max))
     }
-    let id = notification_id(truncate_str(&incident.incident_id, 64), transition);
+    let id = notification_id(truncate_str(&incident.incident_id, budget.id), transition);
     let (first_name, second_name) = incident.key.kind.part_names();
-    let mut key = vec![(Cow::Borrowed(first_name), cut(&incident.key.first, 256))];
+    let mut key = vec![(
+        Cow::Borrowed(first_name),
+        cut(&incident.key.first, budget.part),
+    )];
     if let (Some(name), Some(value)) = (second_name, &incident.key.second) {
-        key.push((Cow::Borrowed(name), cut(value, 256)));
+        key.push((Cow::Borrowed(name), cut(value, budget.part)));
     }
     let top_clients: Vec<Cow<'_, str>> = match delta {
         Some(d) if !d.top_clients.is_empty() => d
             .top_clients
             .iter()
-            .map(|(name, _)| cut(name, 256))
+            .take(budget.list)
+            .map(|(name, _)| cut(name, budget.part))
             .collect(),
-        _ => incident.top_clients.iter().map(|c| cut(c, 256)).collect(),
+        _ => incident
+            .top_clients
+            .iter()
+            .take(budget.list)
+            .map(|c| cut(c, budget.part))
+            .collect(),
     };
+    let hint = hint_within(&incident.key, budget.part);
     let body = NotificationBody {
         notification_id: Cow::Borrowed(&id),
-        incident_id: cut(&incident.incident_id, 64),
+        incident_id: cut(&incident.incident_id, budget.id),
         transition: Cow::Borrowed(transition.label()),
         category: incident.key.category,
         severity: Cow::Borrowed(incident.key.category.severity()),
@@ -214,23 +318,34 @@ pub fn render(
         last_seen: format_rfc3339(incident.last_seen_ms),
         opened_at: format_rfc3339(incident.opened_ms),
         resolved_at: incident.resolved_ms.map(format_rfc3339),
-        details: incident.details.as_deref().map(|d| cut(d, MAX_FIELD_BYTES)),
+        details: incident.details.as_deref().map(|d| cut(d, budget.field)),
         sample_trace_ids: incident
             .sample_trace_ids
             .iter()
-            .map(|s| cut(s, 128))
+            .take(budget.list)
+            .map(|s| cut(s, budget.trace))
             .collect(),
-        account_id: incident.account_id.as_deref().map(|a| cut(a, 64)),
-        log_group: cut(&incident.log_group, MAX_FIELD_BYTES),
-        acknowledged_by: incident.acked_by.as_deref().map(|a| cut(a, 128)),
+        account_id: incident
+            .account_id
+            .as_deref()
+            .map(|a| cut(a, 64.min(budget.field))),
+        log_group: cut(&incident.log_group, budget.field),
+        acknowledged_by: incident
+            .acked_by
+            .as_deref()
+            .map(|a| cut(a, 128.min(budget.part))),
+        held_back_by_silences: incident.held_back,
+        meaning: Cow::Borrowed(hint.meaning),
+        check: Cow::Owned(hint.check),
         show_command: format!(
             "iot-incidents show {}",
-            escape(truncate_str(&incident.incident_id, 64))
+            escape(truncate_str(&incident.incident_id, budget.id))
         ),
     };
     let text = render_text(&body);
     let json = serde_json::to_string(&body).expect("plain data serialises");
-    let message = serde_json::json!({ "default": json, "email": text }).to_string();
+    let chat = custom_notification(&body);
+    let message = serde_json::json!({ "default": json, "email": text, "https": chat }).to_string();
 
     // Subscription filter policies compare these: one line each, no
     // control or invisible characters, bounded.
@@ -283,6 +398,26 @@ fn render_text(b: &NotificationBody<'_>) -> String {
     };
     let _ = writeln!(t, "{verdict}: {} for {what}.", b.category);
     let _ = writeln!(t, "{}\n", what_it_means(b.category));
+    // The hint's meaning is the table's own text; its check holds the
+    // incident's names shell-quoted (escaped, so on this one line).
+    // (Escaped again only if it holds what a line must not: a body read
+    // back by `email_text` may not be one this code wrote.)
+    let one_line = |s: &'_ str| -> String {
+        if s.chars().any(is_unsafe_char) {
+            escape(s).into_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    if !b.meaning.is_empty() {
+        let _ = writeln!(t, "What it means: {}", one_line(&b.meaning));
+    }
+    if !b.check.is_empty() {
+        let _ = writeln!(t, "What to check: {}", one_line(&b.check));
+    }
+    if !b.meaning.is_empty() || !b.check.is_empty() {
+        t.push('\n');
+    }
     let _ = writeln!(t, "Incident:     {}", escape(&b.incident_id));
     let _ = writeln!(t, "Severity:     {}", b.severity);
     let _ = writeln!(t, "Opened:       {}", b.opened_at);
@@ -320,6 +455,13 @@ fn render_text(b: &NotificationBody<'_>) -> String {
         let _ = writeln!(t, "Account:      {}", quoted(a));
     }
     let _ = writeln!(t, "Log group:    {}", quoted(&b.log_group));
+    if b.held_back_by_silences > 0 {
+        let _ = writeln!(
+            t,
+            "Held back:    {} notification(s) by silences before this one",
+            b.held_back_by_silences
+        );
+    }
     if let Some(by) = &b.acknowledged_by {
         let _ = writeln!(t, "Acknowledged: by {} (no reminders)", quoted(by));
     }
@@ -328,8 +470,9 @@ fn render_text(b: &NotificationBody<'_>) -> String {
     for trace in &b.sample_trace_ids {
         let _ = writeln!(t, "  {}", quoted(trace));
     }
-    let _ = writeln!(t, "\nThe incident:           {}", b.show_command);
-    let _ = writeln!(t, "Every entry of a trace: iot-incidents get <traceId>");
+    // The command that shows the incident comes last.
+    let _ = writeln!(t, "\nEvery entry of a trace: iot-incidents get <traceId>");
+    let _ = writeln!(t, "The incident:           {}", b.show_command);
     t
 }
 
@@ -523,6 +666,296 @@ mod tests {
         }
         // Machines get the value itself, as JSON.
         assert_eq!(json["key"][0][1], forged);
+    }
+
+    fn chat(n: &RenderedNotification) -> serde_json::Value {
+        let structure: serde_json::Value = serde_json::from_str(&n.message).unwrap();
+        serde_json::from_str(structure["https"].as_str().expect("an https key")).unwrap()
+    }
+
+    /// The text of a chat field with its inline code spans taken out: what
+    /// markdown would read as markup.
+    fn outside_code(s: &str) -> String {
+        s.split('`').step_by(2).collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn notifications_say_what_it_means_and_what_to_check() {
+        let n = render(&throttled("ingest_a"), Transition::Opened, None);
+        let (email, json) = parts(&n);
+        let meaning = json["meaning"].as_str().unwrap();
+        let check = json["check"].as_str().unwrap();
+        assert!(meaning.contains("RuleExecutionThrottled"), "{meaning}");
+        assert!(
+            check.contains("RuleMessageThrottled for rule 'ingest_a'"),
+            "{check}"
+        );
+        assert!(
+            email.contains(&format!("\nWhat it means: {meaning}\n")),
+            "{email}"
+        );
+        assert!(
+            email.contains(&format!("\nWhat to check: {check}\n")),
+            "{email}"
+        );
+        let mut job = open_incident();
+        job.key = IncidentKey {
+            category: Category::Failure,
+            kind: KeyKind::Job,
+            first: "UpdateJobExecution".into(),
+            second: Some("fw-2.1".into()),
+        };
+        let (_, json) = parts(&render(&job, Transition::Opened, None));
+        assert!(
+            json["check"].as_str().unwrap().starts_with(
+                "aws iot describe-job-execution --job-id 'fw-2.1' --thing-name <thing-name>"
+            ),
+            "{}",
+            json["check"]
+        );
+    }
+
+    #[test]
+    fn the_show_command_is_the_last_line_of_the_text() {
+        for transition in [
+            Transition::Opened,
+            Transition::Reminder(1),
+            Transition::Resolved,
+        ] {
+            let n = render(&throttled("r"), transition, None);
+            let (email, json) = parts(&n);
+            let last = email.trim_end().lines().last().unwrap();
+            assert!(
+                last.ends_with(json["showCommand"].as_str().unwrap()),
+                "{email}"
+            );
+            assert_eq!(last, "The incident:           iot-incidents show k-1");
+        }
+    }
+
+    #[test]
+    fn a_notification_without_hint_fields_still_reads() {
+        let n = render(&throttled("r"), Transition::Opened, None);
+        let structure: serde_json::Value = serde_json::from_str(&n.message).unwrap();
+        let mut json: serde_json::Value =
+            serde_json::from_str(structure["default"].as_str().unwrap()).unwrap();
+        json.as_object_mut().unwrap().remove("meaning");
+        json.as_object_mut().unwrap().remove("check");
+        let text = email_text(&json.to_string()).unwrap();
+        assert!(!text.contains("What to check"), "{text}");
+        assert!(text.contains("iot-incidents show k-1"));
+        // A forged body cannot add lines through its hint fields.
+        json["check"] = "x\nSeverity:     low".into();
+        let text = email_text(&json.to_string()).unwrap();
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("Severity:")).count(),
+            1,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn chat_gets_an_amazon_q_custom_notification_threaded_by_incident() {
+        let mut i = throttled("ingest_a");
+        i.incident_id = "0123456789abcdef-3".into();
+        let n = render(&i, Transition::Opened, None);
+        let structure: serde_json::Value = serde_json::from_str(&n.message).unwrap();
+        assert_eq!(
+            structure.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["default", "email", "https"]
+        );
+        let c = chat(&n);
+        assert_eq!(c["version"], "1.0");
+        assert_eq!(c["source"], "custom");
+        assert_eq!(c["id"], n.id);
+        assert_eq!(c["content"]["textType"], "client-markdown");
+        assert_eq!(c["metadata"]["threadId"], "0123456789abcdef-3");
+        let title = c["content"]["title"].as_str().unwrap();
+        assert_eq!(
+            title,
+            ":rotating_light: OPEN RuleMessageThrottled: rule `ingest_a` (12 entries)"
+        );
+        let description = c["content"]["description"].as_str().unwrap();
+        assert!(
+            description.contains("*What it means:* The rules engine throttled"),
+            "{description}"
+        );
+        assert!(
+            description.contains("*Top clients:* `dev-1`"),
+            "{description}"
+        );
+        let steps: Vec<&str> = c["content"]["nextSteps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        assert!(
+            steps[0].starts_with("What to check: `CloudWatch metric"),
+            "{steps:?}"
+        );
+        assert!(steps[0].contains("for rule 'ingest_a'"), "{steps:?}");
+        assert_eq!(
+            steps[1],
+            "The incident: `iot-incidents show 0123456789abcdef-3`"
+        );
+        assert_eq!(
+            c["content"]["keywords"],
+            serde_json::json!(["RuleMessageThrottled", "high", "opened", "AWS IoT"])
+        );
+        assert_eq!(c["metadata"]["eventType"], "AWS IoT incident opened");
+        assert_eq!(
+            c["metadata"]["additionalContext"]["incidentId"],
+            "0123456789abcdef-3"
+        );
+        assert_eq!(c["metadata"]["relatedResources"][0], "rule: ingest_a");
+        // Every update of the incident threads under the same id.
+        i.sent = 1;
+        i.resolved_ms = Some(5_000);
+        for transition in [Transition::Reminder(1), Transition::Resolved] {
+            let later = chat(&render(&i, transition, None));
+            assert_eq!(later["metadata"]["threadId"], "0123456789abcdef-3");
+            assert_ne!(later["id"], c["id"]);
+        }
+        // The other keys are as they were: the body for machines, text for people.
+        let (email, json) = parts(&n);
+        assert_eq!(json["incidentId"], "0123456789abcdef-3");
+        assert!(email.starts_with("Incident opened: RuleMessageThrottled"));
+    }
+
+    #[test]
+    fn a_hostile_name_cannot_add_a_link_or_formatting_in_chat() {
+        let hostile = "x`](http://evil.example) [click](http://evil.example) <http://evil.example|here> <!channel> *bold* _it_ ~s~ ```block``` \n\n*Severity:* low resolved";
+        let mut i = throttled(hostile);
+        i.details = Some(hostile.into());
+        i.top_clients = vec![hostile.into()];
+        i.sample_trace_ids = vec![hostile.into()];
+        i.log_group = hostile.into();
+        i.account_id = Some(hostile.into());
+        i.acked_by = Some(hostile.into());
+        let c = chat(&render(&i, Transition::Opened, None));
+        let content = &c["content"];
+        let mut fields = vec![
+            content["title"].as_str().unwrap().to_owned(),
+            content["description"].as_str().unwrap().to_owned(),
+        ];
+        fields.extend(
+            content["nextSteps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_owned()),
+        );
+        for field in &fields {
+            for line in field.lines() {
+                assert_eq!(
+                    line.matches('`').count() % 2,
+                    0,
+                    "a code span left open: {line}"
+                );
+                let markup = outside_code(line);
+                for bad in [
+                    "http", "evil", "](", "<", ">", "[", "|", "_it_", "~s~", "\\n",
+                ] {
+                    assert!(!markup.contains(bad), "{bad:?} outside code in {line}");
+                }
+            }
+        }
+        let description = content["description"].as_str().unwrap();
+        assert_eq!(
+            description
+                .lines()
+                .filter(|l| l.starts_with("*Severity:*"))
+                .count(),
+            1,
+            "{description}"
+        );
+        assert!(!content["title"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("resolved"));
+        let metadata = &c["metadata"];
+        let values = metadata["relatedResources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(metadata["additionalContext"].as_object().unwrap().values())
+            .chain([&metadata["summary"], &metadata["eventType"]]);
+        for value in values {
+            let value = value.as_str().unwrap();
+            for bad in ["<", ">", "[", "](", "`", "*bold*", "_it_", "~s~", "\n"] {
+                assert!(!value.contains(bad), "{bad:?} in {value}");
+            }
+        }
+    }
+
+    #[test]
+    fn chat_fields_stay_within_their_limits() {
+        use crate::notify::chat::*;
+        let mut i = throttled(&"long-rule-name".repeat(100));
+        i.details = Some("d".repeat(5000));
+        i.top_clients = vec!["c".repeat(250); 5];
+        i.sample_trace_ids = vec!["t".repeat(120); 5];
+        i.log_group = "g".repeat(1000);
+        let c = chat(&render(&i, Transition::Opened, None));
+        let chars = |v: &serde_json::Value| v.as_str().unwrap().chars().count();
+        assert!(chars(&c["content"]["title"]) <= MAX_TITLE_CHARS);
+        assert!(chars(&c["content"]["description"]) <= MAX_DESCRIPTION_CHARS);
+        let steps = c["content"]["nextSteps"].as_array().unwrap();
+        assert!(steps.len() <= MAX_NEXT_STEPS && steps.iter().all(|s| chars(s) <= MAX_STEP_CHARS));
+        assert!(c["content"]["keywords"].as_array().unwrap().len() <= MAX_KEYWORDS);
+        let related = c["metadata"]["relatedResources"].as_array().unwrap();
+        assert!(related.len() <= MAX_RELATED_RESOURCES);
+        assert!(related.iter().all(|r| chars(r) <= MAX_METADATA_CHARS));
+        let context = c["metadata"]["additionalContext"].as_object().unwrap();
+        assert!(context.values().all(|v| chars(v) <= MAX_METADATA_CHARS));
+    }
+
+    /// Every field full of what each representation escapes most: control
+    /// characters (`\u0007` in JSON twice over, `\u{0007}` in text), quotes,
+    /// backslashes, markdown characters; and long lists.
+    #[test]
+    fn the_whole_message_stays_within_sns_limits_for_the_worst_input() {
+        let worst = "\u{7}\"\\`<[&|\u{202e}".repeat(20_000);
+        for kind in [
+            KeyKind::Rule,
+            KeyKind::RuleAction,
+            KeyKind::Operation,
+            KeyKind::ApiCall,
+            KeyKind::Job,
+            KeyKind::LogGroup,
+        ] {
+            let mut i = throttled(&worst);
+            i.key.kind = kind;
+            i.key.second = Some(worst.clone());
+            i.incident_id = worst.clone();
+            i.details = Some(worst.clone());
+            i.log_group = worst.clone();
+            i.account_id = Some(worst.clone());
+            i.acked_by = Some(worst.clone());
+            i.top_clients = vec![worst.clone(); 50];
+            i.sample_trace_ids = vec![worst.clone(); 50];
+            i.resolved_ms = Some(5_000);
+            for transition in [
+                Transition::Opened,
+                Transition::Reminder(2),
+                Transition::Resolved,
+            ] {
+                let n = render(&i, transition, None);
+                assert!(
+                    n.message.len() <= MAX_NOTIFICATION_BYTES,
+                    "{kind:?}: {} bytes",
+                    n.message.len()
+                );
+                let c = chat(&n);
+                assert_eq!(c["version"], "1.0");
+                let (email, _) = parts(&n);
+                assert!(!email
+                    .chars()
+                    .any(|c| c != '\n' && crate::notify::display::is_unsafe_char(c)));
+            }
+        }
     }
 
     #[test]

@@ -39,6 +39,14 @@ pub enum LocalCommand {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Write the log lines of subscription events into CloudWatch Logs, as
+    /// AWS IoT wrote them before the subscription delivered them (so `trace`
+    /// finds them).
+    PutLogs {
+        /// Subscription event files (events/*.json).
+        #[arg(required = true)]
+        events: Vec<PathBuf>,
+    },
     /// Put a batch into the failure queue as Lambda's OnFailure destination would.
     FailBatch {
         /// A subscription event file (events/*.json).
@@ -86,6 +94,14 @@ pub async fn run(ctx: &mut Session, command: LocalCommand) -> Result<()> {
                 iot_log_monitor::tooling::encode::synthetic_event(entries, failure_percent, seed)
             );
         }
+        LocalCommand::PutLogs { events } => {
+            let logs = aws_sdk_cloudwatchlogs::Client::new(ctx.sdk().await);
+            let mut written = 0;
+            for file in events {
+                written += put_logs(&logs, &std::fs::read_to_string(&file)?).await?;
+            }
+            eprintln!("{written} log line(s) written");
+        }
         LocalCommand::FailBatch { event, error_type } => {
             let queue = FailureQueue::open(ctx).await?;
             let payload: Value = serde_json::from_str(&std::fs::read_to_string(&event)?)?;
@@ -99,6 +115,52 @@ pub async fn run(ctx: &mut Session, command: LocalCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes one subscription event's log events to its group and stream.
+async fn put_logs(logs: &aws_sdk_cloudwatchlogs::Client, event_json: &str) -> Result<usize> {
+    use aws_smithy_types::error::display::DisplayErrorContext;
+    use iot_log_monitor::ingest::decode::{
+        decode_data, parse_batch, subscription_data, DEFAULT_MAX_DECOMPRESSED_BYTES,
+    };
+    let data = subscription_data(event_json)?;
+    let buffer = decode_data(&data, DEFAULT_MAX_DECOMPRESSED_BYTES)?;
+    let batch = parse_batch(&buffer)?;
+    // Already there is fine: several events share a group and streams.
+    let _ = logs
+        .create_log_group()
+        .log_group_name(&*batch.log_group)
+        .send()
+        .await;
+    let _ = logs
+        .create_log_stream()
+        .log_group_name(&*batch.log_group)
+        .log_stream_name(&*batch.log_stream)
+        .send()
+        .await;
+    let mut events = Vec::new();
+    let mut message = String::new();
+    for e in &batch.log_events {
+        e.message_into(&mut message)?;
+        events.push(
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(e.timestamp)
+                .message(&message)
+                .build()?,
+        );
+    }
+    events.sort_by_key(|e| e.timestamp);
+    let n = events.len();
+    if n > 0 {
+        logs.put_log_events()
+            .log_group_name(&*batch.log_group)
+            .log_stream_name(&*batch.log_stream)
+            .set_log_events(Some(events))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("PutLogEvents: {}", DisplayErrorContext(e)))?;
+    }
+    Ok(n)
 }
 
 /// Notifications as an inbox shows them: subject, attributes, the email's text.

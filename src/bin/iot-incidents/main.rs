@@ -15,6 +15,7 @@ mod redrive;
 mod session;
 mod silence;
 mod summary;
+mod trace;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -33,6 +34,7 @@ use crate::redrive::RedriveArgs;
 use crate::session::Session;
 use crate::silence::SilenceArgs;
 use crate::summary::SummaryArgs;
+use crate::trace::TraceArgs;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -40,6 +42,7 @@ Examples:
   iot-incidents --stack iot-log-monitor show 5e85ee0d7c22ee44-1
   iot-incidents --stack iot-log-monitor ack 5e85ee0d7c22ee44-1 --note 'rolling back the policy'
   iot-incidents --stack iot-log-monitor silence --rule StoreTelemetry --for 2h --reason 'table migration'
+  iot-incidents --stack iot-log-monitor trace 30aa7ccc-1d23-0b97-aa7b-76196d83537e
   iot-incidents --stack iot-log-monitor list --since 6h
   iot-incidents --table MyEntries list --rule StoreTelemetry --since 7d --limit 20
   iot-incidents --stack iot-log-monitor list --category RuleNotFound --output csv > rule-errors.csv
@@ -103,6 +106,8 @@ enum Command {
     Silences,
     /// End a silence early.
     Unsilence { silence_id: String },
+    /// What happened to one message: stored entries and its log lines, as a timeline.
+    Trace(TraceArgs),
     /// Entries, newest first.
     List(ListArgs),
     /// Counts per category, top rules and clients, and entries per hour.
@@ -131,6 +136,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Incidents(args) => incidents::list(&mut ctx, args).await,
         Command::Show { incident_id } => incidents::show(&mut ctx, &incident_id).await,
         Command::Ack(args) => incidents::ack(&mut ctx, args).await,
+        Command::Trace(args) => trace::run(&mut ctx, args).await,
         Command::Silence(args) => silence::silence(&mut ctx, args).await,
         Command::Silences => silence::list(&mut ctx).await,
         Command::Unsilence { silence_id } => silence::unsilence(&mut ctx, &silence_id).await,
