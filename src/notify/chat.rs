@@ -40,8 +40,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::notify::body::{without_verdict, NotificationBody};
 use crate::notify::display::{chat_code, chat_text};
-use crate::notify::notification::{without_verdict, NotificationBody};
 
 pub const VERSION: &str = "1.0";
 pub const SOURCE: &str = "custom";

@@ -2,6 +2,7 @@
 //! email, chat and JSON within SNS's limits, each saying what the incident
 //! means and what to check, and device text made safe to show anywhere.
 
+pub mod body;
 pub mod chat;
 pub mod display;
 pub mod hints;
