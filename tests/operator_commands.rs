@@ -371,3 +371,48 @@ async fn trace_shows_one_message_from_publish_to_where_it_stopped() {
     assert!(nowhere.stdout.is_empty(), "nothing printed as data");
     assert!(String::from_utf8_lossy(&nowhere.stderr).contains("is nowhere"));
 }
+
+/// Names chosen by devices (or by whoever writes to the log group) reach the
+/// incident commands: they never drive the terminal or a spreadsheet.
+#[tokio::test]
+async fn hostile_names_never_drive_the_terminal_or_a_spreadsheet_in_incident_commands() {
+    let stack = Stack::new("ops-hostile").await;
+    let now = now_ms();
+    let rule = "=HYPERLINK(\\\"http://evil\\\")\\u001b[2J\\u202e";
+    let client = "\\u001b]0;owned\\u0007dev";
+    let line = format!(
+        r#"{{"timestamp":"{}","logLevel":"ERROR","traceId":"hostile-1","status":"Failure","eventType":"RuleNotFound","clientId":"{client}","ruleName":"{rule}","details":"x"}}"#,
+        iot_log_monitor::model::time::format_iot_timestamp(now)
+    );
+    run(
+        &stack.processor(&[]),
+        &event("hostile", 1, &[line], now),
+        now,
+    )
+    .await;
+    let id = json_lines(&out(&stack, &["--output", "json", "incidents"]))[0]["incidentId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for args in [
+        &["--output", "table", "incidents"][..],
+        &["--output", "json", "incidents"],
+        &["--output", "table", "show", &id],
+        &["--output", "json", "show", &id],
+    ] {
+        let text = out(&stack, args);
+        assert!(
+            !text
+                .chars()
+                .any(|c| c == '\u{1b}' || c == '\u{7}' || c == '\u{202e}'),
+            "{args:?}: {text:?}"
+        );
+    }
+    // The key cell starts with its part's name ("rule …"), so device text
+    // never leads a cell; the escapes hold there too.
+    let csv = out(&stack, &["--output", "csv", "incidents"]);
+    let row = csv.lines().nth(1).unwrap();
+    assert!(!row.split(',').any(|cell| cell.starts_with('=')), "{row}");
+    assert!(row.contains("rule "), "{row}");
+    assert!(!csv.contains('\u{1b}'), "{csv:?}");
+}
