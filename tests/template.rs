@@ -705,3 +705,66 @@ fn a_schedule_invokes_the_function_and_the_sweep_queries_an_index() {
         );
     }
 }
+
+/// Issue 20: the stack watches IoT logging itself and the IoT quotas
+/// operators hit, on the operations topic (where subscribers expect the
+/// stack's own alarms), and the function's name is left to CloudFormation
+/// so a long stack name cannot push it past Lambda's 64 characters.
+#[test]
+fn the_watchers_are_watched_and_the_function_name_cannot_overflow() {
+    let t = template();
+    let alarms: Vec<(&str, &Value)> = t
+        .resources()
+        .filter(|(_, kind, _)| *kind == "AWS::CloudWatch::Alarm")
+        .map(|(id, _, props)| (id, props))
+        .collect();
+    let watched = |metric: &str| {
+        alarms.iter().find(|(_, props)| {
+            props["MetricName"].as_str() == Some(metric)
+                || list(&props["Metrics"])
+                    .iter()
+                    .any(|m| m["Expression"].as_str().is_some_and(|e| e.contains(metric)))
+        })
+    };
+    for metric in [
+        "IncomingLogEvents",
+        "NumLogEventsFailedToPublishThrottled",
+        "NumLogBatchesFailedToPublishThrottled",
+        "Connect.ClientIDThrottle",
+        "Connect.Throttle",
+        "PublishIn.Throttle",
+        "Subscribe.Throttle",
+        "RuleMessageThrottled",
+        "Errors",
+        "Throttles",
+        "ApproximateNumberOfMessagesVisible",
+    ] {
+        let (id, props) = watched(metric).unwrap_or_else(|| panic!("no alarm on {metric}"));
+        assert_eq!(
+            list(&props["AlarmActions"])
+                .into_iter()
+                .map(template_value)
+                .collect::<Vec<_>>(),
+            [TemplateValue::Ref("OperationsTopic".into())],
+            "{id}"
+        );
+    }
+    let (_, quiet) = watched("IncomingLogEvents").unwrap();
+    assert_eq!(
+        quiet["TreatMissingData"].as_str(),
+        Some("breaching"),
+        "no logs at all is silence too"
+    );
+    assert_eq!(
+        resource(&t, "IotLogsQuietAlarm")["Condition"].as_str(),
+        Some("HasQuietLogAlarm")
+    );
+    // Alarm metrics the AWS/IoT namespace dimensions by protocol or rule are summed across them.
+    let (_, connect) = watched("Connect.Throttle").unwrap();
+    let query = list(&connect["Metrics"])[0]["Expression"].as_str().unwrap();
+    assert!(query.contains("SCHEMA(\"AWS/IoT\", Protocol)"), "{query}");
+    assert!(
+        resource(&t, "ProcessorFunction")["Properties"]["FunctionName"].is_null(),
+        "a generated function name"
+    );
+}
