@@ -768,3 +768,38 @@ fn the_watchers_are_watched_and_the_function_name_cannot_overflow() {
         "a generated function name"
     );
 }
+
+/// Issue 20 (4): incident categories the function would refuse at start-up
+/// (one not stored) are refused at deploy time, and the categories the
+/// template allows are the ones the function knows.
+#[test]
+fn incident_categories_must_be_stored_at_deploy_time() {
+    let text = std::fs::read_to_string(repo_path("template.yaml")).unwrap();
+    let template: Value = serde_norway::from_str(&text).unwrap();
+    let rule = format!("{:?}", template["Rules"]["IncidentCategoriesAreStored"]);
+    assert!(
+        rule.contains("EachMemberIn")
+            && rule.contains("AlertCategories")
+            && rule.contains("StoreCategories"),
+        "{rule}"
+    );
+    let known: Vec<String> = iot_log_monitor::model::category::Category::ALL
+        .iter()
+        .map(|c| c.as_str().to_owned())
+        .chain(["none".to_owned()])
+        .collect();
+    for parameter in ["StoreCategories", "AlertCategories"] {
+        let allowed: Vec<String> = list(&template["Parameters"][parameter]["AllowedValues"])
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(allowed, known, "{parameter}");
+    }
+    // The function gets them as the comma-separated text it parses.
+    let t = self::template();
+    let env = t.function_environment("ProcessorFunction");
+    assert!(env.contains(&(
+        "ALERT_CATEGORIES".to_owned(),
+        TemplateValue::JoinRef(",".into(), "AlertCategories".into())
+    )));
+}

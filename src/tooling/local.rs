@@ -39,6 +39,8 @@ pub enum TemplateValue {
     Literal(String),
     Ref(String),
     GetAtt(String, String),
+    /// `!Join [sep, !Ref List]`: a list parameter as one string.
+    JoinRef(String, String),
     Other,
 }
 
@@ -122,6 +124,12 @@ pub fn template_value(v: &Value) -> TemplateValue {
             parts[0].as_str().unwrap_or_default().into(),
             parts[1].as_str().unwrap_or_default().into(),
         ),
+        ("!Join", Value::Sequence(parts)) if parts.len() == 2 => {
+            match (parts[0].as_str(), template_value(&parts[1])) {
+                (Some(sep), TemplateValue::Ref(id)) => TemplateValue::JoinRef(sep.into(), id),
+                _ => TemplateValue::Other,
+            }
+        }
         _ => TemplateValue::Other,
     }
 }
@@ -156,6 +164,10 @@ impl Provisioned {
                         .cloned()
                         .or_else(|| template.parameter_default(id)),
                     TemplateValue::GetAtt(id, attr) if attr == "Arn" => self.arns.get(id).cloned(),
+                    // A list parameter's default is its comma-separated text.
+                    TemplateValue::JoinRef(sep, id) => template
+                        .parameter_default(id)
+                        .map(|list| list.split(',').map(str::trim).collect::<Vec<_>>().join(sep)),
                     _ => None,
                 };
                 resolved
