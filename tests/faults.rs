@@ -382,32 +382,6 @@ async fn through_faults_and_redeliveries_every_entry_is_stored_once_and_every_in
 }
 
 /// A stack whose processor reaches moto through a proxy that answers the
-/// first `op` request of `service` with `fault`, and nothing else.
-async fn one_fault(
-    name: &str,
-    service: Service,
-    op: &'static str,
-    fault: Fault,
-) -> (Stack, FaultProxy, RealProcessor) {
-    let stack = Stack::new(name).await;
-    let rule = Rule::First {
-        service,
-        op,
-        count: 1,
-        fault,
-    };
-    let proxy = FaultProxy::start(&moto().endpoint, vec![rule], 1, SLOW);
-    let sdk = sdk_config_timed(
-        &proxy.endpoint,
-        Duration::from_secs(5),
-        Duration::from_secs(15),
-    )
-    .await;
-    let processor = stack.processor_on(&sdk, &[]);
-    (stack, proxy, processor)
-}
-
-/// A stack whose processor reaches moto through a proxy that answers the
 /// `n`-th `op` request of `service` with `fault`, and nothing else.
 async fn nth_fault(
     name: &str,
@@ -526,10 +500,11 @@ async fn a_failed_invocation_gives_back_a_claim_it_may_hold() {
 
 #[tokio::test]
 async fn a_publish_whose_answer_was_lost_is_delivered_again_under_the_same_notification_id() {
-    let (stack, proxy, processor) = one_fault(
+    let (stack, proxy, processor) = nth_fault(
         "lost-publish",
         Service::Sns,
         "PublishBatch",
+        1,
         Fault::ResetAfterForward,
     )
     .await;

@@ -4,9 +4,9 @@
 
 use aws_sdk_dynamodb::Client;
 
-use super::describe;
-use super::incident_item::{n, s, state_of, Attributes, WATCHED};
-use super::incidents::WATCHED_INDEX;
+use super::incident_item::{n, s, state_of, Attributes};
+use super::incidents::query_watched;
+use crate::aws::store_error;
 use crate::error::StoreError;
 use crate::incident::lifecycle::{IncidentState, State};
 
@@ -24,29 +24,6 @@ impl IncidentReader {
         }
     }
 
-    fn error<E, R>(
-        &self,
-        op: &'static str,
-        error: aws_smithy_runtime_api::client::result::SdkError<E, R>,
-    ) -> StoreError
-    where
-        E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-            + std::error::Error
-            + Send
-            + Sync
-            + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
-    {
-        let (message, retryable) = describe(&error);
-        StoreError::Request {
-            op,
-            table: self.table.clone(),
-            message,
-            retryable,
-            source: Some(Box::new(error)),
-        }
-    }
-
     async fn get(&self, key: &str) -> Result<Option<IncidentState>, StoreError> {
         let item = self
             .client
@@ -56,7 +33,7 @@ impl IncidentReader {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| self.error("GetItem", e))?
+            .map_err(|e| store_error("GetItem", &self.table, e))?
             .item;
         Ok(item.as_ref().and_then(state_of))
     }
@@ -79,26 +56,7 @@ impl IncidentReader {
     /// Open incidents (and resolved ones not yet announced): a Query of the
     /// `watched` index.
     pub async fn watched(&self) -> Result<Vec<IncidentState>, StoreError> {
-        let mut found = Vec::new();
-        let mut start: Option<Attributes> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(WATCHED_INDEX)
-                .key_condition_expression("sweepKey = :w")
-                .expression_attribute_values(":w", s(WATCHED))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| self.error("Query", e))?;
-            found.extend(page.items().iter().filter_map(state_of));
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(found),
-            }
-        }
+        query_watched(&self.client, &self.table, usize::MAX).await
     }
 
     /// Records of incidents resolved since `since_ms`. A Scan with a filter:
@@ -118,7 +76,7 @@ impl IncidentReader {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| self.error("Scan", e))?;
+                .map_err(|e| store_error("Scan", &self.table, e))?;
             found.extend(page.items().iter().filter_map(state_of));
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
@@ -160,7 +118,7 @@ impl IncidentReader {
             {
                 Ok(false)
             }
-            Err(e) => Err(self.error("UpdateItem", e)),
+            Err(e) => Err(store_error("UpdateItem", &self.table, e)),
         }
     }
 }

@@ -46,6 +46,27 @@ pub fn sdk_config_loader() -> aws_config::ConfigLoader {
         )
 }
 
+/// A request to `table` that failed, as the store's error: what the service
+/// said, whether trying again may help, and the SDK's error as the source.
+pub(crate) fn store_error<E, R>(
+    op: &'static str,
+    table: &str,
+    error: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> crate::error::StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let (message, retryable) = describe(&error);
+    crate::error::StoreError::Request {
+        op,
+        table: table.to_owned(),
+        message,
+        retryable,
+        source: Some(Box::new(error)),
+    }
+}
+
 /// A short description of an SDK error and whether trying again may help.
 pub(crate) fn describe<E, R>(
     error: &aws_smithy_runtime_api::client::result::SdkError<E, R>,

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::describe;
 use super::incident_item::{n, number, s, text, Attributes};
+use crate::aws::store_error;
 use crate::error::StoreError;
 use crate::incident::silence::{Matchers, Silence};
 
@@ -95,29 +95,6 @@ impl SilenceTable {
         }
     }
 
-    fn error<E, R>(
-        &self,
-        op: &'static str,
-        error: aws_smithy_runtime_api::client::result::SdkError<E, R>,
-    ) -> StoreError
-    where
-        E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-            + std::error::Error
-            + Send
-            + Sync
-            + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
-    {
-        let (message, retryable) = describe(&error);
-        StoreError::Request {
-            op,
-            table: self.table.clone(),
-            message,
-            retryable,
-            source: Some(Box::new(error)),
-        }
-    }
-
     /// Every silence not yet ended at `now_ms` (one Scan, paged if it must).
     pub async fn read_current(&self, now_ms: i64) -> Result<Vec<Silence>, StoreError> {
         let mut found = Vec::new();
@@ -132,7 +109,7 @@ impl SilenceTable {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| self.error("Scan", e))?;
+                .map_err(|e| store_error("Scan", &self.table, e))?;
             found.extend(page.items().iter().filter_map(silence_of));
             start = page.last_evaluated_key.filter(|k| !k.is_empty());
             if start.is_none() {
@@ -170,7 +147,7 @@ impl SilenceTable {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| self.error("PutItem", e))
+            .map_err(|e| store_error("PutItem", &self.table, e))
     }
 
     /// Ends silence `id` at `now_ms`: `false` when there is no such silence
@@ -195,7 +172,7 @@ impl SilenceTable {
             {
                 Ok(false)
             }
-            Err(e) => Err(self.error("UpdateItem", e)),
+            Err(e) => Err(store_error("UpdateItem", &self.table, e)),
         }
     }
 }

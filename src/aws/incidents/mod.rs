@@ -21,9 +21,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteIte
 use aws_sdk_dynamodb::Client;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::describe;
 use super::incident_item::{list, n, number, record_item, s, state_of, text, Attributes, WATCHED};
 use super::silences::SilenceTable;
+use crate::aws::store_error;
 use crate::error::StoreError;
 use crate::incident::delta::{Delta, MAX_COUNTED_CLIENTS};
 
@@ -83,25 +83,6 @@ impl DynamoIncidentStore {
         }
     }
 
-    fn error<E, R>(
-        &self,
-        op: &'static str,
-        error: aws_smithy_runtime_api::client::result::SdkError<E, R>,
-    ) -> StoreError
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
-    {
-        let (message, retryable) = describe(&error);
-        StoreError::Request {
-            op,
-            table: self.table.clone(),
-            message,
-            retryable,
-            source: Some(Box::new(error)),
-        }
-    }
-
     fn expiry(&self, now_ms: i64, extra_days: u32) -> AttributeValue {
         n(now_ms / 1000 + i64::from(self.retention_days + extra_days) * 86_400)
     }
@@ -115,7 +96,7 @@ impl DynamoIncidentStore {
             .send()
             .await
             .map(|o| o.item)
-            .map_err(|e| self.error("GetItem", e))
+            .map_err(|e| store_error("GetItem", &self.table, e))
     }
 
     /// Sets `claim`'s item while its token holds it, retrying until
@@ -145,7 +126,7 @@ impl DynamoIncidentStore {
             let outcome = match result {
                 Ok(_) => Ok(()),
                 Err(e) if is_condition_failure(&e) => Ok(()),
-                Err(e) => Err(self.error("UpdateItem", e)),
+                Err(e) => Err(store_error("UpdateItem", &self.table, e)),
             };
             match outcome {
                 Err(e) if e.is_retryable() && pause(attempt, deadline).await => attempt += 1,
@@ -251,7 +232,7 @@ impl IncidentStore for DynamoIncidentStore {
                     _ => return Ok(None),
                 }
             }
-            Err(e) => return Err(self.error("UpdateItem", e)),
+            Err(e) => return Err(store_error("UpdateItem", &self.table, e)),
         };
         state_of(&item)
             .map(Some)
@@ -313,28 +294,7 @@ impl IncidentStore for DynamoIncidentStore {
     }
 
     async fn watched(&self, limit: usize) -> Result<Vec<IncidentState>, StoreError> {
-        let mut found = Vec::new();
-        let mut start: Option<Attributes> = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(WATCHED_INDEX)
-                .key_condition_expression("sweepKey = :w")
-                .expression_attribute_values(":w", s(WATCHED))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| self.error("Query", e))?;
-            found.extend(output.items().iter().filter_map(state_of));
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() && found.len() < limit => start = Some(key),
-                _ => break,
-            }
-        }
-        found.truncate(limit);
-        Ok(found)
+        query_watched(&self.client, &self.table, limit).await
     }
 
     async fn silences(&self, now_ms: i64) -> Result<Vec<Silence>, StoreError> {
@@ -361,7 +321,7 @@ impl IncidentStore for DynamoIncidentStore {
         match result {
             Ok(_) => Ok(()),
             Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(self.error("UpdateItem", e)),
+            Err(e) => Err(store_error("UpdateItem", &self.table, e)),
         }
     }
 
@@ -416,7 +376,7 @@ impl IncidentStore for DynamoIncidentStore {
         match result {
             Ok(_) => Ok(state_of(&record)),
             Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(self.error("TransactWriteItems", e)),
+            Err(e) => Err(store_error("TransactWriteItems", &self.table, e)),
         }
     }
 }
@@ -431,4 +391,34 @@ impl DynamoIncidentStore {
             source: None,
         }
     }
+}
+
+/// Every incident in the `watched` index (at most `limit`): one Query,
+/// paged. The sweep's and the operator's view of what is open.
+pub(crate) async fn query_watched(
+    client: &Client,
+    table: &str,
+    limit: usize,
+) -> Result<Vec<IncidentState>, StoreError> {
+    let mut found = Vec::new();
+    let mut start: Option<Attributes> = None;
+    loop {
+        let output = client
+            .query()
+            .table_name(table)
+            .index_name(WATCHED_INDEX)
+            .key_condition_expression("sweepKey = :w")
+            .expression_attribute_values(":w", s(WATCHED))
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .map_err(|e| super::store_error("Query", table, e))?;
+        found.extend(output.items().iter().filter_map(state_of));
+        match output.last_evaluated_key {
+            Some(key) if !key.is_empty() && found.len() < limit => start = Some(key),
+            _ => break,
+        }
+    }
+    found.truncate(limit);
+    Ok(found)
 }

@@ -200,7 +200,7 @@ impl DynamoIncidentStore {
         match result {
             Ok(output) => Ok(Some(output.attributes.unwrap_or_default())),
             Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(self.error("UpdateItem", e)),
+            Err(e) => Err(store_error("UpdateItem", &self.table, e)),
         }
     }
 }

@@ -11,11 +11,11 @@ use iot_log_monitor::incident::lifecycle::{IncidentState, State};
 use iot_log_monitor::incident::silence::silenced_by;
 use iot_log_monitor::model::category::Category;
 use iot_log_monitor::model::time::format_rfc3339;
-use iot_log_monitor::notify::display::{csv_cell, json_for_terminal, quoted};
+use iot_log_monitor::notify::display::{json_for_terminal, quoted};
 use iot_log_monitor::store::query::{bar, plan, ListFilter};
 
 use crate::args::{now_ms, Period};
-use crate::output::{csv_writer, print_table, Output};
+use crate::output::{print_grid, Output};
 use crate::session::Session;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -174,16 +174,7 @@ pub async fn list(ctx: &mut Session, args: IncidentsArgs) -> Result<()> {
                     ]
                 })
                 .collect();
-            if ctx.output == Output::Csv {
-                let mut csv = csv_writer(out);
-                csv.write_record(headers)?;
-                for row in rows {
-                    csv.write_record(row.iter().map(|c| csv_cell(c)))?;
-                }
-                csv.flush()?;
-            } else {
-                print_table(out, &headers, &rows, 48)?;
-            }
+            print_grid(out, &headers, &rows, ctx.output, 48)?;
         }
     }
     Ok(())

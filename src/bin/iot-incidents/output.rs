@@ -115,3 +115,25 @@ pub fn print_rows(out: &mut impl Write, rows: &[Row], format: Output) -> Result<
     }
     Ok(())
 }
+
+/// Rows of text cells as a table (on a terminal) or CSV (each cell
+/// neutralised for spreadsheets); JSON callers print their own objects.
+pub fn print_grid(
+    out: &mut impl Write,
+    headers: &[&str],
+    rows: &[Vec<String>],
+    format: Output,
+    max_width: usize,
+) -> Result<()> {
+    if format == Output::Csv {
+        let mut csv = csv_writer(out);
+        csv.write_record(headers)?;
+        for row in rows {
+            csv.write_record(row.iter().map(|c| csv_cell(c)))?;
+        }
+        csv.flush()?;
+        Ok(())
+    } else {
+        print_table(out, headers, rows, max_width)
+    }
+}

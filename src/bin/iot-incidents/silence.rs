@@ -12,10 +12,10 @@ use serde_json::json;
 use iot_log_monitor::incident::silence::{Matchers, Silence, MAX_SILENCE_MS};
 use iot_log_monitor::model::category::Category;
 use iot_log_monitor::model::time::format_rfc3339;
-use iot_log_monitor::notify::display::{csv_cell, json_for_terminal, quoted};
+use iot_log_monitor::notify::display::{json_for_terminal, quoted};
 
 use crate::args::now_ms;
-use crate::output::{csv_writer, print_table, Output};
+use crate::output::{print_grid, Output};
 use crate::session::Session;
 
 /// A silence's length: a duration (90m, 8h, 2d) of at most 30 days.
@@ -145,16 +145,7 @@ pub async fn list(ctx: &mut Session) -> Result<()> {
                     ]
                 })
                 .collect();
-            if ctx.output == Output::Csv {
-                let mut csv = csv_writer(out);
-                csv.write_record(headers)?;
-                for row in rows {
-                    csv.write_record(row.iter().map(|c| csv_cell(c)))?;
-                }
-                csv.flush()?;
-            } else {
-                print_table(out, &headers, &rows, 48)?;
-            }
+            print_grid(out, &headers, &rows, ctx.output, 48)?;
         }
     }
     Ok(())
