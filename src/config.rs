@@ -26,6 +26,8 @@ pub mod vars {
     pub const ALERT_TIME_RESERVE_MS: &str = "ALERT_TIME_RESERVE_MS";
     pub const REDACT_FIELDS: &str = "REDACT_FIELDS";
     pub const REDACTION_KEY: &str = "REDACTION_KEY";
+    /// An SSM SecureString holding the redaction key (what the template sets).
+    pub const REDACTION_KEY_PARAMETER: &str = "REDACTION_KEY_PARAMETER";
     pub const REQUIRED: &[&str] = &[
         ENTRIES_TABLE,
         INCIDENTS_TABLE,
@@ -48,6 +50,7 @@ pub mod vars {
         ALERT_TIME_RESERVE_MS,
         REDACT_FIELDS,
         REDACTION_KEY,
+        REDACTION_KEY_PARAMETER,
     ];
 }
 

@@ -50,6 +50,13 @@ fn the_function_may_touch_only_the_stacks_own_resources() {
         .chain(attached)
     {
         for statement in list(&policy["PolicyDocument"]["Statement"]) {
+            // `!If [condition, statement, !Ref AWS::NoValue]`: the statement.
+            let statement = match statement {
+                Value::Tagged(t) if t.tag.to_string() == "!If" => {
+                    &t.value.as_sequence().unwrap()[1]
+                }
+                plain => plain,
+            };
             statements += 1;
             assert_eq!(statement["Effect"].as_str(), Some("Allow"));
             for action in list(&statement["Action"]) {
@@ -71,6 +78,14 @@ fn the_function_may_touch_only_the_stacks_own_resources() {
                         };
                         let text = sub.value.as_str().unwrap_or_default();
                         assert_eq!(sub.tag.to_string(), "!Sub", "{target:?}");
+                        // One SSM parameter the operator names, in this account and region.
+                        const OWN_PARAMETER: &str =
+                            "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${";
+                        if let Some(name) = text.strip_prefix(OWN_PARAMETER) {
+                            let name = name.strip_suffix('}').expect("one variable");
+                            assert!(t.parameter_default(name).is_some(), "{name} is a parameter");
+                            continue;
+                        }
                         let (head, rest) = text
                             .strip_prefix("${")
                             .and_then(|t| t.split_once('}'))
@@ -86,7 +101,7 @@ fn the_function_may_touch_only_the_stacks_own_resources() {
             }
         }
     }
-    assert_eq!(statements, 9);
+    assert_eq!(statements, 10);
     assert!(
         role["Properties"]["ManagedPolicyArns"].is_null(),
         "no managed policies (they grant Resource *)"
@@ -236,10 +251,15 @@ fn the_function_environment_sets_every_variable_the_code_reads() {
             "template sets {name}, which the code never reads"
         );
     }
+    // The plain key must never be in the function's environment (readable
+    // with lambda:GetFunctionConfiguration): the template names its SSM
+    // parameter instead.
+    assert!(!env.iter().any(|k| k == vars::REDACTION_KEY));
+    assert!(env.iter().any(|k| k == vars::REDACTION_KEY_PARAMETER));
     assert_eq!(
         env.len(),
-        vars::ALL.len(),
-        "every setting is visible in the template"
+        vars::ALL.len() - 1,
+        "every other setting is visible in the template"
     );
 }
 
@@ -639,26 +659,42 @@ fn no_log_group_is_subscribed_twice() {
     }
 }
 
-/// Issue 20 (4), in part: a redaction key the function would refuse at
-/// start-up (too short, or missing while fields are to be redacted) is
-/// refused at deploy time instead of failing every invocation.
+/// Issue 20 (9): the redaction key is never in the template or the
+/// function's environment: the template names an SSM SecureString, the
+/// role may read exactly that parameter, and redaction without one is
+/// refused at deploy time.
 #[test]
-fn a_redaction_key_the_function_would_refuse_is_refused_at_deploy() {
+fn the_redaction_key_comes_from_ssm_and_the_role_reads_only_it() {
     let text = std::fs::read_to_string(repo_path("template.yaml")).unwrap();
     let template: Value = serde_norway::from_str(&text).unwrap();
-    let pattern = template["Parameters"]["RedactionKey"]["AllowedPattern"]
-        .as_str()
-        .unwrap();
-    assert_eq!(pattern, "^$|^.{16,}$");
-    assert_eq!(
-        iot_log_monitor::store::redact::MIN_KEY_BYTES,
-        16,
-        "the pattern's length is the function's"
+    assert!(
+        template["Parameters"]["RedactionKey"].is_null(),
+        "no key as a parameter"
     );
     let rule = format!("{:?}", template["Rules"]["RedactionNeedsAKey"]);
     assert!(
-        rule.contains("RedactFields") && rule.contains("RedactionKey"),
+        rule.contains("RedactFields") && rule.contains("RedactionKeyParameter"),
         "{rule}"
+    );
+    let statements = format!(
+        "{:?}",
+        template["Resources"]["ProcessorRole"]["Properties"]["Policies"]
+    );
+    let read = statements
+        .split("Sid")
+        .find(|s| s.contains("ReadRedactionKey"))
+        .expect("a statement for the key");
+    assert!(
+        read.contains("ssm:GetParameter") && !read.contains("ssm:*"),
+        "{read}"
+    );
+    assert!(
+        read.contains("parameter${RedactionKeyParameter}"),
+        "exactly the named parameter: {read}"
+    );
+    assert!(
+        statements.contains("HasRedactionKeyParameter"),
+        "only when there is one"
     );
 }
 

@@ -6,6 +6,7 @@ pub mod incident_item;
 pub mod incident_reader;
 pub mod incidents;
 pub mod reader;
+pub mod secrets;
 pub mod silences;
 pub mod sns;
 #[cfg(feature = "tooling")]

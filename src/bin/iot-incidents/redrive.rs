@@ -118,14 +118,19 @@ async fn processor(ctx: &mut Session, args: &RedriveArgs) -> Result<DynamoProces
     let topic = ctx
         .resolve(args.topic_arn.clone(), "AlertTopicArn", "--topic-arn")
         .await?;
+    let sdk = ctx.sdk().await;
+    // The same key the function uses, from the same place, so redriven
+    // entries are pseudonymised alike.
+    let key = iot_log_monitor::aws::secrets::redaction_key_from_env(sdk, |n| std::env::var(n).ok())
+        .await?;
     let config = Config::from_lookup(|name| match name {
         vars::ENTRIES_TABLE => Some(entries.clone()),
         vars::INCIDENTS_TABLE => Some(incidents.clone()),
         vars::SILENCES_TABLE => Some(silences.clone()),
         vars::ALERT_TOPIC_ARN => Some(topic.clone()),
+        vars::REDACTION_KEY if key.is_some() => key.clone(),
         other => std::env::var(other).ok(),
     })?;
-    let sdk = ctx.sdk().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     Ok(Processor {
         entries: DynamoEntryStore::new(dynamodb.clone(), &config.entries_table),
