@@ -52,9 +52,7 @@ fn the_function_may_touch_only_the_stacks_own_resources() {
         for statement in list(&policy["PolicyDocument"]["Statement"]) {
             // `!If [condition, statement, !Ref AWS::NoValue]`: the statement.
             let statement = match statement {
-                Value::Tagged(t) if t.tag == "!If" => {
-                    &t.value.as_sequence().unwrap()[1]
-                }
+                Value::Tagged(t) if t.tag == "!If" => &t.value.as_sequence().unwrap()[1],
                 plain => plain,
             };
             statements += 1;
