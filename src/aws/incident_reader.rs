@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::Client;
 
 use super::incident_item::{n, s, state_of, Attributes};
 use super::incidents::query_watched;
-use crate::aws::store_error;
+use crate::aws::{is_condition_failure, store_error};
 use crate::error::StoreError;
 use crate::incident::lifecycle::{IncidentState, State};
 
@@ -112,12 +112,7 @@ impl IncidentReader {
         };
         match request.send().await {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if is_condition_failure(&e) => Ok(false),
             Err(e) => Err(store_error("UpdateItem", &self.table, e)),
         }
     }

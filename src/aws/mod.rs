@@ -68,6 +68,23 @@ where
     }
 }
 
+/// Whether a conditional write was refused because its condition did not
+/// hold (for a transaction: one of its conditions): the item changed, not
+/// the service failing.
+pub(crate) fn is_condition_failure<E, R>(
+    error: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    error.as_service_error().is_some_and(|e| {
+        matches!(
+            e.code(),
+            Some("ConditionalCheckFailedException" | "TransactionCanceledException")
+        )
+    })
+}
+
 /// A short description of an SDK error and whether trying again may help.
 pub(crate) fn describe<E, R>(
     error: &aws_smithy_runtime_api::client::result::SdkError<E, R>,

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
 use super::incident_item::{n, number, s, text, Attributes};
-use crate::aws::store_error;
+use crate::aws::{is_condition_failure, store_error};
 use crate::error::StoreError;
 use crate::incident::silence::{Matchers, Silence};
 
@@ -166,12 +166,7 @@ impl SilenceTable {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if is_condition_failure(&e) => Ok(false),
             Err(e) => Err(store_error("UpdateItem", &self.table, e)),
         }
     }

@@ -19,11 +19,10 @@ use std::time::Instant;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::incident_item::{list, n, number, record_item, s, state_of, text, Attributes, WATCHED};
 use super::silences::SilenceTable;
-use crate::aws::store_error;
+use crate::aws::{is_condition_failure, store_error};
 use crate::error::StoreError;
 use crate::incident::delta::{Delta, MAX_COUNTED_CLIENTS};
 
@@ -51,20 +50,6 @@ pub struct DynamoIncidentStore {
     table: String,
     retention_days: u32,
     silences: SilenceTable,
-}
-
-fn is_condition_failure<E, R>(
-    error: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
-) -> bool
-where
-    E: ProvideErrorMetadata,
-{
-    error.as_service_error().is_some_and(|e| {
-        matches!(
-            e.code(),
-            Some("ConditionalCheckFailedException" | "TransactionCanceledException")
-        )
-    })
 }
 
 impl DynamoIncidentStore {
