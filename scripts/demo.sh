@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # `make demo`: the whole product on this machine, no AWS account.
 #
-# A moto server stands in for AWS; the resources are created from
-# template.yaml; the Lambda function runs under the Lambda Runtime API
-# emulation of `cargo lambda watch` with the environment the template gives
-# it; the batches in events/ go through `cargo lambda invoke`; then what an
+# A moto server stands in for AWS; the stack is deployed from template.yaml
+# through the SAM transform and CloudFormation's CreateStack (moto's); the
+# Lambda function runs under the Lambda Runtime API emulation of `cargo lambda
+# watch` with the deployed function's environment; the operator's tool finds
+# the stack by name; the batches in events/ go through `cargo lambda invoke`; then what an
 # operator would see: notifications of incidents opening and resolving,
 # entries, the function's own logs and metrics.
 # Everything started here is stopped by process id when the script ends.
@@ -56,12 +57,16 @@ export AWS_EC2_METADATA_DISABLED=true
 
 quiet_seconds=5
 
-say "Resources, as template.yaml declares them"
-"$cli" local setup --template template.yaml --prefix "demo-$$" >"$run_dir/resources.env"
-sed 's/^/  /' "$run_dir/resources.env"
+stack="iot-log-monitor-demo"
+say "The stack, deployed as users deploy it: template.yaml through the SAM transform and CloudFormation (moto's)"
+python3 scripts/local_stack.py deploy --stack "$stack" >"$run_dir/stack.json"
+python3 scripts/demo_helpers.py stack "$run_dir/stack.json"
+inbox=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["inbox_queue_url"])' "$run_dir/stack.json")
 {
-  grep -v -e '^INBOX_QUEUE_URL=' -e '^FAILED_BATCH_QUEUE_URL=' -e '^ALERT_TIME_RESERVE_MS=' \
-    -e '^RESOLVE_AFTER_SECONDS=' "$run_dir/resources.env"
+  # The deployed function's own environment (GetFunctionConfiguration), with
+  # two changes for a local run:
+  python3 -c 'import json,sys; [print(f"{k}={v}") for k, v in json.load(open(sys.argv[1]))["environment"].items()]' "$run_dir/stack.json" |
+    grep -v -e '^ALERT_TIME_RESERVE_MS=' -e '^RESOLVE_AFTER_SECONDS='
   # cargo lambda's invocations carry a deadline that is nearly past (not the
   # template's 60 s timeout), so the notify step's time check is off here.
   echo ALERT_TIME_RESERVE_MS=0
@@ -69,12 +74,8 @@ sed 's/^/  /' "$run_dir/resources.env"
   echo RESOLVE_AFTER_SECONDS=$quiet_seconds
   printf 'AWS_ENDPOINT_URL=%s\nAWS_ACCESS_KEY_ID=demo\nAWS_SECRET_ACCESS_KEY=demo-secret-never-logged\nAWS_REGION=us-east-1\nAWS_EC2_METADATA_DISABLED=true\nRUST_LOG=info\n' "$AWS_ENDPOINT_URL"
 } >"$run_dir/function.env"
-inbox=$(sed -n 's/^INBOX_QUEUE_URL=//p' "$run_dir/resources.env")
-export ENTRIES_TABLE=$(sed -n 's/^ENTRIES_TABLE=//p' "$run_dir/resources.env")
-export FAILED_BATCH_QUEUE_URL=$(sed -n 's/^FAILED_BATCH_QUEUE_URL=//p' "$run_dir/resources.env")
-export INCIDENTS_TABLE=$(sed -n 's/^INCIDENTS_TABLE=//p' "$run_dir/resources.env")
-export SILENCES_TABLE=$(sed -n 's/^SILENCES_TABLE=//p' "$run_dir/resources.env")
-export ALERT_TOPIC_ARN=$(sed -n 's/^ALERT_TOPIC_ARN=//p' "$run_dir/resources.env")
+# The operator's tool finds everything through the stack's outputs.
+export IOT_INCIDENTS_STACK=$stack
 
 say "The function under the Lambda Runtime API (cargo lambda watch, 127.0.0.1:$lambda_port)"
 setsid cargo-lambda lambda watch --bin iot-log-processor --invoke-address 127.0.0.1 --invoke-port "$lambda_port" \

@@ -57,6 +57,21 @@ def incident(path, rule):
     sys.exit(f"no incident of rule {rule} listed")
 
 
+def stack(path):
+    """What `local_stack.py deploy` deployed: outputs, resources, environment."""
+    deployed = json.load(open(path))
+    print(f"  stack {deployed['stack']}: {len(deployed['resources'])} resources created")
+    for key, value in deployed["outputs"].items():
+        print(f"  output {key:<22} {value}")
+    print(f"  function {deployed['function_name']}, environment (GetFunctionConfiguration):")
+    for key, value in deployed["environment"].items():
+        print(f"    {key}={value}")
+    unsupported = sorted(f"{k} ({v['type']})" for k, v in deployed["not_created"].items() if not v["condition"])
+    if unsupported:
+        print("  not created by moto's CloudFormation (unsupported types; AWS creates them):")
+        print("    " + ", ".join(unsupported))
+
+
 def metrics(path):
     """The last EMF record of the function's log, as name = value lines."""
     records = [json.loads(line) for line in open(path) if line.strip()]
@@ -71,4 +86,4 @@ def metrics(path):
 
 
 if __name__ == "__main__":
-    {"invocation": invocation, "all-resolved": all_resolved, "incident": incident, "first-trace": first_trace, "metrics": metrics}[sys.argv[1]](*sys.argv[2:])
+    {"invocation": invocation, "all-resolved": all_resolved, "incident": incident, "first-trace": first_trace, "metrics": metrics, "stack": stack}[sys.argv[1]](*sys.argv[2:])

@@ -90,6 +90,14 @@ impl Line<'_> {
 
 fn check(run: &Run) {
     let out = &run.stdout;
+    // Deployed through the SAM transform and CreateStack, run with the
+    // deployed function's environment.
+    assert!(line_with(out, "stack iot-log-monitor-demo:").contains("resources created"));
+    assert!(
+        line_with(out, "function iot-log-monitor-demo-ProcessorFunction-")
+            .contains("environment (GetFunctionConfiguration)")
+    );
+    assert!(line_with(out, "ENTRIES_TABLE=").contains("iot-log-monitor-demo-EntriesTable-"));
     assert!(line_with(out, "control message").contains("ok: 0 entries"));
     assert!(line_with(out, "success traffic").contains(
         "ok: 13 entries, 0 stored, 0 incidents (0 opened, 0 already counted), 0 notifications sent"

@@ -22,7 +22,7 @@ use iot_log_monitor::ingest::decode::{decode_data, invocation, parse_batch, Invo
 use iot_log_monitor::notify::notification::NotificationBody;
 use iot_log_monitor::pipeline::{analyze, batch_fingerprint, Response, Summary};
 use iot_log_monitor::ports::{IncidentStore, Recorded};
-use iot_log_monitor::tooling::local::ReceivedNotification;
+use iot_log_monitor::tooling::inbox::ReceivedNotification;
 
 const NOW: i64 = 1_800_000_000_000;
 const MINUTE: i64 = 60_000;

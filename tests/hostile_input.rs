@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::{event, opt, run, s, Stack};
 use iot_log_monitor::pipeline::Response;
 use iot_log_monitor::tooling::encode::kinesis_event_json;
-use iot_log_monitor::tooling::local::ReceivedNotification;
+use iot_log_monitor::tooling::inbox::ReceivedNotification;
 
 const NOW: i64 = 1_800_000_000_000;
 

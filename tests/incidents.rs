@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::{event, run, sweep, RealProcessor, Stack};
 use iot_log_monitor::incident::lifecycle::State;
 use iot_log_monitor::notify::notification::NotificationBody;
-use iot_log_monitor::tooling::local::ReceivedNotification;
+use iot_log_monitor::tooling::inbox::ReceivedNotification;
 
 const NOW: i64 = 1_800_000_000_000;
 const SECOND: i64 = 1_000;

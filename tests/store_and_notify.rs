@@ -342,6 +342,44 @@ async fn a_thousand_failures_over_ten_rules_take_forty_writes_and_one_publish() 
     assert_eq!(count(Service::Sns, "PublishBatch"), 1);
 }
 
+/// Unprocessed items are written again, once, by the same invocation: one
+/// batch, one delivery, the first BatchWriteItem answered with half its
+/// writes unprocessed. Dropping them would leave those entries missing
+/// (nothing else writes them here).
+#[tokio::test]
+async fn unprocessed_items_are_written_again_until_stored() {
+    use common::fault_proxy::{Fault, FaultProxy, Rule, Service};
+    let stack = Stack::new("unprocessed").await;
+    let rule = Rule::First {
+        service: Service::DynamoDb,
+        op: "BatchWriteItem",
+        count: 1,
+        fault: Fault::PartialBatch,
+    };
+    let proxy = FaultProxy::start(&common::moto().endpoint, vec![rule], 0, Duration::ZERO);
+    let processor = stack.processor_on(&common::sdk_config(&proxy.endpoint).await, &[]);
+    let lines: Vec<String> = (0..20).map(|n| throttled_line("rule_u", n)).collect();
+    let summary = run(&processor, &event("unprocessed", 3, &lines, NOW), NOW).await;
+    assert_eq!(
+        proxy
+            .injected()
+            .get(&(Service::DynamoDb, Fault::PartialBatch)),
+        Some(&1),
+        "the fault happened"
+    );
+    assert_eq!(summary.stored, 20);
+    assert_eq!(
+        stack.entries().await.len(),
+        20,
+        "every entry is in the table"
+    );
+    assert_eq!(
+        proxy.requests()[&(Service::DynamoDb, "BatchWriteItem".to_owned())],
+        2,
+        "the unprocessed half was sent once more"
+    );
+}
+
 #[tokio::test]
 async fn without_time_to_notify_safely_the_batch_fails_and_the_retry_notifies() {
     let stack = Stack::new("outoftime").await;

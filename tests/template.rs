@@ -6,8 +6,8 @@
 mod common;
 
 use common::repo_path;
+use common::template::{template_value, Template, TemplateValue};
 use iot_log_monitor::config::vars;
-use iot_log_monitor::tooling::local::{template_value, Template, TemplateValue};
 use serde_norway::Value;
 
 fn template() -> Template {
@@ -93,13 +93,20 @@ fn the_function_may_touch_only_the_stacks_own_resources() {
                             logical_ids.contains(&id),
                             "{id} is not a resource of this stack"
                         );
+                        // Objects under the prefix where Lambda keeps failed batches.
+                        let rest = match id {
+                            "FailedStreamBatchBucket" => {
+                                rest.strip_suffix("/aws/lambda/*").unwrap_or(rest)
+                            }
+                            _ => rest,
+                        };
                         assert!(!rest.contains('*') && !rest.contains("${"), "{text}");
                     }
                 }
             }
         }
     }
-    assert_eq!(statements, 10);
+    assert_eq!(statements, 12);
     assert!(
         role["Properties"]["ManagedPolicyArns"].is_null(),
         "no managed policies (they grant Resource *)"
@@ -176,10 +183,26 @@ fn every_subscription_has_its_own_scoped_permission_and_both_paths_are_complete(
     ] {
         assert!(!mapping[knob].is_null(), "{knob}");
     }
+    // Failed stream batches are kept whole (S3), not as metadata (SQS).
     assert_eq!(
         template_value(&mapping["DestinationConfig"]["OnFailure"]["Destination"]),
-        TemplateValue::GetAtt("FailedBatchQueue".into(), "Arn".into())
+        TemplateValue::GetAtt("FailedStreamBatchBucket".into(), "Arn".into())
     );
+    let stream_policy =
+        serde_norway::to_string(&resource(&t, "ProcessorStreamPolicy")["Properties"]).unwrap();
+    for needed in [
+        "s3:PutObject",
+        "s3:ListBucket",
+        "FailedStreamBatchBucket.Arn}/aws/lambda/*",
+    ] {
+        assert!(stream_policy.contains(needed), "{needed}: {stream_policy}");
+    }
+    let bucket = &resource(&t, "FailedStreamBatchBucket")["Properties"];
+    assert_eq!(
+        bucket["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"].as_bool(),
+        Some(true)
+    );
+    assert!(!bucket["BucketEncryption"].is_null());
     assert_eq!(
         resource(&t, "LogStream")["Properties"]["StreamEncryption"]["EncryptionType"].as_str(),
         Some("KMS")
@@ -189,6 +212,9 @@ fn every_subscription_has_its_own_scoped_permission_and_both_paths_are_complete(
         "LogsToStreamRole",
         "ProcessorStreamPolicy",
         "StreamEventSource",
+        "FailedStreamBatchBucket",
+        "FailedStreamBatchBucketPolicy",
+        "FailedStreamRecordsAlarm",
     ] {
         assert_eq!(
             resource(&t, id)["Condition"].as_str(),

@@ -367,7 +367,17 @@ mod tests {
     use crate::tooling::encode::{subscription_event_json, BatchSpec};
 
     fn processor() -> Processor<MemoryStore, MemoryIncidents, MemoryPublisher> {
+        processor_with(&[])
+    }
+
+    fn processor_with(
+        overrides: &[(&str, &str)],
+    ) -> Processor<MemoryStore, MemoryIncidents, MemoryPublisher> {
         let env = |name: &str| match name {
+            _ if overrides.iter().any(|(k, _)| *k == name) => overrides
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned()),
             "ENTRIES_TABLE" | "INCIDENTS_TABLE" | "SILENCES_TABLE" => Some("t".to_owned()),
             "ALERT_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:t".to_owned()),
             "ALERT_TIME_RESERVE_MS" => Some("0".to_owned()),
@@ -447,6 +457,34 @@ mod tests {
             (2, 0),
             "a redelivery counts nothing and announces nothing"
         );
+    }
+
+    /// The configured cap decides, not the default: a batch that inflates
+    /// past MAX_DECOMPRESSED_BYTES but well under the default is refused,
+    /// and the same batch passes under a cap just above it.
+    #[tokio::test]
+    async fn the_configured_decompression_cap_is_the_one_applied() {
+        let line = r#"{"timestamp":"2027-01-15 08:00:00.000","traceId":"t","status":"Failure","eventType":"RuleNotFound","ruleName":"r","details":"padding"}"#;
+        let lines: Vec<(i64, &str)> = (0..2_000).map(|i| (i, line)).collect();
+        let event = subscription_event_json(&BatchSpec::new("AWSIotLogsV2", "s"), lines);
+        let inflated = 2_000 * line.len();
+        assert!(inflated > 200_000 && inflated < 1_000_000, "{inflated}");
+        let refused = processor_with(&[("MAX_DECOMPRESSED_BYTES", "200000")])
+            .process(&event, 10_000, deadline())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                ProcessError::Decode(DecodeError::TooLarge { cap: 200_000 })
+            ),
+            "{refused:?}"
+        );
+        let passed = processor_with(&[("MAX_DECOMPRESSED_BYTES", "1000000")])
+            .process(&event, 10_000, deadline())
+            .await
+            .unwrap();
+        assert_eq!(passed.summary().entries, 2_000);
     }
 
     /// Issue 16 (1): an incident refused for good costs its own notification only.

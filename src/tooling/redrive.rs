@@ -1,5 +1,9 @@
-//! Batches kept in the failure destination: Lambda's OnFailure record holds
-//! the original event under `requestPayload`.
+//! Batches kept by the failure destinations. Lambda's record of a failed
+//! asynchronous invocation (the direct path, in SQS) holds the original event
+//! under `requestPayload`; a Kinesis event source mapping's record in S3
+//! holds the whole invocation under `payload`; its record in SQS holds only
+//! the shard and sequence range (the records themselves stay in the stream
+//! until they expire).
 
 use serde_json::Value;
 
@@ -22,13 +26,38 @@ pub enum NotARecord {
     NotJson(#[source] serde_json::Error),
     #[error("no requestPayload: not a Lambda destination record")]
     NoPayload,
+    /// A Kinesis record in SQS: metadata only, nothing to replay.
+    #[error(
+        "a Kinesis failure record without its records (shard {shard}, sequence numbers {first} to {last}): \
+         read them from the stream before they expire; stacks from this template keep them whole in S3"
+    )]
+    MetadataOnly {
+        shard: String,
+        first: String,
+        last: String,
+    },
 }
 
 /// Reads a destination record.
 pub fn parse_destination_record(body: &str) -> Result<FailedInvocation, NotARecord> {
     let record: Value = serde_json::from_str(body).map_err(NotARecord::NotJson)?;
-    let payload = record.get("requestPayload").ok_or(NotARecord::NoPayload)?;
     let text = |v: &Value| v.as_str().map(str::to_owned);
+    let batch = &record["KinesisBatchInfo"];
+    let payload = match (record.get("requestPayload"), record.get("payload")) {
+        (Some(payload), _) => payload.to_string(),
+        // The documentation shows `"payload": "<Whole Event>"`: take the
+        // event as JSON text or as JSON.
+        (None, Some(Value::String(event))) => event.clone(),
+        (None, Some(event)) => event.to_string(),
+        (None, None) if batch.is_object() => {
+            return Err(NotARecord::MetadataOnly {
+                shard: text(&batch["shardId"]).unwrap_or_default(),
+                first: text(&batch["startSequenceNumber"]).unwrap_or_default(),
+                last: text(&batch["endSequenceNumber"]).unwrap_or_default(),
+            })
+        }
+        (None, None) => return Err(NotARecord::NoPayload),
+    };
     let context = &record["requestContext"];
     let response = &record["responsePayload"];
     Ok(FailedInvocation {
@@ -37,7 +66,7 @@ pub fn parse_destination_record(body: &str) -> Result<FailedInvocation, NotAReco
         attempts: context["approximateInvokeCount"].as_u64(),
         error_type: text(&response["errorType"]),
         error_message: text(&response["errorMessage"]),
-        payload: payload.to_string(),
+        payload,
     })
 }
 
@@ -101,5 +130,66 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("requestPayload"));
+    }
+
+    /// The Kinesis on-failure record as the Lambda developer guide shows it
+    /// ("Retain discarded batch records for a Kinesis Data Streams event
+    /// source"), with `payload` ("only available in S3") holding the event.
+    fn kinesis_record(payload: Option<Value>) -> String {
+        let mut record = serde_json::json!({
+            "requestContext": {
+                "requestId": "c9b8fa9f-5a7f-xmpl-af9c-0c604cde93a5",
+                "functionArn": "arn:aws:lambda:us-east-2:123456789012:function:myfunction",
+                "condition": "RetryAttemptsExhausted",
+                "approximateInvokeCount": 1
+            },
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled"
+            },
+            "version": "1.0",
+            "timestamp": "2019-11-14T00:38:06.021Z",
+            "KinesisBatchInfo": {
+                "shardId": "shardId-000000000001",
+                "startSequenceNumber": "49601189658422359378836298521827638475320189012309704722",
+                "endSequenceNumber": "49601189658422359378836298522902373528957594348623495186",
+                "approximateArrivalOfFirstRecord": "2019-11-14T00:38:04.835Z",
+                "approximateArrivalOfLastRecord": "2019-11-14T00:38:05.580Z",
+                "batchSize": 500,
+                "streamArn": "arn:aws:kinesis:us-east-2:123456789012:stream/mystream"
+            }
+        });
+        if let Some(payload) = payload {
+            record["payload"] = payload;
+        }
+        record.to_string()
+    }
+
+    #[test]
+    fn a_kinesis_record_kept_in_s3_carries_the_whole_event_as_json_or_as_text() {
+        let event = serde_json::json!({"Records": [{"kinesis": {"data": "H4sI"}}]});
+        for payload in [event.clone(), Value::String(event.to_string())] {
+            let failed = parse_destination_record(&kinesis_record(Some(payload))).unwrap();
+            assert_eq!(
+                serde_json::from_str::<Value>(&failed.payload).unwrap(),
+                event
+            );
+            assert_eq!(failed.condition.as_deref(), Some("RetryAttemptsExhausted"));
+            assert_eq!(
+                failed.request_id.as_deref(),
+                Some("c9b8fa9f-5a7f-xmpl-af9c-0c604cde93a5")
+            );
+        }
+    }
+
+    #[test]
+    fn a_kinesis_record_in_sqs_is_named_for_what_it_lacks() {
+        let why = parse_destination_record(&kinesis_record(None))
+            .unwrap_err()
+            .to_string();
+        assert!(why.contains("shard shardId-000000000001"), "{why}");
+        assert!(why.contains("49601189658422359378836298521827638475320189012309704722"));
+        assert!(why.contains("S3"), "{why}");
     }
 }

@@ -25,7 +25,9 @@ pub fn cli(args: &[&str]) -> Command {
         .env_remove("FAILED_BATCH_QUEUE_URL")
         .env_remove("INCIDENTS_TABLE")
         .env_remove("SILENCES_TABLE")
-        .env_remove("ALERT_TOPIC_ARN");
+        .env_remove("ALERT_TOPIC_ARN")
+        .env_remove("IOT_INCIDENTS_STACK")
+        .env_remove("FAILED_STREAM_BATCH_BUCKET");
     command
 }
 

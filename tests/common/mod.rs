@@ -1,10 +1,11 @@
 //! Test harness: a real moto server on a free loopback port (one per test
-//! binary, stopped when the binary exits) and stacks created from
-//! template.yaml on it.
+//! binary, stopped when the binary exits) and stacks deployed on it from
+//! template.yaml through the SAM transform and CloudFormation.
 #![allow(dead_code)]
 
 pub mod cli;
 pub mod fault_proxy;
+pub mod template;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{TcpListener, TcpStream};
@@ -25,25 +26,22 @@ use iot_log_monitor::config::Config;
 use iot_log_monitor::incident::lifecycle::IncidentState;
 use iot_log_monitor::pipeline::{Processor, Response, Summary};
 use iot_log_monitor::tooling::encode::{subscription_event_json, BatchSpec};
-use iot_log_monitor::tooling::local::{
-    drain_inbox, provision, Provisioned, ReceivedNotification, Template,
-};
+use iot_log_monitor::tooling::inbox::{drain_inbox, ReceivedNotification};
 
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
-/// The command that starts moto: `MOTO_SERVER` if set, else the venv's moto
-/// with one request decided at a time (`scripts/moto_serialised.py` says why).
+/// The command that starts moto: the venv's moto with DynamoDB requests
+/// decided one at a time (`scripts/moto_serialised.py` says why). There is
+/// no override: a plain moto would let the concurrency tests pass by luck.
 fn moto_command() -> Vec<PathBuf> {
-    if let Ok(path) = std::env::var("MOTO_SERVER") {
-        return vec![path.into()];
-    }
     let python = repo_path(".venv/bin/python");
-    if repo_path(".venv/bin/moto_server").exists() {
-        return vec![python, repo_path("scripts/moto_serialised.py")];
-    }
-    panic!("moto_server not found: run `make tools` (installs it into .venv) or set MOTO_SERVER");
+    assert!(
+        repo_path(".venv/bin/moto_server").exists(),
+        "moto_server not found: run `make tools` (installs it into .venv)"
+    );
+    vec![python, repo_path("scripts/moto_serialised.py")]
 }
 
 pub struct Moto {
@@ -123,11 +121,42 @@ pub async fn sdk_config_timed(
         .await
 }
 
-/// The stack's resources on moto, named uniquely per test.
+/// The SAM-transformed template, made once per test binary (the transform
+/// is the slow part of a deploy) and shared by its stacks.
+fn transformed_template() -> &'static Path {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("transformed-{}.json", std::process::id()));
+        let status = Command::new(repo_path(".venv/bin/python"))
+            .arg(repo_path("scripts/local_stack.py"))
+            .args(["transform", "--template"])
+            .arg(repo_path("template.yaml"))
+            .arg("--out")
+            .arg(&out)
+            .status()
+            .expect("run scripts/local_stack.py");
+        assert!(
+            status.success(),
+            "the SAM transform of template.yaml failed"
+        );
+        out
+    })
+}
+
+/// A stack deployed from template.yaml on moto, as users deploy it (SAM
+/// transform, CreateStack), named uniquely per test; what the function runs
+/// with is the deployed function's own environment.
 pub struct Stack {
     pub sdk: aws_config::SdkConfig,
-    pub provisioned: Provisioned,
+    pub name: String,
+    /// Physical ids by logical id: table names, queue URLs, topic ARNs.
+    pub resources: BTreeMap<String, String>,
+    pub outputs: BTreeMap<String, String>,
+    /// GetFunctionConfiguration's environment of the deployed function.
     pub env: BTreeMap<String, String>,
+    /// An SQS queue subscribed to every topic of the stack.
+    pub inbox_queue_url: String,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
 }
@@ -136,28 +165,56 @@ pub type RealProcessor = Processor<DynamoEntryStore, DynamoIncidentStore, SnsPub
 
 impl Stack {
     pub async fn new(name: &str) -> Self {
-        Self::on(&moto().endpoint, name).await
+        Self::with_parameters(name, &[]).await
     }
 
-    pub async fn on(endpoint: &str, name: &str) -> Self {
+    /// A stack deployed with these template parameters (`Key=Value`).
+    pub async fn with_parameters(name: &str, parameters: &[&str]) -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
-        let prefix = format!(
+        let name = format!(
             "{name}-{}-{}",
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         );
+        let endpoint = &moto().endpoint;
+        let mut deploy = Command::new(repo_path(".venv/bin/python"));
+        deploy
+            .arg(repo_path("scripts/local_stack.py"))
+            .args(["deploy", "--stack", &name, "--transformed"])
+            .arg(transformed_template())
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        for p in parameters {
+            deploy.args(["--param", p]);
+        }
+        // Blocking is fine: each test has its own runtime.
+        let out = deploy.output().expect("run scripts/local_stack.py");
+        assert!(
+            out.status.success(),
+            "deploying stack {name} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let deployed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let map = |v: &serde_json::Value| -> BTreeMap<String, String> {
+            v.as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        };
         let sdk = sdk_config(endpoint).await;
-        let template = Template::load(&repo_path("template.yaml")).unwrap();
-        let provisioned = provision(&template, &sdk, &prefix).await.unwrap();
-        let env = provisioned
-            .environment(&template, "ProcessorFunction")
-            .unwrap();
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
             sdk,
-            provisioned,
-            env,
+            name,
+            resources: map(&deployed["resources"]),
+            outputs: map(&deployed["outputs"]),
+            env: map(&deployed["environment"]),
+            inbox_queue_url: deployed["inbox_queue_url"].as_str().unwrap().to_owned(),
         }
     }
 
@@ -195,8 +252,9 @@ impl Stack {
         }
     }
 
+    /// A resource's physical id (a table's name, a queue's URL).
     pub fn table(&self, logical_id: &str) -> &str {
-        &self.provisioned.refs[logical_id]
+        &self.resources[logical_id]
     }
 
     /// Every stored entry (a Scan: fine for a test table).
@@ -248,7 +306,7 @@ impl Stack {
 
     /// Notifications that reached the inbox queue subscribed to the topic.
     pub async fn notifications(&self, wait: Duration) -> Vec<ReceivedNotification> {
-        drain_inbox(&self.sqs, &self.provisioned.inbox_queue_url, wait)
+        drain_inbox(&self.sqs, &self.inbox_queue_url, wait)
             .await
             .unwrap()
     }

@@ -1,4 +1,5 @@
-//! `local`: runs on a moto server (used by `make demo`), hidden from help.
+//! `local`: helpers for runs on a moto server (used by `make demo`), hidden
+//! from help. The stack itself is deployed by `scripts/local_stack.py`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,20 +10,13 @@ use clap::Subcommand;
 use serde_json::Value;
 
 use iot_log_monitor::notify::display::escape;
-use iot_log_monitor::tooling::local::{drain_inbox, provision, ReceivedNotification, Template};
+use iot_log_monitor::tooling::inbox::{drain_inbox, ReceivedNotification};
 
 use crate::redrive::FailureQueue;
 use crate::session::Session;
 
 #[derive(Subcommand)]
 pub enum LocalCommand {
-    /// Create template.yaml's tables, topic and queues on AWS_ENDPOINT_URL; print the function's environment.
-    Setup {
-        #[arg(long, default_value = "template.yaml")]
-        template: PathBuf,
-        #[arg(long, default_value = "demo")]
-        prefix: String,
-    },
     /// Print (and remove) the notifications waiting in an inbox queue subscribed to the topic.
     Inbox {
         #[arg(long)]
@@ -58,22 +52,6 @@ pub enum LocalCommand {
 
 pub async fn run(ctx: &mut Session, command: LocalCommand) -> Result<()> {
     match command {
-        LocalCommand::Setup { template, prefix } => {
-            let template = Template::load(&template)?;
-            let provisioned = provision(&template, ctx.sdk().await, &prefix).await?;
-            for (name, value) in provisioned.environment(&template, "ProcessorFunction")? {
-                println!("{name}={value}");
-            }
-            println!("INBOX_QUEUE_URL={}", provisioned.inbox_queue_url);
-            println!(
-                "FAILED_BATCH_QUEUE_URL={}",
-                provisioned
-                    .refs
-                    .get("FailedBatchQueue")
-                    .cloned()
-                    .unwrap_or_default()
-            );
-        }
         LocalCommand::Inbox {
             inbox_url,
             wait_seconds,

@@ -1,5 +1,7 @@
-//! `redrive`: process the batches kept in the failure queue; each message is
-//! deleted only once processed, and every other one is handed back.
+//! `redrive`: process the batches kept by the failure destinations: the
+//! failure queue (records of failed invocations) and, on the Kinesis path,
+//! the bucket where failed stream batches are kept whole. A message or an
+//! object is deleted only once processed; every other one stays.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -30,6 +32,101 @@ pub struct RedriveArgs {
     /// The alert topic (default: the stack's, or ALERT_TOPIC_ARN).
     #[arg(long, env = vars::ALERT_TOPIC_ARN)]
     topic_arn: Option<String>,
+    /// The bucket of failed Kinesis batches (default: the stack's
+    /// FailedStreamBatchBucketName, when it uses the Kinesis path).
+    #[arg(long, env = "FAILED_STREAM_BATCH_BUCKET")]
+    bucket: Option<String>,
+}
+
+/// An S3 client; path-style addressing on a custom endpoint (a local one
+/// has no DNS name per bucket).
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(sdk.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// Where Lambda writes a Kinesis event source mapping's failure records.
+const FAILED_BATCH_PREFIX: &str = "aws/lambda/";
+
+/// The bucket where the Kinesis path's on-failure destination keeps batches.
+pub struct FailureBucket {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl FailureBucket {
+    /// Up to `max` keys of kept batches, oldest name first.
+    async fn keys(&self, max: usize) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(FAILED_BATCH_PREFIX)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                anyhow!(
+                    "ListObjectsV2 s3://{}: {}",
+                    self.bucket,
+                    DisplayErrorContext(e)
+                )
+            })?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+            if keys.len() >= max {
+                keys.truncate(max);
+                break;
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The object's text, refused past the size of the largest invocation
+    /// record Lambda writes (a 6 MB payload with its metadata).
+    async fn read(&self, key: &str) -> Result<String> {
+        const MAX_RECORD_BYTES: i64 = 8 << 20;
+        let object = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| anyhow!("GetObject {key}: {}", DisplayErrorContext(e)))?;
+        if object.content_length().unwrap_or(0) > MAX_RECORD_BYTES {
+            bail!("{key} is larger than a failure record can be ({MAX_RECORD_BYTES} bytes)");
+        }
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| anyhow!("reading {key}: {e}"))?
+            .into_bytes();
+        Ok(String::from_utf8(bytes.to_vec())?)
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.s3
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "processed {key} but could not delete it: {}",
+                    DisplayErrorContext(e)
+                )
+            })?;
+        Ok(())
+    }
 }
 
 type DynamoProcessor = Processor<DynamoEntryStore, DynamoIncidentStore, SnsPublisher>;
@@ -154,17 +251,17 @@ enum Outcome {
     },
 }
 
+/// Processes one kept batch (`id` names it in the report).
 async fn redrive_one(
-    queue: &FailureQueue,
     processor: Option<&DynamoProcessor>,
-    message: &Message,
+    id: &str,
+    body: &str,
     out: &mut impl Write,
 ) -> Result<Outcome> {
-    let id = message.message_id().unwrap_or("?");
-    let record = match parse_destination_record(message.body().unwrap_or_default()) {
+    let record = match parse_destination_record(body) {
         Ok(r) => r,
         Err(why) => {
-            writeln!(out, "skip {id}: {why} (left in the queue)")?;
+            writeln!(out, "skip {id}: {why} (left where it is)")?;
             return Ok(Outcome::Kept { failed: true });
         }
     };
@@ -192,9 +289,6 @@ async fn redrive_one(
         }
         Ok(response) => {
             let summary = response.summary();
-            if let Some(receipt) = message.receipt_handle() {
-                queue.delete(id, receipt).await?;
-            }
             writeln!(
                 out,
                 "processed {what}: {} entries, {} stored, {} incidents, {} notifications sent",
@@ -203,46 +297,127 @@ async fn redrive_one(
             Ok(Outcome::Processed)
         }
         Err(e) => {
-            writeln!(out, "failed {what}: {e} (left in the queue)")?;
+            writeln!(out, "failed {what}: {e} (left where it is)")?;
             Ok(Outcome::Kept { failed: true })
         }
     }
 }
 
-pub async fn run(ctx: &mut Session, args: RedriveArgs) -> Result<()> {
-    let queue = FailureQueue::open(ctx).await?;
-    let processor = if args.dry_run {
-        None
-    } else {
-        Some(processor(ctx, &args).await?)
-    };
-    let (mut processed, mut failed, mut seen) = (0usize, 0usize, 0usize);
+/// What a run did, over both sources.
+#[derive(Default)]
+struct Tally {
+    seen: usize,
+    processed: usize,
+    failed: usize,
+}
+
+impl Tally {
+    fn count(&mut self, outcome: &Outcome) {
+        self.seen += 1;
+        match outcome {
+            Outcome::Processed => self.processed += 1,
+            Outcome::Kept { failed } => self.failed += usize::from(*failed),
+        }
+    }
+}
+
+async fn redrive_queue(
+    queue: &FailureQueue,
+    processor: Option<&DynamoProcessor>,
+    max: usize,
+    tally: &mut Tally,
+    out: &mut impl Write,
+) -> Result<()> {
     let mut handed_back = Vec::new();
-    let mut out = std::io::stdout().lock();
-    while seen < args.max {
-        let messages = queue.receive(args.max - seen).await?;
+    while tally.seen < max {
+        let messages = queue.receive(max - tally.seen).await?;
         if messages.is_empty() {
             break;
         }
         for message in messages {
-            seen += 1;
-            match redrive_one(&queue, processor.as_ref(), &message, &mut out).await? {
-                Outcome::Processed => processed += 1,
-                Outcome::Kept { failed: f } => {
-                    failed += usize::from(f);
-                    handed_back.extend(message.receipt_handle().map(str::to_owned));
-                }
+            let id = message.message_id().unwrap_or("?");
+            let body = message.body().unwrap_or_default();
+            let outcome = redrive_one(processor, id, body, out).await?;
+            tally.count(&outcome);
+            match (outcome, message.receipt_handle()) {
+                (Outcome::Processed, Some(receipt)) => queue.delete(id, receipt).await?,
+                (_, receipt) => handed_back.extend(receipt.map(str::to_owned)),
             }
         }
     }
     for receipt in handed_back {
         queue.hand_back(receipt).await?;
     }
+    Ok(())
+}
+
+async fn redrive_bucket(
+    bucket: &FailureBucket,
+    processor: Option<&DynamoProcessor>,
+    max: usize,
+    tally: &mut Tally,
+    out: &mut impl Write,
+) -> Result<()> {
+    if tally.seen >= max {
+        return Ok(());
+    }
+    for key in bucket.keys(max - tally.seen).await? {
+        let id = format!("s3://{}/{key}", bucket.bucket);
+        let outcome = match bucket.read(&key).await {
+            Ok(body) => redrive_one(processor, &id, &body, out).await?,
+            Err(e) => {
+                writeln!(out, "skip {id}: {e} (left where it is)")?;
+                Outcome::Kept { failed: true }
+            }
+        };
+        tally.count(&outcome);
+        if let Outcome::Processed = outcome {
+            bucket.delete(&key).await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn run(ctx: &mut Session, args: RedriveArgs) -> Result<()> {
+    let bucket = ctx
+        .optional(args.bucket.clone(), "FailedStreamBatchBucketName")
+        .await?;
+    // The queue is required unless only a bucket was named.
+    let queue = if bucket.is_none() || ctx.names_a_queue() {
+        Some(FailureQueue::open(ctx).await?)
+    } else {
+        None
+    };
+    let bucket = match bucket {
+        Some(bucket) => Some(FailureBucket {
+            s3: s3_client(ctx.sdk().await),
+            bucket,
+        }),
+        None => None,
+    };
+    let processor = if args.dry_run {
+        None
+    } else {
+        Some(processor(ctx, &args).await?)
+    };
+    let mut tally = Tally::default();
+    let mut out = std::io::stdout().lock();
+    if let Some(queue) = &queue {
+        redrive_queue(queue, processor.as_ref(), args.max, &mut tally, &mut out).await?;
+    }
+    if let Some(bucket) = &bucket {
+        redrive_bucket(bucket, processor.as_ref(), args.max, &mut tally, &mut out).await?;
+    }
+    let Tally {
+        seen,
+        processed,
+        failed,
+    } = tally;
     if failed > 0 && !args.dry_run {
-        bail!("{failed} batch(es) could not be processed and stay in the queue; {processed} processed and removed");
+        bail!("{failed} batch(es) could not be processed and were kept; {processed} processed and removed");
     }
     match (seen, args.dry_run) {
-        (0, _) => eprintln!("the failure queue is empty"),
+        (0, _) => eprintln!("no failed batches are kept"),
         (_, true) => eprintln!("{seen} batch(es) would be processed; nothing changed"),
         (_, false) => eprintln!("{processed} batch(es) processed and removed"),
     }

@@ -7,7 +7,7 @@ use iot_log_monitor::aws::incident_reader::IncidentReader;
 use iot_log_monitor::aws::reader::EntryReader;
 use iot_log_monitor::aws::sdk_config_loader;
 use iot_log_monitor::aws::silences::SilenceTable;
-use iot_log_monitor::aws::stack::StackOutputs;
+use iot_log_monitor::aws::stack::{StackError, StackOutputs};
 
 use crate::output::Output;
 
@@ -79,6 +79,30 @@ impl Session {
             .as_ref()
             .expect("just set")
             .get(&stack, output)?)
+    }
+
+    /// A stack output that only some stacks have (given by flag or
+    /// environment, else the stack's, else none).
+    pub async fn optional(
+        &mut self,
+        given: Option<String>,
+        output: &'static str,
+    ) -> Result<Option<String>> {
+        if given.is_some() || self.stack.is_none() {
+            return Ok(given);
+        }
+        match self.resolve(None, output, "").await {
+            Ok(value) => Ok(Some(value)),
+            Err(e) => match e.downcast_ref::<StackError>() {
+                Some(StackError::MissingOutput { .. }) => Ok(None),
+                _ => Err(e),
+            },
+        }
+    }
+
+    /// Whether a failure queue was named (by flag, environment or stack).
+    pub fn names_a_queue(&self) -> bool {
+        self.queue_url.is_some() || self.stack.is_some()
     }
 
     /// The entries table's name.

@@ -1,0 +1,164 @@
+//! The stack deployed as users deploy it (template.yaml through the SAM
+//! transform and CloudFormation's CreateStack, on moto): the function's
+//! environment as CloudFormation resolved it, the operator's tool finding
+//! everything by stack name, and failed Kinesis batches kept whole in S3 and
+//! re-driven from there.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::cli::{cli, failed, ok};
+use common::{lines_of, Stack};
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn the_function_runs_with_the_names_cloudformation_gave_the_resources() {
+    let stack = Stack::new("deployed-env").await;
+    // Physical ids CloudFormation made up, reached through Ref in the
+    // function's environment as GetFunctionConfiguration reports it.
+    assert_eq!(stack.env["ENTRIES_TABLE"], stack.resources["EntriesTable"]);
+    assert_eq!(
+        stack.env["INCIDENTS_TABLE"],
+        stack.resources["IncidentsTable"]
+    );
+    assert_eq!(
+        stack.env["SILENCES_TABLE"],
+        stack.resources["SilencesTable"]
+    );
+    assert_eq!(stack.env["ALERT_TOPIC_ARN"], stack.resources["AlertTopic"]);
+    assert!(stack.env["ENTRIES_TABLE"].starts_with(&format!("{}-EntriesTable-", stack.name)));
+    // A list parameter joined for the function, as the README documents the defaults.
+    assert_eq!(
+        stack.env["ALERT_CATEGORIES"],
+        "RuleNotFound,RuleMessageThrottled,Failure"
+    );
+    // The configuration the function parses at start-up accepts all of it.
+    let config = stack.config(&[]);
+    assert_eq!(config.entries_table, stack.resources["EntriesTable"]);
+    // The direct path has no bucket of failed stream batches.
+    assert!(!stack.outputs.contains_key("FailedStreamBatchBucketName"));
+}
+
+/// A Kinesis invocation record as Lambda keeps it in an S3 on-failure
+/// destination (Lambda developer guide, "Retain discarded batch records for
+/// a Kinesis Data Streams event source": the metadata plus `payload`, the
+/// whole invocation), written here by hand, not by the code under test.
+fn kept_in_s3(payload: &Value) -> String {
+    json!({
+        "requestContext": {
+            "requestId": "c9b8fa9f-5a7f-xmpl-af9c-0c604cde93a5",
+            "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:processor",
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": 4
+        },
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "version": "1.0",
+        "timestamp": "2026-12-02T10:00:06.021Z",
+        "KinesisBatchInfo": {
+            "shardId": "shardId-000000000000",
+            "startSequenceNumber": "49650000000000000000000000000000000000000000000000000000",
+            "endSequenceNumber": "49650000000000000000000000000000000000000000000000000002",
+            "approximateArrivalOfFirstRecord": "2026-12-02T10:00:04.835Z",
+            "approximateArrivalOfLastRecord": "2026-12-02T10:00:05.580Z",
+            "batchSize": 3,
+            "streamArn": "arn:aws:kinesis:us-east-1:123456789012:stream/logs"
+        },
+        "payload": payload
+    })
+    .to_string()
+}
+
+fn trace_ids(file: &str) -> BTreeSet<String> {
+    lines_of(file)
+        .iter()
+        .filter_map(|l| {
+            serde_json::from_str::<Value>(l).ok()?["traceId"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_kinesis_batch_that_failed_every_retry_is_redriven_from_the_bucket() {
+    let stack = Stack::with_parameters("kinesis-s3", &["IngestionPath=Kinesis"]).await;
+    let bucket = stack.outputs["FailedStreamBatchBucketName"].clone();
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&stack.sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    // The three subscription batches of events/kinesis/three-batches.json.
+    let payload: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo_path("events/kinesis/three-batches.json")).unwrap(),
+    )
+    .unwrap();
+    let key = "aws/lambda/6f1c2a4e-0000-4000-8000-000000000001/shardId-000000000000/2026/12/02/2026-12-02T10.00.06-0d6b8f6e-8d1f-4b52-9d0b-2b1c1f6d2e10";
+    s3.put_object()
+        .bucket(&bucket)
+        .key(key)
+        .body(kept_in_s3(&payload).into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+
+    // Everything found by the stack's name: the bucket from its outputs.
+    let dry = ok(cli(&["--stack", &stack.name, "redrive", "--dry-run"])
+        .output()
+        .unwrap());
+    assert!(dry.contains("would process") && dry.contains(key), "{dry}");
+    assert!(
+        stack.entries().await.is_empty(),
+        "a dry run changes nothing"
+    );
+
+    let report = ok(cli(&["--stack", &stack.name, "redrive"]).output().unwrap());
+    assert!(report.contains("processed"), "{report}");
+    let stored: BTreeSet<String> = stack
+        .entries()
+        .await
+        .iter()
+        .map(|item| common::s(item, "traceId"))
+        .collect();
+    let mut expected = trace_ids("events/lines/rule-not-found.jsonl");
+    expected.extend(trace_ids("events/lines/rule-throttled.jsonl"));
+    assert!(
+        expected.is_subset(&stored),
+        "every traced failure of the kept batch is stored: missing {:?}",
+        expected.difference(&stored).collect::<Vec<_>>()
+    );
+    assert!(
+        stored.iter().any(|t| t.starts_with("job:")),
+        "the job failure (no traceId) too: {stored:?}"
+    );
+    let left = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap()
+        .key_count
+        .unwrap_or(0);
+    assert_eq!(left, 0, "a processed batch is deleted from the bucket");
+    assert!(
+        !stack
+            .notifications(std::time::Duration::from_secs(5))
+            .await
+            .is_empty(),
+        "its incidents were announced"
+    );
+
+    // What is not a failure record stays, and the run says so and fails.
+    s3.put_object()
+        .bucket(&bucket)
+        .key("aws/lambda/x/shardId-000000000000/2026/12/02/not-a-record")
+        .body(b"{\"hello\":1}".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let refused = failed(cli(&["--stack", &stack.name, "redrive"]).output().unwrap());
+    assert!(refused.contains("could not be processed"), "{refused}");
+    let left = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    assert_eq!(left.key_count, Some(1), "the unreadable object is kept");
+}
