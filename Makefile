@@ -28,6 +28,7 @@ help:
 	@echo "make sam-build  sam build (arm64 bootstrap via cargo-lambda and zig)"
 	@echo "make fuzz    cargo fuzz (nightly) on each target for FUZZ_SECONDS"
 	@echo "make audit   RustSec advisories (needs GitHub)"
+	@echo "make mutants mutation testing (cargo-mutants) and the Guarantees table's breaks"
 
 ## Tools: a Python venv inside the repository with moto, cfn-lint, SAM CLI and cargo-lambda.
 # cargo-deny is a lint tool: `lint` builds it, the demo does not need it.
@@ -119,6 +120,29 @@ fuzz: $(CARGO_FUZZ)
 	  PATH=$(CURDIR)/$(VENV)/cargo/bin:$$PATH cargo +nightly fuzz run $$target fuzz/corpus/$$target -- \
 	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 -max_len=1048576 || exit 1; \
 	done
+
+## Mutation testing (cargo-mutants; not part of `make test`, it takes an
+## hour or more here). Each group of modules is run with the tests that cover
+## it: the pure core with the library's unit tests, the adapters and the
+## notification gate with the moto integration tests. Results: mutants.out/
+## (per group) and docs/mutants.md; the curated breaks of the Guarantees
+## table: scripts/break_guarantees.py. In place (--in-place): the tests need
+## ./.venv and the warm target/; do not edit the tree while it runs (each
+## mutation is undone after its test).
+CARGO_MUTANTS_VERSION := 27.0.0
+CARGO_MUTANTS := $(VENV)/cargo/bin/cargo-mutants
+MUTANTS_CORE  := src/ingest/decode.rs src/incident/lifecycle.rs src/incident/silence.rs src/incident/delta.rs src/store/redact/*.rs
+MUTANTS_MOTO  := src/aws/entries.rs src/pipeline/notify.rs src/pipeline/sweep.rs
+$(CARGO_MUTANTS):
+	cargo install --quiet --locked cargo-mutants@$(CARGO_MUTANTS_VERSION) --root $(VENV)/cargo
+.PHONY: mutants
+mutants: tools build $(CARGO_MUTANTS)
+	$(CARGO_MUTANTS) mutants --in-place --no-shuffle --output mutants.out/core \
+	  $(addprefix --file ,$(MUTANTS_CORE)) -- --lib || true
+	$(CARGO_MUTANTS) mutants --in-place --no-shuffle --output mutants.out/moto \
+	  $(addprefix --file ,$(MUTANTS_MOTO)) -- --lib --test store_and_notify --test incidents --test faults || true
+	python3 scripts/break_guarantees.py
+	@echo "caught/missed per group: mutants.out/*/mutants.out/outcomes.json (summary in docs/mutants.md)"
 
 .PHONY: sam-build
 sam-build: tools

@@ -43,13 +43,21 @@ wait_for_port() {
 }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-moto_port=$(free_port)
-lambda_port=$(free_port)
-
-say "Local AWS endpoint: moto on 127.0.0.1:$moto_port"
-setsid moto_server -H 127.0.0.1 -p "$moto_port" </dev/null >"$run_dir/moto.log" 2>&1 &
+# moto binds a free port itself (port 0) and names it: nothing can take it
+# in between.
+setsid moto_server -H 127.0.0.1 -p 0 </dev/null >"$run_dir/moto.log" 2>&1 &
 pids+=($!)
+moto_port=""
+for _ in $(seq 1 300); do
+  moto_port=$(sed -n 's|.*Running on http://127.0.0.1:\([0-9]*\).*|\1|p' "$run_dir/moto.log" | head -1)
+  [ -n "$moto_port" ] && break
+  sleep 0.2
+done
+[ -n "$moto_port" ] || { echo "moto_server did not start; its log:" >&2; tail -20 "$run_dir/moto.log" >&2; exit 1; }
 wait_for_port "$moto_port" "moto_server" "$run_dir/moto.log"
+say "Local AWS endpoint: moto on 127.0.0.1:$moto_port"
+# cargo lambda takes its port as given: the nearest thing to binding it.
+lambda_port=$(free_port)
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
 export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo-secret-never-logged AWS_REGION=us-east-1
@@ -64,14 +72,17 @@ python3 scripts/demo_helpers.py stack "$run_dir/stack.json"
 inbox=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["inbox_queue_url"])' "$run_dir/stack.json")
 {
   # The deployed function's own environment (GetFunctionConfiguration), with
-  # two changes for a local run:
+  # three changes for a local run:
   python3 -c 'import json,sys; [print(f"{k}={v}") for k, v in json.load(open(sys.argv[1]))["environment"].items()]' "$run_dir/stack.json" |
-    grep -v -e '^ALERT_TIME_RESERVE_MS=' -e '^RESOLVE_AFTER_SECONDS='
+    grep -v -e '^ALERT_TIME_RESERVE_MS=' -e '^RESOLVE_AFTER_SECONDS=' -e '^SILENCES_REFRESH_SECONDS='
   # cargo lambda's invocations carry a deadline that is nearly past (not the
   # template's 60 s timeout), so the notify step's time check is off here.
   echo ALERT_TIME_RESERVE_MS=0
   # A short quiet period, so the demo can show incidents resolving.
   echo RESOLVE_AFTER_SECONDS=$quiet_seconds
+  # Silences read on every invocation, so the demo's silence (and its end)
+  # applies at once rather than up to 30 s later.
+  echo SILENCES_REFRESH_SECONDS=0
   printf 'AWS_ENDPOINT_URL=%s\nAWS_ACCESS_KEY_ID=demo\nAWS_SECRET_ACCESS_KEY=demo-secret-never-logged\nAWS_REGION=us-east-1\nAWS_EC2_METADATA_DISABLED=true\nRUST_LOG=info\n' "$AWS_ENDPOINT_URL"
 } >"$run_dir/function.env"
 # The operator's tool finds everything through the stack's outputs.
@@ -157,19 +168,36 @@ incident=$(python3 scripts/demo_helpers.py incident "$run_dir/incidents.json" ex
 say "iot-incidents show $incident"
 "$cli" --output table show "$incident" | tee "$run_dir/show.txt"
 
+say "A batch that fails every attempt: Lambda's two retries, then its record in the failure queue"
+# The broken batch again, as Lambda handles a failed asynchronous invocation
+# (EventInvokeConfig: MaximumRetryAttempts 2): three attempts, then the
+# invocation record (the event and the last error) goes to the on-failure
+# destination. moto cannot run EventInvokeConfig, so the script does what
+# Lambda does, with what the three real invocations answered.
+: >"$run_dir/attempts.out"
+for attempt in 1 2 3; do
+  invoke "the broken batch, attempt $attempt" "$run_dir/broken.json"
+  cat "$run_dir/invoke.out" >>"$run_dir/attempts.out"
+done
+python3 scripts/demo_helpers.py send-failure-record "$run_dir/stack.json" "$run_dir/broken.json" "$run_dir/invoke.out" 3
+"$cli" redrive --dry-run | tee "$run_dir/redrive-dry-run.txt"
+# It can never be processed: redrive tries, keeps it and exits 1.
+if "$cli" redrive >"$run_dir/redrive.txt" 2>"$run_dir/redrive.err"; then
+  echo "redrive processed a batch that cannot be processed" >&2; exit 1
+fi
+sed 's/^/  /' "$run_dir/redrive.txt" "$run_dir/redrive.err"
+
 say "A silence (maintenance of gateway-9): iot-incidents silence --rule legacy_rule --for 1h"
 silence=$("$cli" silence --rule legacy_rule --for 1h --reason "decommissioning gateway-9")
 echo "  $silence"
 "$cli" --output table silences | tee "$run_dir/silences.txt"
 
-say "A batch that failed every attempt, re-driven from the failure queue (its incident is silenced)"
+say "The silenced rule fails again: its incident opens, its notification is held back"
 cat >"$run_dir/failed-lines.jsonl" <<LINES
 {"timestamp":"2026-01-01 00:00:00.000","logLevel":"ERROR","traceId":"9f1c7e20-demo-4c1e-8d7a-00000000redr","accountId":"123456789012","status":"Failure","eventType":"RuleNotFound","clientId":"gateway-9","topicName":"\$aws/rules/legacy_rule","ruleName":"legacy_rule","reason":"RuleNotFound","details":"Rule legacy_rule not found"}
 LINES
-"$cli" encode --retime --time "$now_ms" --log-stream failed --seed 7 "$run_dir/failed-lines.jsonl" >"$run_dir/events/failed.json"
-"$cli" local fail-batch "$run_dir/events/failed.json"
-"$cli" redrive --dry-run | tee "$run_dir/redrive-dry-run.txt"
-"$cli" redrive | tee "$run_dir/redrive.txt"
+"$cli" encode --retime --time "$now_ms" --log-stream gateway-9 --seed 7 "$run_dir/failed-lines.jsonl" >"$run_dir/events/legacy.json"
+invoke "a legacy_rule batch (silenced)" "$run_dir/events/legacy.json"
 "$cli" --output json incidents >"$run_dir/open.json"
 legacy=$(python3 scripts/demo_helpers.py incident "$run_dir/open.json" legacy_rule)
 "$cli" local inbox --inbox-url "$inbox" --wait-seconds 1 | tee "$run_dir/silenced-inbox.txt"

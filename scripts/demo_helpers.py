@@ -1,5 +1,6 @@
 """Small readers for scripts/demo.sh (kept out of the shell for clarity)."""
 import json
+import os
 import sys
 
 
@@ -72,6 +73,47 @@ def stack(path):
         print("    " + ", ".join(unsupported))
 
 
+def send_failure_record(stack_path, event_path, invoke_out_path, attempts):
+    """Puts the invocation record of a failed asynchronous invocation in the
+    stack's failure queue, as Lambda's on-failure destination does after the
+    retries (the developer guide's format): the event itself under
+    requestPayload, the last attempt's error under responsePayload."""
+    import re
+    import uuid
+    from datetime import datetime, timezone
+
+    import boto3
+
+    deployed = json.load(open(stack_path))
+    answer = open(invoke_out_path).read()
+    # cargo lambda prints the runtime's error as "Error: <errorType>" and
+    # "× <errorMessage>".
+    error_type = re.search(r"Error: (IotLogMonitor\.[A-Za-z.]+)", answer)
+    error_message = re.search(r"× (.*)", answer)
+    if not error_type or not error_message:
+        sys.exit(f"no error in the invocation's answer: {answer}")
+    record = {
+        "version": "1.0",
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": f"arn:aws:lambda:us-east-1:123456789012:function:{deployed['function_name']}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": int(attempts),
+        },
+        "requestPayload": json.load(open(event_path)),
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorType": error_type.group(1), "errorMessage": error_message.group(1).strip()},
+    }
+    queue = deployed["outputs"]["FailedBatchQueueUrl"]
+    sqs = boto3.client("sqs", region_name=os.environ.get("AWS_REGION", "us-east-1"))
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(record))
+    print(
+        f"  record of the failed invocation ({error_type.group(1)}: {error_message.group(1).strip()}, "
+        f"{attempts} attempts) sent to the failure queue"
+    )
+
+
 def metrics(path):
     """The last EMF record of the function's log, as name = value lines."""
     records = [json.loads(line) for line in open(path) if line.strip()]
@@ -86,4 +128,5 @@ def metrics(path):
 
 
 if __name__ == "__main__":
-    {"invocation": invocation, "all-resolved": all_resolved, "incident": incident, "first-trace": first_trace, "metrics": metrics, "stack": stack}[sys.argv[1]](*sys.argv[2:])
+    {"invocation": invocation, "all-resolved": all_resolved, "incident": incident, "first-trace": first_trace, "metrics": metrics, "stack": stack,
+     "send-failure-record": send_failure_record}[sys.argv[1]](*sys.argv[2:])

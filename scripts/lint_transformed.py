@@ -1,34 +1,20 @@
-"""Applies the SAM transform to template.yaml (aws-sam-translator) and lints
-the result with cfn-lint: catches mistakes inside AWS::Serverless::Function
-that the untransformed checks do not see."""
+"""Applies the SAM transform to template.yaml (aws-sam-translator, the same
+transform `scripts/local_stack.py` deploys) and lints the result with
+cfn-lint: catches mistakes inside AWS::Serverless::Function that the
+untransformed checks do not see."""
 import json
 import os
 import subprocess
 import sys
 import tempfile
 
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from samtranslator.translator.transform import transform  # noqa: E402
-from samtranslator.yaml_helper import yaml_parse  # noqa: E402
-
-
-class NoManagedPolicies:
-    """The template names no managed policies; nothing to look up offline."""
-
-    def load(self):
-        return {}
+from local_stack import transformed_template  # noqa: E402
 
 
 def main(path):
-    with open(path) as f:
-        template = yaml_parse(f.read())
-    # `sam package` replaces local code paths with S3 locations before the
-    # transform runs in CloudFormation; do the same with a placeholder.
-    for resource in template["Resources"].values():
-        if resource.get("Type") == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://packaged-code/iot-log-processor.zip"
-    transformed = transform(template, {}, NoManagedPolicies())
+    transformed = transformed_template(path)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as out:
         json.dump(transformed, out, indent=1)
     resources = transformed["Resources"]

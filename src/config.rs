@@ -17,6 +17,8 @@ pub mod vars {
     pub const ALERT_TOPIC_ARN: &str = "ALERT_TOPIC_ARN";
     pub const RESOLVE_AFTER_SECONDS: &str = "RESOLVE_AFTER_SECONDS";
     pub const REPEAT_INTERVAL_SECONDS: &str = "REPEAT_INTERVAL_SECONDS";
+    /// How often a warm function reads the silences again (0: every invocation).
+    pub const SILENCES_REFRESH_SECONDS: &str = "SILENCES_REFRESH_SECONDS";
     pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
     pub const STORE_CATEGORIES: &str = "STORE_CATEGORIES";
     pub const ALERT_CATEGORIES: &str = "ALERT_CATEGORIES";
@@ -41,6 +43,7 @@ pub mod vars {
         ALERT_TOPIC_ARN,
         RESOLVE_AFTER_SECONDS,
         REPEAT_INTERVAL_SECONDS,
+        SILENCES_REFRESH_SECONDS,
         RETENTION_DAYS,
         STORE_CATEGORIES,
         ALERT_CATEGORIES,
@@ -80,6 +83,8 @@ pub struct Config {
     pub resolve_after: Duration,
     /// At most one reminder per open incident per this interval.
     pub repeat_interval: Duration,
+    /// A silence (or its end) reaches a warm function at most this late.
+    pub silences_refresh: Duration,
     pub retention_days: u32,
     pub store_categories: CategorySet,
     pub alert_categories: CategorySet,
@@ -254,6 +259,12 @@ impl Config {
                 60,
                 30 * 86_400,
             )?),
+            silences_refresh: Duration::from_secs(number(
+                vars::SILENCES_REFRESH_SECONDS,
+                30,
+                0,
+                300,
+            )?),
             retention_days: number(vars::RETENTION_DAYS, 30, 1, 3650)? as u32,
             store_categories,
             alert_categories,
@@ -318,6 +329,7 @@ mod tests {
             }
         );
         assert_eq!(c.retention_days, 30);
+        assert_eq!(c.silences_refresh, Duration::from_secs(30));
         assert_eq!(c.max_decompressed_bytes, 32 * 1024 * 1024);
         assert_eq!(c.store_categories, CategorySet::of(DEFAULT_STORE));
         assert_eq!(c.alert_categories, CategorySet::of(DEFAULT_ALERT));
@@ -333,6 +345,7 @@ mod tests {
             (vars::RESOLVE_AFTER_SECONDS, "15m", "not a whole number"),
             (vars::RESOLVE_AFTER_SECONDS, "0", "outside"),
             (vars::REPEAT_INTERVAL_SECONDS, "5", "outside"),
+            (vars::SILENCES_REFRESH_SECONDS, "301", "outside"),
             (vars::RETENTION_DAYS, "0", "outside"),
             (vars::MAX_DECOMPRESSED_BYTES, "999999999999", "outside"),
             (

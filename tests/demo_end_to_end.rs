@@ -163,7 +163,8 @@ fn check(run: &Run) {
     assert!(run.file("show.txt").contains("Activity (entries per"));
     assert!(run.file("silences.txt").contains("rule=\"legacy_rule\""));
     assert!(
-        run.file("redrive.txt").contains("0 notifications sent"),
+        line_with(out, "a legacy_rule batch (silenced)")
+            .contains("1 stored, 1 incidents (1 opened, 0 already counted), 0 notifications sent"),
         "held back by the silence"
     );
     assert!(run
@@ -193,19 +194,41 @@ fn check(run: &Run) {
     assert!(run
         .file("get.txt")
         .contains("ruleName               example_rule"));
-    assert!(run.file("redrive-dry-run.txt").contains("would process"));
+    // The failure path as Lambda runs it: three attempts, then the record
+    // of the last one in the failure queue; redrive cannot mend it and keeps it.
+    for attempt in 1..=3 {
+        assert!(
+            line_with(out, &format!("the broken batch, attempt {attempt}"))
+                .contains("failed (as Lambda would report it): Error: IotLogMonitor.Decode.Gzip")
+        );
+    }
+    let dry = run.file("redrive-dry-run.txt");
+    assert!(
+        dry.contains("would process")
+            && dry.contains("failed 3 time(s) with IotLogMonitor.Decode.Gzip"),
+        "{dry}"
+    );
+    let redrive = run.file("redrive.txt");
+    assert!(
+        redrive.contains("failed ") && redrive.contains("(left where it is)"),
+        "{redrive}"
+    );
     assert!(run
-        .file("redrive.txt")
-        .contains("1 entries, 1 stored, 1 incidents, 0 notifications sent"));
+        .file("redrive.err")
+        .contains("1 batch(es) could not be processed and were kept"));
 
     let summaries = run.file("summaries.txt");
     let count = |pattern: &str| summaries.lines().filter(|l| l.contains(pattern)).count();
     assert_eq!(
         count("message_type=\"DATA_MESSAGE\"") + count("CONTROL_MESSAGE"),
-        10
+        11
     );
     assert!(count("message_type=\"SWEEP\"") >= 4, "{summaries}");
-    assert_eq!(count("batch failed"), 1);
+    assert_eq!(
+        count("batch failed"),
+        4,
+        "the broken batch, then its three attempts"
+    );
     let metrics = run.file("metrics.jsonl");
     assert_eq!(
         metrics.lines().count(),

@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::cli::{cli, failed, ok};
-use common::{lines_of, Stack};
+use common::{trace_ids_of, Stack};
 use serde_json::{json, Value};
 
 #[tokio::test]
@@ -69,17 +69,6 @@ fn kept_in_s3(payload: &Value) -> String {
     .to_string()
 }
 
-fn trace_ids(file: &str) -> BTreeSet<String> {
-    lines_of(file)
-        .iter()
-        .filter_map(|l| {
-            serde_json::from_str::<Value>(l).ok()?["traceId"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_kinesis_batch_that_failed_every_retry_is_redriven_from_the_bucket() {
     let stack = Stack::with_parameters("kinesis-s3", &["IngestionPath=Kinesis"]).await;
@@ -121,8 +110,8 @@ async fn a_kinesis_batch_that_failed_every_retry_is_redriven_from_the_bucket() {
         .iter()
         .map(|item| common::s(item, "traceId"))
         .collect();
-    let mut expected = trace_ids("events/lines/rule-not-found.jsonl");
-    expected.extend(trace_ids("events/lines/rule-throttled.jsonl"));
+    let mut expected = trace_ids_of("events/lines/rule-not-found.jsonl");
+    expected.extend(trace_ids_of("events/lines/rule-throttled.jsonl"));
     assert!(
         expected.is_subset(&stored),
         "every traced failure of the kept batch is stored: missing {:?}",

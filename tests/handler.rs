@@ -67,8 +67,15 @@ async fn log_of_invocation(stack: &Stack, directives: &str, json: bool, stream: 
     String::from_utf8(bytes).unwrap()
 }
 
+/// The two tests take turns: `tracing` caches per call site whether anyone
+/// listens, and a call site first reached on one thread while the other
+/// test's thread-local subscriber is being set can be cached as unheard,
+/// dropping the very lines the log test reads.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn payloads_are_logged_at_debug_only_and_credentials_never() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let stack = Stack::new("logs").await;
     let lines = lines_of("events/lines/authorization-failures.jsonl");
     let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
@@ -128,6 +135,7 @@ async fn payloads_are_logged_at_debug_only_and_credentials_never() {
 
 #[tokio::test]
 async fn after_a_bomb_and_a_malformed_event_the_next_invocation_is_served() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     use flate2::write::GzEncoder;
 
     let stack = Stack::new("after-bad").await;

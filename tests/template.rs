@@ -476,6 +476,40 @@ mod filter_pattern {
     }
 }
 
+/// The evaluator above is this test's own; it is held to cases the
+/// CloudWatch Logs documentation states ("Using filter patterns to match
+/// terms in JSON log events": `{ $.eventType = "UpdateTrail" }`, `||`, `&&`
+/// with parentheses; patterns are case-sensitive; JSON patterns match JSON
+/// log events only), so the check below does not rest on its word alone.
+#[test]
+fn the_filter_evaluator_agrees_with_documented_cloudwatch_logs_behaviour() {
+    let update_trail = filter_pattern::parse(r#"{ $.eventType = "UpdateTrail" }"#);
+    let cases = [
+        (
+            &update_trail,
+            r#"{"eventType":"UpdateTrail","eventSource":"cloudtrail.amazonaws.com"}"#,
+            true,
+        ),
+        (&update_trail, r#"{"eventType":"updatetrail"}"#, false),
+        (&update_trail, r#"{"eventName":"UpdateTrail"}"#, false),
+        (&update_trail, "eventType UpdateTrail (not JSON)", false),
+    ];
+    for (expr, line, expected) in cases {
+        assert_eq!(filter_pattern::matches(expr, line), expected, "{line}");
+    }
+    let either = filter_pattern::parse(r#"{ ($.status = "Failure") || ($.logLevel = "ERROR") }"#);
+    let both = filter_pattern::parse(r#"{ ($.status = "Failure") && ($.logLevel = "ERROR") }"#);
+    for (line, any, all) in [
+        (r#"{"status":"Failure","logLevel":"ERROR"}"#, true, true),
+        (r#"{"status":"Failure","logLevel":"INFO"}"#, true, false),
+        (r#"{"status":"Success","logLevel":"ERROR"}"#, true, false),
+        (r#"{"status":"Success","logLevel":"INFO"}"#, false, false),
+    ] {
+        assert_eq!(filter_pattern::matches(&either, line), any, "|| {line}");
+        assert_eq!(filter_pattern::matches(&both, line), all, "&& {line}");
+    }
+}
+
 #[test]
 fn the_default_filter_pattern_passes_every_incident_and_stops_success_traffic() {
     use iot_log_monitor::model::classify::classify;

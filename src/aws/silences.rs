@@ -24,6 +24,8 @@ pub struct SilenceTable {
     client: Client,
     table: String,
     cache: Mutex<Option<(Instant, Vec<Silence>)>>,
+    /// How long a read stays good ([`SILENCE_CACHE`] unless configured).
+    refresh: Duration,
 }
 
 impl Clone for SilenceTable {
@@ -92,7 +94,14 @@ impl SilenceTable {
             client,
             table: table.into(),
             cache: Mutex::new(None),
+            refresh: SILENCE_CACHE,
         }
+    }
+
+    /// Reads the silences again after `refresh` (zero: on every call).
+    pub fn with_refresh(mut self, refresh: Duration) -> Self {
+        self.refresh = refresh;
+        self
     }
 
     /// Every silence not yet ended at `now_ms` (one Scan, paged if it must).
@@ -119,10 +128,10 @@ impl SilenceTable {
         }
     }
 
-    /// The silences in force at `now_ms`, read at most every [`SILENCE_CACHE`].
+    /// The silences in force at `now_ms`, read at most once per `refresh`.
     pub async fn active(&self, now_ms: i64) -> Result<Vec<Silence>, StoreError> {
         if let Some((read_at, silences)) = &*self.cache.lock().expect("not poisoned") {
-            if read_at.elapsed() < SILENCE_CACHE {
+            if read_at.elapsed() < self.refresh {
                 return Ok(silences
                     .iter()
                     .filter(|s| s.is_active(now_ms))

@@ -33,7 +33,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             &config.incidents_table,
             config.retention_days,
             &config.silences_table,
-        ),
+        )
+        .with_silences_refresh(config.silences_refresh),
         publisher: SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), &config.alert_topic_arn),
         config,
     };

@@ -70,44 +70,40 @@ pub fn parse_destination_record(body: &str) -> Result<FailedInvocation, NotAReco
     })
 }
 
-/// The record Lambda writes for an invocation that exhausted its retries (for tests and the demo).
-pub fn destination_record(
-    request_id: &str,
-    payload: &Value,
-    error_type: &str,
-    error_message: &str,
-) -> String {
-    serde_json::json!({
-        "version": "1.0",
-        "timestamp": "2026-11-22T10:00:00.000Z",
-        "requestContext": {
-            "requestId": request_id,
-            "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:iot-log-monitor-processor:$LATEST",
-            "condition": "RetriesExhausted",
-            "approximateInvokeCount": 3
-        },
-        "requestPayload": payload,
-        "responseContext": { "statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled" },
-        "responsePayload": { "errorType": error_type, "errorMessage": error_message }
-    })
-    .to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The invocation record of an asynchronous invocation as the Lambda
+    /// developer guide shows it ("Capturing records of Lambda asynchronous
+    /// invocations"), with an errorType as the runtime reports one.
     #[test]
     fn reads_what_lambda_writes() {
-        let payload = serde_json::json!({"awslogs": {"data": "H4sI"}});
-        let body = destination_record(
-            "req-1",
-            &payload,
-            "IotLogMonitor.Store.Unprocessed",
-            "throttled",
+        let body = r#"{
+            "version": "1.0",
+            "timestamp": "2019-11-14T18:16:05.568Z",
+            "requestContext": {
+                "requestId": "e4b46cbf-b738-xmpl-8880-a18cdf61200e",
+                "functionArn": "arn:aws:lambda:us-east-2:123456789012:function:my-function:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": 3
+            },
+            "requestPayload": {"awslogs": {"data": "H4sI"}},
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled"
+            },
+            "responsePayload": {
+                "errorType": "IotLogMonitor.Store.Unprocessed",
+                "errorMessage": "RequestId: e4b46cbf-b738-xmpl-8880-a18cdf61200e throttled"
+            }
+        }"#;
+        let failed = parse_destination_record(body).unwrap();
+        assert_eq!(
+            failed.request_id.as_deref(),
+            Some("e4b46cbf-b738-xmpl-8880-a18cdf61200e")
         );
-        let failed = parse_destination_record(&body).unwrap();
-        assert_eq!(failed.request_id.as_deref(), Some("req-1"));
         assert_eq!(failed.condition.as_deref(), Some("RetriesExhausted"));
         assert_eq!(failed.attempts, Some(3));
         assert_eq!(
@@ -116,7 +112,7 @@ mod tests {
         );
         assert_eq!(
             serde_json::from_str::<Value>(&failed.payload).unwrap(),
-            payload
+            serde_json::json!({"awslogs": {"data": "H4sI"}})
         );
     }
 

@@ -48,8 +48,10 @@ impl Fault {
 #[derive(Debug, Clone)]
 pub enum Rule {
     /// Each request of `service` (and `op`, if given) fails with
-    /// probability `rate`, with each of `faults` in turn, so that every kind
-    /// is injected once there have been as many faults as kinds.
+    /// probability `rate`, decided by the seed and the request's number
+    /// within its operation (not by arrival order across operations), with
+    /// each of `faults` in turn per operation, so that every kind is
+    /// injected once an operation has had as many faults as kinds.
     Random {
         service: Service,
         op: Option<&'static str>,
@@ -72,10 +74,26 @@ pub enum Rule {
     },
 }
 
+/// A number in [0, 1) fixed by the seed, the rule, the operation and the
+/// request's number within that operation (splitmix64).
+fn unit_interval(seed: u64, rule: usize, op: &str, n: u32) -> f64 {
+    let mut x = seed ^ (rule as u64).rotate_left(48) ^ u64::from(n).rotate_left(16);
+    for b in op.bytes() {
+        x = x.rotate_left(5) ^ u64::from(b);
+    }
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
 #[derive(Debug)]
 struct State {
     rules: Vec<Rule>,
-    rng: fastrand::Rng,
+    seed: u64,
+    /// Per (rule, operation), how many faults it has placed: the next kind.
+    turns: BTreeMap<(usize, String), u32>,
     /// Per rule, how many requests it has failed so far.
     used: Vec<u32>,
     injected: BTreeMap<(Service, Fault), u32>,
@@ -101,7 +119,8 @@ impl FaultProxy {
         let state = Arc::new(Mutex::new(State {
             used: vec![0; rules.len()],
             rules,
-            rng: fastrand::Rng::with_seed(seed),
+            seed,
+            turns: BTreeMap::new(),
             injected: BTreeMap::new(),
             requests: BTreeMap::new(),
         }));
@@ -385,18 +404,34 @@ fn choose(state: &Mutex<State>, service: Service, op: &str) -> Option<Fault> {
                 chosen = Some(*fault);
                 break;
             }
+            // Decided by the request's number within its operation, not by
+            // the order operations interleave: the n-th BatchWriteItem meets
+            // the same fate whatever the other requests in flight are.
             Rule::Random {
                 service: s,
                 op: o,
                 rate,
                 faults,
-            } if *s == service && o.is_none_or(|o| o == op) && state.rng.f64() < *rate => {
-                let fault = faults[state.used[i] as usize % faults.len()];
-                if fault != Fault::PartialBatch || op == "BatchWriteItem" {
-                    state.used[i] += 1;
-                    chosen = Some(fault);
-                    break;
+            } if *s == service
+                && o.is_none_or(|o| o == op)
+                && unit_interval(state.seed, i, op, state.requests[&(service, op.to_owned())])
+                    < *rate =>
+            {
+                let applicable: Vec<Fault> = faults
+                    .iter()
+                    .copied()
+                    .filter(|f| *f != Fault::PartialBatch || op == "BatchWriteItem")
+                    .collect();
+                if applicable.is_empty() {
+                    continue;
                 }
+                // Each applicable kind in turn, per operation.
+                let turn = state.turns.entry((i, op.to_owned())).or_default();
+                let fault = applicable[*turn as usize % applicable.len()];
+                *turn += 1;
+                state.used[i] += 1;
+                chosen = Some(fault);
+                break;
             }
             _ => {}
         }

@@ -8,7 +8,7 @@ pub mod fault_proxy;
 pub mod template;
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -55,35 +55,50 @@ pub struct Moto {
 pub fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
     MOTO.get_or_init(|| {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = std::env::temp_dir().join(format!("moto-{}-{port}.log", std::process::id()));
+        // Port 0: moto binds a free port itself and names it in its log, so
+        // no other process can take the port between choosing and binding.
+        static N: AtomicU32 = AtomicU32::new(0);
+        let log = std::env::temp_dir().join(format!(
+            "moto-{}-{}.log",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         Command::new("bash")
             .arg("-c")
             .arg(
-                r#"p=$1 log=$2; shift 2; "$@" -H 127.0.0.1 -p "$p" >"$log" 2>&1 & m=$!
+                r#"log=$1; shift; "$@" -H 127.0.0.1 -p 0 >"$log" 2>&1 & m=$!
                  while kill -0 "$0" 2>/dev/null && kill -0 "$m" 2>/dev/null; do sleep 0.5; done
                  kill "$m" 2>/dev/null"#,
             )
             .arg(std::process::id().to_string())
-            .arg(port.to_string())
             .arg(&log)
             .args(moto_command())
             .stdin(Stdio::null())
             .spawn()
             .expect("start moto_server");
         let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let port = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(port) = text
+                .split("Running on http://127.0.0.1:")
+                .nth(1)
+                .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|digits| digits.parse::<u16>().ok())
+            {
+                break port;
+            }
             assert!(
                 started.elapsed() < Duration::from_secs(30),
                 "moto_server did not start; see {}",
                 log.display()
             );
             std::thread::sleep(Duration::from_millis(100));
-        }
+        };
+        // Listening already when it says so; checked, not assumed.
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            "moto on {port}"
+        );
         Moto {
             endpoint: format!("http://127.0.0.1:{port}"),
         }
@@ -246,7 +261,8 @@ impl Stack {
                 &config.incidents_table,
                 config.retention_days,
                 &config.silences_table,
-            ),
+            )
+            .with_silences_refresh(config.silences_refresh),
             publisher: SnsPublisher::new(aws_sdk_sns::Client::new(sdk), &config.alert_topic_arn),
             config,
         }
@@ -299,8 +315,47 @@ impl Stack {
             items.extend(page.items.unwrap_or_default());
             start = page.last_evaluated_key;
             if start.is_none() {
+                // A Scan's order is DynamoDB's business: sorted here, so two
+                // reads of the same items compare equal.
+                items.sort_by_cached_key(|item| {
+                    format!("{:?}", item.iter().collect::<BTreeMap<_, _>>())
+                });
                 return items;
             }
+        }
+    }
+
+    /// Every notification delivered so far, waiting for none that may still
+    /// come: a marker published to the topic after them is delivered after
+    /// them (moto delivers a publish to the queue before answering it), so
+    /// "nothing arrived" is a fact read up to the marker, not a pause.
+    pub async fn notifications_so_far(&self) -> Vec<ReceivedNotification> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let marker = format!("test-marker-{}", N.fetch_add(1, Ordering::Relaxed));
+        aws_sdk_sns::Client::new(&self.sdk)
+            .publish()
+            .topic_arn(&self.env["ALERT_TOPIC_ARN"])
+            .message(&marker)
+            .send()
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut received = Vec::new();
+        loop {
+            for notification in
+                drain_inbox(&self.sqs, &self.inbox_queue_url, Duration::from_secs(1))
+                    .await
+                    .unwrap()
+            {
+                if notification.message == marker {
+                    return received;
+                }
+                received.push(notification);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the marker never reached the inbox"
+            );
         }
     }
 
@@ -350,6 +405,19 @@ pub fn throttled_line(rule: &str, n: usize) -> String {
         n % 1000,
         n % 17
     )
+}
+
+/// The traceIds of a lines file (events/lines/*.jsonl), read from the
+/// lines themselves: an expectation the code under test did not make.
+pub fn trace_ids_of(file: &str) -> std::collections::BTreeSet<String> {
+    lines_of(file)
+        .iter()
+        .filter_map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).ok()?["traceId"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
 }
 
 pub fn lines_of(file: &str) -> Vec<String> {

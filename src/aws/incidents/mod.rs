@@ -68,6 +68,12 @@ impl DynamoIncidentStore {
         }
     }
 
+    /// A silence (or its end) reaches this store at most `refresh` late.
+    pub fn with_silences_refresh(mut self, refresh: std::time::Duration) -> Self {
+        self.silences = self.silences.with_refresh(refresh);
+        self
+    }
+
     fn expiry(&self, now_ms: i64, extra_days: u32) -> AttributeValue {
         n(now_ms / 1000 + i64::from(self.retention_days + extra_days) * 86_400)
     }

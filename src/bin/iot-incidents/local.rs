@@ -7,12 +7,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Subcommand;
-use serde_json::Value;
 
 use iot_log_monitor::notify::display::escape;
 use iot_log_monitor::tooling::inbox::{drain_inbox, ReceivedNotification};
 
-use crate::redrive::FailureQueue;
 use crate::session::Session;
 
 #[derive(Subcommand)]
@@ -40,13 +38,6 @@ pub enum LocalCommand {
         /// Subscription event files (events/*.json).
         #[arg(required = true)]
         events: Vec<PathBuf>,
-    },
-    /// Put a batch into the failure queue as Lambda's OnFailure destination would.
-    FailBatch {
-        /// A subscription event file (events/*.json).
-        event: PathBuf,
-        #[arg(long, default_value = "IotLogMonitor.Store.Unprocessed")]
-        error_type: String,
     },
 }
 
@@ -79,17 +70,6 @@ pub async fn run(ctx: &mut Session, command: LocalCommand) -> Result<()> {
                 written += put_logs(&logs, &std::fs::read_to_string(&file)?).await?;
             }
             eprintln!("{written} log line(s) written");
-        }
-        LocalCommand::FailBatch { event, error_type } => {
-            let queue = FailureQueue::open(ctx).await?;
-            let payload: Value = serde_json::from_str(&std::fs::read_to_string(&event)?)?;
-            let body = iot_log_monitor::tooling::redrive::destination_record(
-                "local-failed-invocation",
-                &payload,
-                &error_type,
-                "simulated: every attempt failed",
-            );
-            queue.send(body).await?;
         }
     }
     Ok(())

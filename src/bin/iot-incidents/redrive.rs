@@ -194,17 +194,6 @@ impl FailureQueue {
             .map_err(|e| anyhow!("could not hand a message back: {}", DisplayErrorContext(e)))?;
         Ok(())
     }
-
-    pub async fn send(&self, body: String) -> Result<()> {
-        self.sqs
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|e| anyhow!("SendMessage: {}", DisplayErrorContext(e)))?;
-        Ok(())
-    }
 }
 
 /// The pipeline the function runs, on the tables and topic of the stack.
