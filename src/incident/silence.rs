@@ -168,6 +168,15 @@ mod tests {
             ..Matchers::default()
         };
         assert!(reason.matches(&auth, None), "case-insensitive");
+        // Each matcher counts on its own: another reason of the same event
+        // type is not silenced.
+        let duplicate = incident(
+            Category::Failure,
+            KeyKind::Operation,
+            "Connect",
+            Some("DUPLICATE_CLIENT_ID"),
+        );
+        assert!(!reason.matches(&duplicate, None));
         let narrower = Matchers {
             category: Some(Category::Warning),
             ..reason.clone()
