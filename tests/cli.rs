@@ -305,24 +305,17 @@ async fn redrive_processes_failed_batches_and_deletes_only_what_it_processed() {
         &std::fs::read_to_string(common::repo_path("events/rule-not-found.json")).unwrap(),
     )
     .unwrap();
-    let record = serde_json::json!({
-        "version": "1.0",
-        "timestamp": "2026-12-02T10:00:05.568Z",
-        "requestContext": {
-            "requestId": "e4b46cbf-b738-4c1e-8880-a18cdf61200e",
-            "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:processor:$LATEST",
-            "condition": "RetriesExhausted",
-            "approximateInvokeCount": 3
-        },
-        "requestPayload": event,
-        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-        "responsePayload": {"errorType": "IotLogMonitor.Store.Unprocessed", "errorMessage": "2 of 2 writes unprocessed"}
-    });
+    let record = common::failed_invocation_record(
+        "e4b46cbf-b738-4c1e-8880-a18cdf61200e",
+        &event,
+        "IotLogMonitor.Store.Unprocessed",
+        "2 of 2 writes unprocessed",
+    );
     stack
         .sqs
         .send_message()
         .queue_url(&queue)
-        .message_body(record.to_string())
+        .message_body(record)
         .send()
         .await
         .unwrap();

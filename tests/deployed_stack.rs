@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::collections::BTreeSet;
-
 use common::cli::{cli, failed, ok};
 use common::{trace_ids_of, Stack};
 use serde_json::{json, Value};
@@ -104,12 +102,7 @@ async fn a_kinesis_batch_that_failed_every_retry_is_redriven_from_the_bucket() {
 
     let report = ok(cli(&["--stack", &stack.name, "redrive"]).output().unwrap());
     assert!(report.contains("processed"), "{report}");
-    let stored: BTreeSet<String> = stack
-        .entries()
-        .await
-        .iter()
-        .map(|item| common::s(item, "traceId"))
-        .collect();
+    let stored = common::trace_ids_in(&stack.entries().await);
     let mut expected = trace_ids_of("events/lines/rule-not-found.jsonl");
     expected.extend(trace_ids_of("events/lines/rule-throttled.jsonl"));
     assert!(

@@ -324,20 +324,13 @@ async fn through_faults_and_redeliveries_every_entry_is_stored_once_and_every_in
     // test's clock, five minutes on; `tests/cli.rs` runs the command itself).
     proxy.heal();
     for i in &pending {
-        let record = serde_json::json!({
-            "version": "1.0",
-            "timestamp": "2027-01-15T08:05:00.000Z",
-            "requestContext": {
-                "requestId": format!("faults-{i}"),
-                "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:processor:$LATEST",
-                "condition": "RetriesExhausted",
-                "approximateInvokeCount": 3
-            },
-            "requestPayload": serde_json::from_str::<serde_json::Value>(&batches[*i].event).unwrap(),
-            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-            "responsePayload": {"errorType": "IotLogMonitor.Store.Unprocessed", "errorMessage": "injected"}
-        })
-        .to_string();
+        let event: serde_json::Value = serde_json::from_str(&batches[*i].event).unwrap();
+        let record = common::failed_invocation_record(
+            &format!("faults-{i}"),
+            &event,
+            "IotLogMonitor.Store.Unprocessed",
+            "injected",
+        );
         let kept = iot_log_monitor::tooling::redrive::parse_destination_record(&record).unwrap();
         deliver(&processor, &kept.payload, NOW + 5 * MINUTE)
             .await

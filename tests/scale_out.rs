@@ -49,12 +49,6 @@ async fn stream(processor: &RealProcessor, event: &str) -> StreamResponse {
     }
 }
 
-fn trace_ids(
-    items: &[std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>],
-) -> BTreeSet<String> {
-    items.iter().map(|i| s(i, "traceId")).collect()
-}
-
 #[tokio::test]
 async fn a_kinesis_batch_stores_what_its_direct_batches_store() {
     let direct = Stack::new("kinesis-direct").await;
@@ -74,8 +68,7 @@ async fn a_kinesis_batch_stores_what_its_direct_batches_store() {
     assert_eq!(items, expected, "the same items, attribute for attribute");
     // And against the source lines, not only against the direct path: every
     // traced line of the three batches is stored, and the job (no traceId).
-    let stored: std::collections::BTreeSet<String> =
-        items.iter().map(|i| common::s(i, "traceId")).collect();
+    let stored = common::trace_ids_in(&items);
     let mut traced = common::trace_ids_of("events/lines/rule-not-found.jsonl");
     traced.extend(common::trace_ids_of("events/lines/rule-throttled.jsonl"));
     assert!(traced.is_subset(&stored), "{traced:?} in {stored:?}");
@@ -124,8 +117,8 @@ async fn a_corrupt_record_is_reported_by_its_sequence_number_and_the_others_are_
         run(&direct.processor(&[]), &fixture(name), NOW).await;
     }
     assert_eq!(
-        trace_ids(&stack.entries().await),
-        trace_ids(&direct.entries().await)
+        common::trace_ids_in(&stack.entries().await),
+        common::trace_ids_in(&direct.entries().await)
     );
 }
 
@@ -244,8 +237,8 @@ async fn an_unreadable_record_costs_only_itself() {
     let direct = Stack::new("kinesis-unreadable-direct").await;
     run(&direct.processor(&[]), &fixture("rule-not-found"), NOW).await;
     assert_eq!(
-        trace_ids(&stack.entries().await),
-        trace_ids(&direct.entries().await),
+        common::trace_ids_in(&stack.entries().await),
+        common::trace_ids_in(&direct.entries().await),
         "the first record is stored"
     );
 }

@@ -407,6 +407,39 @@ pub fn throttled_line(rule: &str, n: usize) -> String {
     )
 }
 
+/// The record Lambda's on-failure destination keeps for an asynchronous
+/// invocation that exhausted its retries, in the format the Lambda developer
+/// guide shows ("Capturing records of Lambda asynchronous invocations"),
+/// written here by hand, not by the code under test.
+pub fn failed_invocation_record(
+    request_id: &str,
+    event: &serde_json::Value,
+    error_type: &str,
+    error_message: &str,
+) -> String {
+    serde_json::json!({
+        "version": "1.0",
+        "timestamp": "2026-12-02T10:00:05.568Z",
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:processor:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3
+        },
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorType": error_type, "errorMessage": error_message}
+    })
+    .to_string()
+}
+
+/// The traceIds of stored entries.
+pub fn trace_ids_in(
+    items: &[HashMap<String, AttributeValue>],
+) -> std::collections::BTreeSet<String> {
+    items.iter().map(|item| s(item, "traceId")).collect()
+}
+
 /// The traceIds of a lines file (events/lines/*.jsonl), read from the
 /// lines themselves: an expectation the code under test did not make.
 pub fn trace_ids_of(file: &str) -> std::collections::BTreeSet<String> {
