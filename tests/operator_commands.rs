@@ -309,9 +309,10 @@ async fn trace_shows_one_message_from_publish_to_where_it_stopped() {
             r#"{{"timestamp":"{}","logLevel":"ERROR","traceId":"{trace}","accountId":"123456789012","status":"Failure","eventType":"RuleExecution","topicName":"dt/plant/1","ruleName":"StoreTelemetry","ruleAction":"DynamoAction","clientId":"plc-7","reason":"ResourceNotFoundException","details":"Requested resource not found"}}"#,
             at(2)
         ),
-        // Another message's line: not part of this trace.
+        // Another message's line: not part of this trace, though it names
+        // the trace id in its topic (FilterLogEvents matches the text).
         format!(
-            r#"{{"timestamp":"{}","logLevel":"INFO","traceId":"other-trace","status":"Success","eventType":"Publish-In","clientId":"x"}}"#,
+            r#"{{"timestamp":"{}","logLevel":"INFO","traceId":"other-trace","status":"Success","eventType":"Publish-In","topicName":"replies/{trace}","clientId":"x"}}"#,
             at(3)
         ),
     ];
