@@ -366,6 +366,11 @@ async fn unprocessed_items_are_written_again_until_stored() {
         2,
         "the unprocessed half was sent once more"
     );
+    assert_eq!(
+        (summary.write_requests, summary.write_retries),
+        (2, 1),
+        "the invocation's summary counts the second request as a retry"
+    );
 }
 
 #[tokio::test]

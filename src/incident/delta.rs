@@ -177,6 +177,52 @@ mod tests {
         assert_eq!(d.members, (0..303).collect::<Vec<_>>());
     }
 
+    /// Placeholders are not devices: an entry without a client id, or with
+    /// AWS IoT's `N/A`, counts towards the incident but names no client.
+    #[test]
+    fn entries_without_a_real_client_id_name_no_client() {
+        let line = |client: &str| {
+            format!(
+                r#"{{"eventType":"Connect","status":"Failure",{client}"reason":"AUTHORIZATION_FAILURE"}}"#
+            )
+        };
+        let entries = vec![
+            entry(&line(r#""clientId":"dev-1","#), "1"),
+            entry(&line(r#""clientId":"N/A","#), "2"),
+            entry(&line(r#""clientId":"","#), "3"),
+            entry(&line(""), "4"),
+        ];
+        let deltas = gather(&entries, failures(), "g");
+        assert_eq!(deltas.len(), 1);
+        assert_eq!(deltas[0].entries, 4);
+        assert_eq!(
+            deltas[0].client_hashes,
+            BTreeSet::from([client_hash("dev-1")])
+        );
+        assert_eq!(deltas[0].top_clients, [("dev-1".to_owned(), 1)]);
+    }
+
+    /// The distinct-clients set an incident item holds is bounded: past
+    /// MAX_COUNTED_CLIENTS a batch adds no more hashes, though every entry
+    /// still counts.
+    #[test]
+    fn a_batch_adds_at_most_the_bound_of_distinct_clients() {
+        let extra = 7;
+        let entries: Vec<Entry> = (0..MAX_COUNTED_CLIENTS + extra)
+            .map(|n| {
+                entry(
+                    &format!(
+                        r#"{{"eventType":"Connect","status":"Failure","clientId":"dev-{n}","reason":"AUTHORIZATION_FAILURE"}}"#
+                    ),
+                    &format!("t{n}"),
+                )
+            })
+            .collect();
+        let deltas = gather(&entries, failures(), "g");
+        assert_eq!(deltas[0].entries, (MAX_COUNTED_CLIENTS + extra) as u64);
+        assert_eq!(deltas[0].client_hashes.len(), MAX_COUNTED_CLIENTS);
+    }
+
     #[test]
     fn two_rules_are_two_deltas_and_categories_not_chosen_are_left_out() {
         let entries = vec![

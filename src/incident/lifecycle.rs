@@ -336,6 +336,42 @@ pub(crate) mod tests {
         assert!(!i.is_quiet(i64::MAX, TIMING));
     }
 
+    /// `incidentState` is stored and read back by name (the CLI, the
+    /// sweep and items written by earlier versions share it): each state
+    /// reads back as itself, and nothing else reads as a state.
+    #[test]
+    fn states_are_stored_by_name_and_read_back() {
+        for (state, name) in [(State::Open, "open"), (State::Resolved, "resolved")] {
+            assert_eq!(state.as_str(), name);
+            assert_eq!(State::parse(name), Some(state));
+        }
+        assert_eq!(State::parse("Open"), None);
+        assert_eq!(State::parse(""), None);
+    }
+
+    /// A claim is taken on `notificationsSent` = the transition's step, and
+    /// confirming it stores step + 1: the opening is the first notification,
+    /// the n-th reminder has n before it, so one step follows the other.
+    #[test]
+    fn each_transition_counts_the_notifications_before_it() {
+        assert_eq!(Transition::Opened.step(), 0);
+        let mut i = open_incident();
+        i.sent = Transition::Opened.step() + 1;
+        i.last_notified_ms = Some(0);
+        i.entries = 20;
+        for n in 1..=3 {
+            let at = n as i64 * TIMING.repeat_ms;
+            let due = notification_due(&i, at, TIMING);
+            assert_eq!(due, Some(Transition::Reminder(n)));
+            let due = due.unwrap();
+            assert_eq!(due.step(), i.sent, "claimed on what was sent");
+            i.sent = due.step() + 1;
+            i.last_notified_ms = Some(at);
+            i.notified_entries = i.entries;
+            i.entries += 1;
+        }
+    }
+
     #[test]
     fn notification_ids_are_stable_per_transition() {
         assert_eq!(notification_id("ab-2", Transition::Opened), "ab-2#opened");
