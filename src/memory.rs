@@ -128,7 +128,13 @@ impl IncidentStore for MemoryIncidents {
             .claim
             .as_ref()
             .is_none_or(|c| c.lease_until_ms < now_ms);
-        if !free || stored.incident_id != incident.incident_id || stored.sent != transition.step() {
+        // As the DynamoDB store's conditions: a resolution once, anything
+        // else on the count of notifications before it.
+        let turn = match transition {
+            Transition::Resolved => !stored.resolved_sent,
+            _ => stored.state == State::Open && stored.sent == transition.step(),
+        };
+        if !free || stored.incident_id != incident.incident_id || !turn {
             return Ok(None);
         }
         stored.claim = Some(StoredClaim {
@@ -153,9 +159,13 @@ impl IncidentStore for MemoryIncidents {
                 .is_some_and(|c| c.token == claim.token)
             {
                 stored.claim = None;
-                stored.sent = claim.transition.step() + 1;
-                stored.last_notified_ms = Some(now_ms);
-                stored.notified_entries = claim.entries;
+                if claim.transition == Transition::Resolved {
+                    stored.resolved_sent = true;
+                } else {
+                    stored.sent = claim.transition.step() + 1;
+                    stored.last_notified_ms = Some(now_ms);
+                    stored.notified_entries = claim.entries;
+                }
             }
         }
         Ok(())
@@ -175,16 +185,42 @@ impl IncidentStore for MemoryIncidents {
         Ok(())
     }
 
-    async fn watched(&self, _: usize) -> Result<Vec<IncidentState>, StoreError> {
-        Ok(Vec::new())
+    /// What the sweep looks at, as the `watched` index holds it: open
+    /// incidents, and resolved ones whose resolution is still to announce.
+    async fn watched(&self, limit: usize) -> Result<Vec<IncidentState>, StoreError> {
+        let all = self.incidents.lock().unwrap();
+        let mut watched: Vec<IncidentState> = all
+            .values()
+            .map(|(incident, _)| incident)
+            .filter(|i| i.state == State::Open || (i.sent > 0 && !i.resolved_sent))
+            .cloned()
+            .collect();
+        watched.sort_by(|a, b| a.item_key.cmp(&b.item_key));
+        watched.truncate(limit);
+        Ok(watched)
     }
 
+    /// Resolves the incident only as the sweep read it: still open, and no
+    /// batch counted since (the same `seq`), as the DynamoDB store's condition.
     async fn resolve(
         &self,
-        _: &IncidentState,
-        _: i64,
+        incident: &IncidentState,
+        now_ms: i64,
     ) -> Result<Option<IncidentState>, StoreError> {
-        Ok(None)
+        self.refusal(&incident.item_key)?;
+        let mut all = self.incidents.lock().unwrap();
+        let Some((stored, _)) = all.get_mut(&incident.item_key) else {
+            return Ok(None);
+        };
+        if stored.incident_id != incident.incident_id
+            || stored.state != State::Open
+            || stored.seq != incident.seq
+        {
+            return Ok(None);
+        }
+        stored.state = State::Resolved;
+        stored.resolved_ms = Some(now_ms);
+        Ok(Some(stored.clone()))
     }
 
     async fn silences(&self, _: i64) -> Result<Vec<Silence>, StoreError> {

@@ -208,6 +208,41 @@ mod tests {
         );
     }
 
+    /// When a batch made the notification due, its own clients decide: a
+    /// silence for dev-1 does not hold back a batch of dev-2's failures,
+    /// though the incident so far named only dev-1; a batch that names no
+    /// client (its entries had none) is judged by the incident's clients.
+    #[test]
+    fn a_client_silence_is_judged_by_the_batch_that_made_the_notification_due() {
+        let auth = incident(Category::Failure, KeyKind::Operation, "Connect", Some("X"));
+        let one = Matchers {
+            client: Some("dev-1".into()),
+            ..Matchers::default()
+        };
+        let batch = |clients: &[&str]| Delta {
+            key: auth.key.clone(),
+            entries: clients.len().max(1) as u64,
+            first_ms: 0,
+            last_ms: 0,
+            client_hashes: Default::default(),
+            top_clients: clients.iter().map(|c| ((*c).to_owned(), 1)).collect(),
+            sample_trace_ids: Vec::new(),
+            details: None,
+            account_id: None,
+            members: Vec::new(),
+        };
+        assert_eq!(auth.top_clients, ["dev-1"]);
+        assert!(one.matches(&auth, Some(&batch(&["dev-1"]))));
+        assert!(
+            !one.matches(&auth, Some(&batch(&["dev-2"]))),
+            "the batch's failures come from another device"
+        );
+        assert!(
+            one.matches(&auth, Some(&batch(&[]))),
+            "no client in the batch: the incident's clients decide"
+        );
+    }
+
     #[test]
     fn a_silence_is_active_from_its_start_until_its_end() {
         let auth = incident(Category::Failure, KeyKind::Operation, "Connect", Some("X"));

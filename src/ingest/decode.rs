@@ -241,3 +241,129 @@ pub fn parse_batch(decompressed: &[u8]) -> Result<LogsBatch<'_>, DecodeError> {
     batch.kind()?;
     Ok(batch)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    /// The readable twin of three Kinesis records, the middle one's data
+    /// not a subscription batch (events/kinesis/corrupt-record.json).
+    fn kinesis_event() -> Value {
+        serde_json::from_str(include_str!("../../events/kinesis/corrupt-record.json")).unwrap()
+    }
+
+    fn sequence_numbers(records: &[StreamRecord]) -> Vec<&str> {
+        records.iter().map(StreamRecord::sequence_number).collect()
+    }
+
+    #[test]
+    fn a_kinesis_event_is_each_of_its_records_in_order_named_by_sequence_number() {
+        let mut event = kinesis_event();
+        let expected: Vec<String> = event["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["kinesis"]["sequenceNumber"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(expected.len(), 3);
+        // A record whose data is not base64 is still one of the batch, by its number.
+        event["Records"][2]["kinesis"]["data"] = json!("not base64 at all!");
+        let Invocation::Kinesis(records) = invocation(&event.to_string()).unwrap() else {
+            panic!("a Kinesis event read as a subscription");
+        };
+        assert_eq!(sequence_numbers(&records), expected);
+        assert!(matches!(records[0], StreamRecord::Readable(_)));
+        assert!(matches!(records[1], StreamRecord::Readable(_)));
+        assert!(matches!(records[2], StreamRecord::Unreadable { .. }));
+        assert!(matches!(
+            subscription_data(&event.to_string()),
+            Err(DecodeError::NotSubscriptionEvent(_))
+        ));
+    }
+
+    #[test]
+    fn a_kinesis_record_without_a_sequence_number_fails_the_invocation() {
+        for missing in [json!(""), Value::Null] {
+            let mut event = kinesis_event();
+            event["Records"][1]["kinesis"]["sequenceNumber"] = missing.clone();
+            assert!(
+                matches!(
+                    invocation(&event.to_string()),
+                    Err(DecodeError::NotSubscriptionEvent(_))
+                ),
+                "sequenceNumber {missing}"
+            );
+        }
+    }
+
+    /// Gzip (what CloudWatch Logs writes) and zlib (what some tools write)
+    /// both decompress, under the same cap.
+    #[test]
+    fn zlib_and_gzip_both_decompress_under_the_same_cap() {
+        use flate2::write::{GzEncoder, ZlibEncoder};
+        use flate2::Compression;
+        use std::io::Write;
+        let text = br#"{"messageType":"DATA_MESSAGE","logEvents":[]}"#.repeat(50);
+        let mut zlib = ZlibEncoder::new(Vec::new(), Compression::default());
+        zlib.write_all(&text).unwrap();
+        let mut gzip = GzEncoder::new(Vec::new(), Compression::default());
+        gzip.write_all(&text).unwrap();
+        for compressed in [zlib.finish().unwrap(), gzip.finish().unwrap()] {
+            assert_eq!(decompress_bounded(&compressed, text.len()).unwrap(), text);
+            assert!(matches!(
+                decompress_bounded(&compressed, text.len() - 1),
+                Err(DecodeError::TooLarge { .. })
+            ));
+        }
+    }
+
+    /// RFC 1950's header: CM = 8 (deflate), CINFO <= 7 (a window of at most
+    /// 32 KiB), FDICT = 0 (no preset dictionary), and CMF·256 + FLG a
+    /// multiple of 31. Headers that break exactly one rule are not zlib.
+    #[test]
+    fn a_zlib_header_is_recognised_by_every_rule_of_rfc_1950() {
+        // The FLG that makes the check bits right, with FDICT as asked.
+        let flg_for = |cmf: u8, dictionary: bool| {
+            (0..=255u8)
+                .find(|f| {
+                    (u16::from(cmf) << 8 | u16::from(*f)) % 31 == 0 && (f & 0x20 != 0) == dictionary
+                })
+                .unwrap()
+        };
+        for level in 0..=9 {
+            let mut z =
+                flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(level));
+            std::io::Write::write_all(&mut z, b"x").unwrap();
+            assert!(is_zlib(&z.finish().unwrap()), "level {level}");
+        }
+        assert!(is_zlib(&[0x78, flg_for(0x78, false)]));
+        let breaking_one_rule = [
+            ("CM 7", [0x77, flg_for(0x77, false)]),
+            ("CINFO 8", [0x88, flg_for(0x88, false)]),
+            ("FDICT", [0x78, flg_for(0x78, true)]),
+            ("check bits", [0x78, flg_for(0x78, false) + 1]),
+            ("gzip", [0x1f, 0x8b]),
+        ];
+        for (rule, header) in breaking_one_rule {
+            assert!(!is_zlib(&header), "{rule}: {header:02x?}");
+        }
+        assert!(!is_zlib(&[0x78]));
+    }
+
+    #[test]
+    fn a_subscription_event_is_its_data_and_an_event_of_both_kinds_or_neither_is_refused() {
+        let direct = r#"{"awslogs":{"data":"H4sIAAAA"}}"#;
+        assert_eq!(subscription_data(direct).unwrap(), "H4sIAAAA");
+        let both = r#"{"awslogs":{"data":"H4sIAAAA"},"Records":[]}"#;
+        for refused in [both, "{}", r#"{"Records":null}"#] {
+            assert!(
+                matches!(
+                    invocation(refused),
+                    Err(DecodeError::NotSubscriptionEvent(_))
+                ),
+                "{refused}"
+            );
+        }
+    }
+}

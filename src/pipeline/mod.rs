@@ -366,7 +366,7 @@ mod tests {
     use crate::memory::{MemoryIncidents, MemoryPublisher, MemoryStore};
     use crate::tooling::encode::{subscription_event_json, BatchSpec};
 
-    fn processor() -> Processor<MemoryStore, MemoryIncidents, MemoryPublisher> {
+    pub(super) fn processor() -> Processor<MemoryStore, MemoryIncidents, MemoryPublisher> {
         processor_with(&[])
     }
 
@@ -391,7 +391,7 @@ mod tests {
         }
     }
 
-    fn two_rules() -> String {
+    pub(super) fn two_rules() -> String {
         let line = |rule: &str| {
             format!(
                 r#"{{"timestamp":"2027-01-15 08:00:00.000","traceId":"t-{rule}","status":"Failure","eventType":"RuleNotFound","ruleName":"{rule}"}}"#
@@ -412,7 +412,7 @@ mod tests {
         .hash()
     }
 
-    fn deadline() -> Instant {
+    pub(super) fn deadline() -> Instant {
         Instant::now() + Duration::from_secs(30)
     }
 

@@ -133,6 +133,60 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::tests::{deadline, processor, two_rules};
+    use crate::pipeline::Response;
+
+    const SCHEDULED: &str = r#"{"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2026-12-02T10:00:00Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/r"],"detail":{}}"#;
+
+    /// The schedule's event, as Lambda hands it over: a sweep (so reported
+    /// as one, with the gauge of open incidents), which resolves what went
+    /// quiet once, and announces each resolution once.
+    #[tokio::test]
+    async fn the_schedule_resolves_what_went_quiet_once_and_reports_a_sweep() {
+        let p = processor();
+        let opened = p.process(&two_rules(), 10_000, deadline()).await.unwrap();
+        assert_eq!(opened.summary().notifications_sent, 2);
+        let quiet_at = 10_000 + p.config.timing().resolve_after_ms;
+
+        let early = p
+            .process(SCHEDULED, quiet_at - 1, deadline())
+            .await
+            .unwrap();
+        assert!(matches!(early, Response::Sweep(_)));
+        let early = early.summary();
+        assert_eq!(early.message_type, SWEEP);
+        assert_eq!(
+            (
+                early.incidents_open,
+                early.incidents_resolved,
+                early.notifications_sent
+            ),
+            (2, 0, 0),
+            "not quiet yet"
+        );
+
+        let late = p.process(SCHEDULED, quiet_at, deadline()).await.unwrap();
+        let late = late.summary();
+        assert_eq!(late.message_type, SWEEP);
+        assert_eq!(
+            (
+                late.incidents_open,
+                late.incidents_resolved,
+                late.notifications_sent
+            ),
+            (0, 2, 2)
+        );
+        let again = p
+            .process(SCHEDULED, quiet_at + 60_000, deadline())
+            .await
+            .unwrap();
+        let again = again.summary();
+        assert_eq!(
+            (again.incidents_resolved, again.notifications_sent),
+            (0, 0),
+            "resolved once, announced once"
+        );
+    }
 
     #[test]
     fn the_schedules_events_are_sweeps_and_log_batches_are_not() {
