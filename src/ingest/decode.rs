@@ -318,6 +318,28 @@ mod tests {
         }
     }
 
+    /// A gzip stream cut anywhere is an error, never a panic nor a
+    /// shorter batch: shorter than a header and trailer, it is not read.
+    #[test]
+    fn every_truncation_of_a_gzip_stream_is_an_error() {
+        use std::io::Write;
+        let text = br#"{"messageType":"DATA_MESSAGE","logEvents":[]}"#.repeat(20);
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gzip.write_all(&text).unwrap();
+        let gzip = gzip.finish().unwrap();
+        assert_eq!(gunzip_bounded(&gzip, 1 << 20).unwrap(), text);
+        for len in 0..gzip.len() {
+            let cut = gunzip_bounded(&gzip[..len], 1 << 20);
+            assert!(cut.is_err(), "cut at {len}");
+            if len < 18 {
+                assert!(
+                    matches!(cut, Err(DecodeError::Gzip(_))),
+                    "cut at {len}: {cut:?}"
+                );
+            }
+        }
+    }
+
     /// RFC 1950's header: CM = 8 (deflate), CINFO <= 7 (a window of at most
     /// 32 KiB), FDICT = 0 (no preset dictionary), and CMF·256 + FLG a
     /// multiple of 31. Headers that break exactly one rule are not zlib.

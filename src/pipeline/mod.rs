@@ -366,6 +366,8 @@ mod tests {
     use crate::memory::{MemoryIncidents, MemoryPublisher, MemoryStore};
     use crate::tooling::encode::{subscription_event_json, BatchSpec};
 
+    pub(super) type MemoryProcessor = Processor<MemoryStore, MemoryIncidents, MemoryPublisher>;
+
     pub(super) fn processor() -> Processor<MemoryStore, MemoryIncidents, MemoryPublisher> {
         processor_with(&[])
     }
@@ -402,7 +404,7 @@ mod tests {
         subscription_event_json(&spec, [(1_000, a.as_str()), (2_000, b.as_str())])
     }
 
-    fn key_of(rule: &str) -> String {
+    pub(super) fn key_of(rule: &str) -> String {
         crate::incident::key::IncidentKey {
             category: Category::RuleNotFound,
             kind: crate::incident::key::KeyKind::Rule,

@@ -133,10 +133,115 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::incident::lifecycle::StoredClaim;
+    use crate::incident::silence::{Matchers, Silence};
     use crate::pipeline::tests::{deadline, processor, two_rules};
     use crate::pipeline::Response;
 
     const SCHEDULED: &str = r#"{"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2026-12-02T10:00:00Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/r"],"detail":{}}"#;
+
+    fn batch_of(rule: &str, seed: u64) -> String {
+        let line = format!(
+            r#"{{"timestamp":"2027-01-15 08:00:00.000","traceId":"t-{seed}","status":"Failure","eventType":"RuleNotFound","ruleName":"{rule}"}}"#
+        );
+        let mut spec = crate::tooling::encode::BatchSpec::new("AWSIotLogsV2", "s");
+        spec.id_seed = seed;
+        crate::tooling::encode::subscription_event_json(&spec, [(1_000, line.as_str())])
+    }
+
+    fn published_ids(p: &crate::pipeline::tests::MemoryProcessor) -> Vec<String> {
+        let published = p.publisher.published.lock().unwrap();
+        published.iter().map(|n| n.id.clone()).collect()
+    }
+
+    /// An incident still active (entries came within the quiet period) gets
+    /// its reminder from the sweep once the interval is over.
+    #[tokio::test]
+    async fn the_sweep_reminds_of_an_incident_still_active_once_the_interval_is_over() {
+        let p = processor();
+        let timing = p.config.timing();
+        assert!(timing.resolve_after_ms > 60_000 && timing.repeat_ms > 60_000);
+        let t0 = 10_000;
+        p.process(&batch_of("rule_a", 1), t0, deadline())
+            .await
+            .unwrap();
+        let later = p
+            .process(
+                &batch_of("rule_a", 2),
+                t0 + timing.repeat_ms - 60_000,
+                deadline(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(later.summary().notifications_sent, 0, "not due yet");
+        let sweep = p
+            .process(SCHEDULED, t0 + timing.repeat_ms, deadline())
+            .await
+            .unwrap();
+        assert_eq!(sweep.summary().notifications_sent, 1);
+        let ids = published_ids(&p);
+        assert!(
+            ids[0].ends_with("#opened") && ids[1].ends_with("#reminder-1"),
+            "{ids:?}"
+        );
+    }
+
+    /// An opening nobody announced is the sweep's when its batch can no
+    /// longer announce it: a silence held it back (and has ended), or the
+    /// invocation that claimed it died (its lease is over). One that no
+    /// one claimed or held back belongs to its batch, which may still be
+    /// storing its entries: the sweep leaves it.
+    #[tokio::test]
+    async fn the_sweep_sends_an_opening_its_batch_can_no_longer_send_and_no_other() {
+        let p = processor();
+        p.incidents.silences.lock().unwrap().push(Silence {
+            id: "s1".into(),
+            matchers: Matchers {
+                rule: Some("rule_a".into()),
+                ..Matchers::default()
+            },
+            starts_ms: 0,
+            ends_ms: i64::MAX,
+            comment: "maintenance".into(),
+            created_by: "ana".into(),
+        });
+        let batch = p.process(&two_rules(), 10_000, deadline()).await.unwrap();
+        assert_eq!(
+            (
+                batch.summary().notifications_sent,
+                batch.summary().notifications_silenced
+            ),
+            (1, 1)
+        );
+        {
+            // Two more openings nobody announced, beside rule_b's (announced).
+            let mut all = p.incidents.incidents.lock().unwrap();
+            let (announced, fingerprints) =
+                all.values().find(|(i, _)| i.sent == 1).unwrap().clone();
+            for (name, lease) in [("in-flight", None), ("dead", Some(15_000))] {
+                let mut unannounced = announced.clone();
+                unannounced.item_key = name.into();
+                unannounced.incident_id = format!("{name}-1");
+                unannounced.sent = 0;
+                unannounced.history.clear();
+                unannounced.claim = lease.map(|lease_until_ms| StoredClaim {
+                    token: "a dead invocation's".into(),
+                    lease_until_ms,
+                    step: Transition::Opened.name(),
+                });
+                all.insert(name.into(), (unannounced, fingerprints.clone()));
+            }
+        }
+        p.incidents.silences.lock().unwrap().clear();
+        let sweep = p.process(SCHEDULED, 20_000, deadline()).await.unwrap();
+        assert_eq!(sweep.summary().notifications_sent, 2);
+        let mut swept = published_ids(&p)[1..].to_vec();
+        swept.sort();
+        let held = format!("{}-1#opened", crate::pipeline::tests::key_of("rule_a"));
+        let mut expected = vec!["dead-1#opened".to_owned(), held];
+        expected.sort();
+        assert_eq!(swept, expected);
+    }
 
     /// The schedule's event, as Lambda hands it over: a sweep (so reported
     /// as one, with the gauge of open incidents), which resolves what went
