@@ -340,6 +340,24 @@ mod tests {
         }
     }
 
+    /// A trailer that understates the size (under the cap) is a corrupt
+    /// stream (errorType Gzip), not a batch over the cap (TooLarge): the
+    /// buffer is never larger than the trailer says.
+    #[test]
+    fn a_trailer_that_understates_the_size_is_corrupt_not_too_large() {
+        use std::io::Write;
+        let text = b"x".repeat(1_000);
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gzip.write_all(&text).unwrap();
+        let mut lying = gzip.finish().unwrap();
+        let at = lying.len() - 4;
+        lying[at..].copy_from_slice(&999u32.to_le_bytes());
+        assert!(matches!(
+            gunzip_bounded(&lying, 1 << 20),
+            Err(DecodeError::Gzip(_))
+        ));
+    }
+
     /// RFC 1950's header: CM = 8 (deflate), CINFO <= 7 (a window of at most
     /// 32 KiB), FDICT = 0 (no preset dictionary), and CMF·256 + FLG a
     /// multiple of 31. Headers that break exactly one rule are not zlib.

@@ -517,6 +517,11 @@ mod tests {
 
     #[test]
     fn the_key_is_never_printed() {
-        assert!(!format!("{:?}", redactor()).contains("0123456789abcdef"));
+        let printed = format!("{:?}", redactor());
+        assert!(!printed.contains("0123456789abcdef"), "{printed}");
+        // What is printed says which fields are redacted.
+        for field in redactor().fields() {
+            assert!(printed.contains(field.as_str()), "{printed}");
+        }
     }
 }
