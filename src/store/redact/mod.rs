@@ -449,7 +449,35 @@ mod tests {
             assert_eq!(entry.log_level(), Some("ERROR"), "{name}");
             assert_eq!(i.event_type.as_deref(), Some("Connect"), "{name}");
             assert_eq!(i.client_id.as_deref(), Some(r.pseudonym(name).as_str()));
+            // The fields stored beside the message read the same.
+            for (field, value) in [
+                ("status", "Failure"),
+                ("eventType", "Connect"),
+                ("logLevel", "ERROR"),
+            ] {
+                assert_eq!(i.field(field), Some(value), "{name}: {:?}", i.fields);
+            }
         }
+    }
+
+    /// Values shorter than MIN_VALUE_CHARS are replaced where they are the
+    /// whole value, never searched for inside free text, where a
+    /// two-character principal would match everywhere.
+    #[test]
+    fn short_values_are_not_searched_for_in_free_text() {
+        let mut i = entry_of(
+            r#"{"eventType":"Connect","status":"Failure","traceId":"ab","principalId":"ab","reason":"AUTHORIZATION_FAILURE","details":"about absent tables"}"#,
+        );
+        i.trace_id = "ab".into();
+        redactor().redact(&mut i);
+        assert_eq!(
+            i.field("principalId"),
+            Some(redactor().pseudonym("ab").as_str())
+        );
+        // An identifier that is a redacted value is replaced, however short.
+        assert_eq!(i.trace_id, redactor().pseudonym("ab"));
+        assert_eq!(i.details.as_deref(), Some("about absent tables"));
+        assert_eq!(i.field("details"), Some("about absent tables"));
     }
 
     #[test]
