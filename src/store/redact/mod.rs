@@ -460,6 +460,20 @@ mod tests {
         }
     }
 
+    /// A value whose escapes do not decode (`\q`: a line the entry parser
+    /// refuses, stored as unparseable) is still replaced, taken as written.
+    #[test]
+    fn a_value_whose_escapes_do_not_decode_is_replaced_as_written() {
+        let mut i = entry_of(
+            r#"{"eventType":"Connect","status":"Failure","sourceIp":"\q 203.0.113.7","reason":"AUTHORIZATION_FAILURE"}"#,
+        );
+        assert_eq!(i.category, Category::Unparseable);
+        redactor().redact(&mut i);
+        assert!(!i.message.contains("203.0.113.7"), "{}", i.message);
+        let pseudonym = redactor().pseudonym(r"\q 203.0.113.7");
+        assert!(i.message.contains(&pseudonym), "{}", i.message);
+    }
+
     /// Values shorter than MIN_VALUE_CHARS are replaced where they are the
     /// whole value, never searched for inside free text, where a
     /// two-character principal would match everywhere.

@@ -62,8 +62,9 @@ fn string_end(bytes: &[u8], mut at: usize) -> Result<usize, ()> {
     Err(())
 }
 
-/// A string's text; a string whose escapes do not decode (a lone
-/// surrogate) is taken as written, which is just as deterministic.
+/// A string's text; a string whose escapes do not decode (`\q`, in a
+/// line the entry parser refuses) is taken as written, which is just as
+/// deterministic. Lone surrogates decode (to U+FFFD).
 fn string_text(quoted: &str) -> String {
     let mut text = String::new();
     match unescape_json_string(quoted, &mut text) {
