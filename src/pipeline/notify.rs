@@ -215,6 +215,59 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::incident::silence::{Matchers, Silence};
+    use crate::pipeline::tests::{deadline, key_of, processor, two_rules};
+
+    const SCHEDULED: &str =
+        r#"{"detail-type":"Scheduled Event","source":"aws.events","detail":{}}"#;
+
+    /// A claim refused for good (a request DynamoDB will never accept)
+    /// costs its own notification, counted; the others go out. A refusal
+    /// that may pass fails the invocation, so that it is tried again.
+    #[tokio::test]
+    async fn a_claim_refused_for_good_costs_its_notification_and_one_that_may_pass_fails_the_run() {
+        let p = processor();
+        p.incidents.silences.lock().unwrap().push(Silence {
+            id: "s1".into(),
+            matchers: Matchers {
+                all: true,
+                ..Matchers::default()
+            },
+            starts_ms: 0,
+            ends_ms: i64::MAX,
+            comment: "maintenance".into(),
+            created_by: "ana".into(),
+        });
+        let held = p.process(&two_rules(), 10_000, deadline()).await.unwrap();
+        assert_eq!(held.summary().notifications_silenced, 2);
+        p.incidents.silences.lock().unwrap().clear();
+        // Recorded and held back: now only their claims are refused.
+        p.incidents.refuse.lock().unwrap().insert(
+            key_of("rule_a"),
+            Some("ValidationException: key too large".into()),
+        );
+        let swept = p.process(SCHEDULED, 20_000, deadline()).await.unwrap();
+        let swept = swept.summary();
+        assert_eq!(
+            (swept.notifications_sent, swept.notifications_failed),
+            (1, 1)
+        );
+        let published = p.publisher.published.lock().unwrap().clone();
+        assert_eq!(published.len(), 1);
+        assert_eq!(published[0].id, format!("{}-1#opened", key_of("rule_b")));
+
+        p.incidents
+            .refuse
+            .lock()
+            .unwrap()
+            .insert(key_of("rule_a"), None);
+        let retryable = p.process(SCHEDULED, 30_000, deadline()).await;
+        assert!(
+            matches!(retryable, Err(ProcessError::IncidentState(_))),
+            "a throttled claim fails the run: {:?}",
+            retryable.map(|r| r.summary().clone())
+        );
+    }
 
     /// A claim is recognised by its token (a lost answer is settled by
     /// reading it back): each invocation's token must be its own.
