@@ -53,6 +53,9 @@ pub struct MemoryIncidents {
     /// good with this `code: message`.
     pub refuse: Mutex<HashMap<String, Option<String>>>,
     pub silences: Mutex<Vec<Silence>>,
+    /// Incident key hashes whose notification claims another invocation
+    /// holds (a claim lost to a concurrent batch or sweep).
+    pub claimed_elsewhere: Mutex<HashSet<String>>,
 }
 
 impl MemoryIncidents {
@@ -120,6 +123,14 @@ impl IncidentStore for MemoryIncidents {
         lease_until_ms: i64,
     ) -> Result<Option<IncidentState>, StoreError> {
         self.refusal(&incident.item_key)?;
+        if self
+            .claimed_elsewhere
+            .lock()
+            .unwrap()
+            .contains(&incident.item_key)
+        {
+            return Ok(None);
+        }
         let mut all = self.incidents.lock().unwrap();
         let Some((stored, _)) = all.get_mut(&incident.item_key) else {
             return Ok(None);

@@ -221,6 +221,26 @@ mod tests {
     const SCHEDULED: &str =
         r#"{"detail-type":"Scheduled Event","source":"aws.events","detail":{}}"#;
 
+    /// A notification whose claim another invocation holds is left to it,
+    /// and counted as held elsewhere; the others go out.
+    #[tokio::test]
+    async fn a_notification_claimed_elsewhere_is_left_to_its_holder_and_counted() {
+        let p = processor();
+        p.incidents
+            .claimed_elsewhere
+            .lock()
+            .unwrap()
+            .insert(key_of("rule_a"));
+        let batch = p.process(&two_rules(), 10_000, deadline()).await.unwrap();
+        let batch = batch.summary();
+        assert_eq!(
+            (batch.notifications_sent, batch.notifications_held_elsewhere),
+            (1, 1)
+        );
+        let published = p.publisher.published.lock().unwrap();
+        assert_eq!(published[0].id, format!("{}-1#opened", key_of("rule_b")));
+    }
+
     /// A claim refused for good (a request DynamoDB will never accept)
     /// costs its own notification, counted; the others go out. A refusal
     /// that may pass fails the invocation, so that it is tried again.
