@@ -139,6 +139,20 @@ mod tests {
         e
     }
 
+    /// One authorisation failure from each of `devices` devices (dev-0, dev-1, …).
+    fn authorisation_failures(devices: usize) -> Vec<Entry> {
+        (0..devices)
+            .map(|n| {
+                entry(
+                    &format!(
+                        r#"{{"eventType":"Connect","status":"Failure","clientId":"dev-{n}","reason":"AUTHORIZATION_FAILURE"}}"#
+                    ),
+                    &format!("t{n}"),
+                )
+            })
+            .collect()
+    }
+
     fn failures() -> CategorySet {
         CategorySet::of(&[
             Category::RuleNotFound,
@@ -149,16 +163,7 @@ mod tests {
 
     #[test]
     fn a_fleet_failing_one_way_is_one_delta_counting_its_clients() {
-        let mut entries: Vec<Entry> = (0..300)
-            .map(|n| {
-                entry(
-                    &format!(
-                        r#"{{"eventType":"Connect","status":"Failure","clientId":"dev-{n}","reason":"AUTHORIZATION_FAILURE"}}"#
-                    ),
-                    &format!("t{n}"),
-                )
-            })
-            .collect();
+        let mut entries = authorisation_failures(300);
         // One device failing again and again leads the names.
         for n in 0..3 {
             entries.push(entry(
@@ -208,16 +213,7 @@ mod tests {
     #[test]
     fn a_batch_adds_at_most_the_bound_of_distinct_clients() {
         let extra = 7;
-        let entries: Vec<Entry> = (0..MAX_COUNTED_CLIENTS + extra)
-            .map(|n| {
-                entry(
-                    &format!(
-                        r#"{{"eventType":"Connect","status":"Failure","clientId":"dev-{n}","reason":"AUTHORIZATION_FAILURE"}}"#
-                    ),
-                    &format!("t{n}"),
-                )
-            })
-            .collect();
+        let entries = authorisation_failures(MAX_COUNTED_CLIENTS + extra);
         let deltas = gather(&entries, failures(), "g");
         assert_eq!(deltas[0].entries, (MAX_COUNTED_CLIENTS + extra) as u64);
         assert_eq!(deltas[0].client_hashes.len(), MAX_COUNTED_CLIENTS);

@@ -215,11 +215,10 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incident::silence::{Matchers, Silence};
-    use crate::pipeline::tests::{deadline, key_of, processor, two_rules};
-
-    const SCHEDULED: &str =
-        r#"{"detail-type":"Scheduled Event","source":"aws.events","detail":{}}"#;
+    use crate::incident::silence::Matchers;
+    use crate::pipeline::tests::{
+        deadline, endless_silence, key_of, processor, two_rules, SCHEDULED,
+    };
 
     /// A notification whose claim another invocation holds is left to it,
     /// and counted as held elsewhere; the others go out.
@@ -247,17 +246,14 @@ mod tests {
     #[tokio::test]
     async fn a_claim_refused_for_good_costs_its_notification_and_one_that_may_pass_fails_the_run() {
         let p = processor();
-        p.incidents.silences.lock().unwrap().push(Silence {
-            id: "s1".into(),
-            matchers: Matchers {
+        p.incidents
+            .silences
+            .lock()
+            .unwrap()
+            .push(endless_silence(Matchers {
                 all: true,
                 ..Matchers::default()
-            },
-            starts_ms: 0,
-            ends_ms: i64::MAX,
-            comment: "maintenance".into(),
-            created_by: "ana".into(),
-        });
+            }));
         let held = p.process(&two_rules(), 10_000, deadline()).await.unwrap();
         assert_eq!(held.summary().notifications_silenced, 2);
         p.incidents.silences.lock().unwrap().clear();

@@ -134,11 +134,9 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
 mod tests {
     use super::*;
     use crate::incident::lifecycle::StoredClaim;
-    use crate::incident::silence::{Matchers, Silence};
-    use crate::pipeline::tests::{deadline, processor, two_rules};
+    use crate::incident::silence::Matchers;
+    use crate::pipeline::tests::{deadline, endless_silence, processor, two_rules, SCHEDULED};
     use crate::pipeline::Response;
-
-    const SCHEDULED: &str = r#"{"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2026-12-02T10:00:00Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/r"],"detail":{}}"#;
 
     fn batch_of(rule: &str, seed: u64) -> String {
         let line = format!(
@@ -194,17 +192,14 @@ mod tests {
     #[tokio::test]
     async fn the_sweep_sends_an_opening_its_batch_can_no_longer_send_and_no_other() {
         let p = processor();
-        p.incidents.silences.lock().unwrap().push(Silence {
-            id: "s1".into(),
-            matchers: Matchers {
+        p.incidents
+            .silences
+            .lock()
+            .unwrap()
+            .push(endless_silence(Matchers {
                 rule: Some("rule_a".into()),
                 ..Matchers::default()
-            },
-            starts_ms: 0,
-            ends_ms: i64::MAX,
-            comment: "maintenance".into(),
-            created_by: "ana".into(),
-        });
+            }));
         let batch = p.process(&two_rules(), 10_000, deadline()).await.unwrap();
         assert_eq!(
             (
