@@ -56,6 +56,8 @@ pub struct MemoryIncidents {
     /// Incident key hashes whose notification claims another invocation
     /// holds (a claim lost to a concurrent batch or sweep).
     pub claimed_elsewhere: Mutex<HashSet<String>>,
+    /// The lease of every claim granted, in order.
+    pub leases: Mutex<Vec<i64>>,
 }
 
 impl MemoryIncidents {
@@ -148,6 +150,7 @@ impl IncidentStore for MemoryIncidents {
         if !free || stored.incident_id != incident.incident_id || !turn {
             return Ok(None);
         }
+        self.leases.lock().unwrap().push(lease_until_ms);
         stored.claim = Some(StoredClaim {
             token: token.to_owned(),
             lease_until_ms,

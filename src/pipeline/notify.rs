@@ -220,6 +220,26 @@ mod tests {
         deadline, endless_silence, key_of, processor, two_rules, SCHEDULED,
     };
 
+    /// A claim's lease ends with the invocation that took it: after that a
+    /// sweep or a batch may take over a claim it never settled (a lease
+    /// past the deadline would hold the notification back for longer).
+    #[tokio::test]
+    async fn a_claim_is_leased_until_the_invocation_s_deadline() {
+        let p = processor();
+        let now_ms = 10_000;
+        let budget_ms = 30_000;
+        let deadline = Instant::now() + std::time::Duration::from_millis(budget_ms as u64);
+        p.process(&two_rules(), now_ms, deadline).await.unwrap();
+        let leases = p.incidents.leases.lock().unwrap().clone();
+        assert_eq!(leases.len(), 2);
+        assert!(
+            leases
+                .iter()
+                .all(|&l| now_ms < l && l <= now_ms + budget_ms),
+            "{leases:?}"
+        );
+    }
+
     /// A notification whose claim another invocation holds is left to it,
     /// and counted as held elsewhere; the others go out.
     #[tokio::test]
