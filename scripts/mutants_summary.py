@@ -8,7 +8,10 @@ then the mutants each group missed or timed out on.
 A run with --iterate counts only the mutants it tested again; the ones
 caught before (previously_caught.txt) are added here as caught, and the
 ones found unviable before (mutants.out.old/unviable.txt) as unviable, so
-that each row covers every mutant of its group.
+that each row covers every mutant of its group. When a file's lines moved
+between the two runs, its mutants are named by new line numbers and are
+tested again: the old names then count twice (docs/mutants.md took its
+"after" figures from `cargo mutants --list` instead, name by name).
 Standard library only.
 """
 
