@@ -369,18 +369,20 @@ mod tests {
     /// EventBridge's scheduled event, as the sweep's schedule sends it.
     pub(super) const SCHEDULED: &str = r#"{"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2026-12-02T10:00:00Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/r"],"detail":{}}"#;
 
-    /// A silence from the epoch on, that never ends.
-    pub(super) fn endless_silence(
-        matchers: crate::incident::silence::Matchers,
-    ) -> crate::incident::silence::Silence {
-        crate::incident::silence::Silence {
-            id: "s1".into(),
-            matchers,
-            starts_ms: 0,
-            ends_ms: i64::MAX,
-            comment: "maintenance".into(),
-            created_by: "ana".into(),
-        }
+    /// Adds a silence from the epoch on, that never ends.
+    pub(super) fn silence(p: &MemoryProcessor, matchers: crate::incident::silence::Matchers) {
+        p.incidents
+            .silences
+            .lock()
+            .unwrap()
+            .push(crate::incident::silence::Silence {
+                id: "s1".into(),
+                matchers,
+                starts_ms: 0,
+                ends_ms: i64::MAX,
+                comment: "maintenance".into(),
+                created_by: "ana".into(),
+            });
     }
 
     pub(super) type MemoryProcessor = Processor<MemoryStore, MemoryIncidents, MemoryPublisher>;

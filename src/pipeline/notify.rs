@@ -216,9 +216,7 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
 mod tests {
     use super::*;
     use crate::incident::silence::Matchers;
-    use crate::pipeline::tests::{
-        deadline, endless_silence, key_of, processor, two_rules, SCHEDULED,
-    };
+    use crate::pipeline::tests::{deadline, key_of, processor, silence, two_rules, SCHEDULED};
 
     /// A claim's lease ends with the invocation that took it: after that a
     /// sweep or a batch may take over a claim it never settled (a lease
@@ -266,14 +264,13 @@ mod tests {
     #[tokio::test]
     async fn a_claim_refused_for_good_costs_its_notification_and_one_that_may_pass_fails_the_run() {
         let p = processor();
-        p.incidents
-            .silences
-            .lock()
-            .unwrap()
-            .push(endless_silence(Matchers {
+        silence(
+            &p,
+            Matchers {
                 all: true,
                 ..Matchers::default()
-            }));
+            },
+        );
         let held = p.process(&two_rules(), 10_000, deadline()).await.unwrap();
         assert_eq!(held.summary().notifications_silenced, 2);
         p.incidents.silences.lock().unwrap().clear();

@@ -135,7 +135,7 @@ mod tests {
     use super::*;
     use crate::incident::lifecycle::StoredClaim;
     use crate::incident::silence::Matchers;
-    use crate::pipeline::tests::{deadline, endless_silence, processor, two_rules, SCHEDULED};
+    use crate::pipeline::tests::{deadline, processor, silence, two_rules, SCHEDULED};
     use crate::pipeline::Response;
 
     fn batch_of(rule: &str, seed: u64) -> String {
@@ -192,14 +192,13 @@ mod tests {
     #[tokio::test]
     async fn the_sweep_sends_an_opening_its_batch_can_no_longer_send_and_no_other() {
         let p = processor();
-        p.incidents
-            .silences
-            .lock()
-            .unwrap()
-            .push(endless_silence(Matchers {
+        silence(
+            &p,
+            Matchers {
                 rule: Some("rule_a".into()),
                 ..Matchers::default()
-            }));
+            },
+        );
         let batch = p.process(&two_rules(), 10_000, deadline()).await.unwrap();
         assert_eq!(
             (
@@ -290,8 +289,7 @@ mod tests {
 
     #[test]
     fn the_schedules_events_are_sweeps_and_log_batches_are_not() {
-        let rule = r#"{"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2026-12-02T10:00:00Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/r"],"detail":{}}"#;
-        assert!(is_sweep(rule));
+        assert!(is_sweep(SCHEDULED));
         assert!(is_sweep(r#"{"action":"sweep"}"#));
         assert!(!is_sweep(r#"{"awslogs":{"data":"H4sI"}}"#));
         assert!(!is_sweep(r#"{"Records":[]}"#));
