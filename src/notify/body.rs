@@ -91,26 +91,81 @@ fn what_it_means(category: Category) -> &'static str {
     }
 }
 
-/// Makes `s` unable to say "resolved" (in any case): only the subject's own
-/// headline may, so a name chosen by a device cannot make an opened
-/// incident read as a resolved one.
+/// A letter as the eye reads it: small capitals (`ʀᴇsᴏʟᴠᴇᴅ`, which
+/// Unicode's confusables table leaves alone) as their letter, then Unicode's
+/// confusable skeleton (Cyrillic `е`, fullwidth `ｅ`, mathematical `𝐞`),
+/// then lower case.
+fn folded(c: char) -> String {
+    let small_capital = match c {
+        'ᴀ' => 'a',
+        'ʙ' => 'b',
+        'ᴄ' => 'c',
+        'ᴅ' => 'd',
+        'ᴇ' => 'e',
+        'ꜰ' => 'f',
+        'ɢ' => 'g',
+        'ʜ' => 'h',
+        'ɪ' => 'i',
+        'ᴊ' => 'j',
+        'ᴋ' => 'k',
+        'ʟ' => 'l',
+        'ᴍ' => 'm',
+        'ɴ' => 'n',
+        'ᴏ' => 'o',
+        'ᴘ' => 'p',
+        'ꞯ' => 'q',
+        'ʀ' => 'r',
+        'ꜱ' => 's',
+        'ᴛ' => 't',
+        'ᴜ' => 'u',
+        'ᴠ' => 'v',
+        'ᴡ' => 'w',
+        'ʏ' => 'y',
+        'ᴢ' => 'z',
+        c => c,
+    };
+    let mut one = [0; 4];
+    unicode_security::confusable_detection::skeleton(small_capital.encode_utf8(&mut one))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Makes `s` unable to say "resolved", in any case or in letters that look
+/// like it: only the subject's own headline may, so a name chosen by a
+/// device cannot make an opened incident read as a resolved one. The
+/// letter that reads as the word's second `e` becomes `?` (`resolv?d`).
 pub(crate) fn without_verdict(s: &str) -> String {
     const WORD: &str = "resolved";
+    const MARK: usize = 6; // the second `e`
+    let chars: Vec<(char, String)> = s.chars().map(|c| (c, folded(c))).collect();
     let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while !rest.is_empty() {
-        if rest
-            .get(..WORD.len())
-            .is_some_and(|head| head.eq_ignore_ascii_case(WORD))
-        {
-            out.push_str(&rest[..6]);
-            out.push_str("?d");
-            rest = &rest[WORD.len()..];
-        } else {
-            let c = rest.chars().next().expect("not empty");
-            out.push(c);
-            rest = &rest[c.len_utf8()..];
+    let mut i = 0;
+    while i < chars.len() {
+        // The shortest run of letters from `i` that reads as the word.
+        let mut read = String::new();
+        let mut end = None;
+        for (j, (_, f)) in chars[i..].iter().enumerate() {
+            read.push_str(f);
+            if read == WORD {
+                end = Some(i + j + 1);
+                break;
+            }
+            if f.is_empty() || !WORD.starts_with(read.as_str()) {
+                break;
+            }
         }
+        let Some(end) = end else {
+            out.push(chars[i].0);
+            i += 1;
+            continue;
+        };
+        let mut at = 0;
+        for (c, f) in &chars[i..end] {
+            let covers_mark = at <= MARK && MARK < at + f.len();
+            out.push(if covers_mark { '?' } else { *c });
+            at += f.len();
+        }
+        i = end;
     }
     out
 }

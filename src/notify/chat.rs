@@ -220,14 +220,12 @@ pub fn build(b: &NotificationBody<'_>) -> CustomNotification {
 
     let mut next_steps = Vec::with_capacity(MAX_NEXT_STEPS);
     if !b.check.is_empty() {
-        next_steps.push(format!(
-            "What to check: {}",
-            code(&b.check, MAX_STEP_CHARS - 15)
-        ));
+        next_steps.push(check_step(&b.check, &b.show_command));
     }
     next_steps.push(format!(
         "The incident: {}",
-        code(&b.show_command, MAX_STEP_CHARS - 14)
+        command_span(&b.show_command)
+            .unwrap_or_else(|| chat_code("iot-incidents show <incident-id>"))
     ));
     next_steps.push(format!(
         "Every entry of a trace: {}",
@@ -241,15 +239,18 @@ pub fn build(b: &NotificationBody<'_>) -> CustomNotification {
         .map(|k| (*k).to_owned())
         .collect();
 
+    // Device text stays in code spans here too (a bare URL or `@here`
+    // outside one would be a link or a mention).
+    let resource = |name: &str, value: &str| {
+        let room = MAX_METADATA_CHARS.saturating_sub(name.chars().count() + 2);
+        format!("{name}: {}", code(&without_verdict(value), room.max(3)))
+    };
     let mut related_resources: Vec<String> = b
         .key
         .iter()
-        .map(|(name, value)| text(&format!("{name}: {value}"), MAX_METADATA_CHARS))
+        .map(|(name, value)| resource(name, value))
         .collect();
-    related_resources.push(text(
-        &format!("logGroup: {}", b.log_group),
-        MAX_METADATA_CHARS,
-    ));
+    related_resources.push(resource("logGroup", &b.log_group));
     related_resources.truncate(MAX_RELATED_RESOURCES);
 
     let mut context: BTreeMap<&'static str, String> = BTreeMap::new();
@@ -274,7 +275,7 @@ pub fn build(b: &NotificationBody<'_>) -> CustomNotification {
         put("resolvedAt", r);
     }
     if let Some(a) = &b.account_id {
-        put("accountId", a);
+        context.insert("accountId", code(a, MAX_METADATA_CHARS));
     }
 
     CustomNotification {
@@ -300,6 +301,73 @@ pub fn build(b: &NotificationBody<'_>) -> CustomNotification {
             additional_context: context,
         },
     }
+}
+
+/// The "What to check" step: the check's own words as chat text, each
+/// command (between backquotes) as a code span that shows it exactly. A
+/// command chat cannot show as it is, or a step longer than
+/// [`MAX_STEP_CHARS`], is neither changed nor cut: the step points to the
+/// incident's command, which shows the check in full.
+fn check_step(check: &str, show_command: &str) -> String {
+    const HEAD: &str = "What to check: ";
+    let mut step = String::from(HEAD);
+    for (i, span) in check.split('`').enumerate() {
+        if i % 2 == 0 {
+            step.push_str(&chat_text(span));
+            continue;
+        }
+        match command_span(span) {
+            Some(command) => step.push_str(&command),
+            None => {
+                step.truncate(HEAD.len());
+                break;
+            }
+        }
+    }
+    if step.len() == HEAD.len() || step.chars().count() > MAX_STEP_CHARS {
+        let show = command_span(show_command)
+            .unwrap_or_else(|| chat_code("iot-incidents show <incident-id>"));
+        return format!("{HEAD}too long for chat: {show} shows it in full");
+    }
+    step
+}
+
+/// `command` as a chat code span that reads exactly as the command, or
+/// `None` when it holds what chat would change or show otherwise (a
+/// backquote, markup, a control or invisible character). Device values in
+/// our commands are [shell words](crate::notify::display::shell_word),
+/// which write all of these as escapes; the table's own `<placeholder>`s,
+/// for the reader to fill in, are the one exception: their brackets become
+/// look-alikes (`‹thing-name›`), as no command runs with them anyway.
+fn command_span(command: &str) -> Option<String> {
+    let mut out = String::with_capacity(command.len() + 8);
+    out.push('`');
+    let mut rest = command;
+    while let Some(c) = rest.chars().next() {
+        if c == '<' {
+            let close = rest.find('>')?;
+            let name = &rest[1..close];
+            let placeholder = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '|'));
+            if !placeholder {
+                return None;
+            }
+            out.push('\u{2039}');
+            out.push_str(name);
+            out.push('\u{203A}');
+            rest = &rest[close + 1..];
+            continue;
+        }
+        if crate::notify::display::is_unsafe_char(c) || matches!(c, '`' | '>' | '&' | '[' | ']') {
+            return None;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out.push('`');
+    Some(out)
 }
 
 /// `lines` joined by newlines, as many whole lines as fit in `max`

@@ -122,24 +122,60 @@ pub fn csv_cell(s: &str) -> String {
     }
 }
 
-/// `s` as one POSIX shell word: [`escape`]d (so it holds no control,
-/// bidi or invisible character), then single-quoted with each `'` written
-/// `'\''`. Inside single quotes a shell expands nothing (`$`, backquotes,
-/// `;`, spaces are plain text), so whatever a device named it, the value
-/// stays one argument of the command it is pasted into.
-pub fn shell_quoted(s: &str) -> String {
-    let text = escape(s);
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('\'');
-    for c in text.chars() {
-        if c == '\'' {
-            out.push_str("'\\''");
+/// Whether `c` is written as an escape in a [`shell_word`]: what cannot be
+/// shown (controls, bidi and invisible characters), what a reader's other
+/// tools read as syntax (`` ` `` closes a chat code span and delimits
+/// commands in our text; `<`, `>`, `&`, `[`, `]` are chat markup), what
+/// interactive shells expand even in quotes (`!` is bash's history
+/// expansion, which does not know `$'…'` strings), and U+2018–U+201B,
+/// which PowerShell reads as single quotes.
+fn shell_escaped_char(c: char) -> bool {
+    is_unsafe_char(c)
+        || matches!(
+            c,
+            '`' | '<' | '>' | '&' | '[' | ']' | '!' | '\\' | '\'' | '\u{2018}'..='\u{201B}'
+        )
+}
+
+/// `s` as one shell word that bash, zsh, ksh93 and any POSIX.1-2024 shell
+/// turn back into exactly `s`, or `None` when no shell argument can hold it
+/// (it contains NUL). Older `sh` (dash 0.5.12, Debian 12's) reads the
+/// `$'…'` form below as a `$` and a single-quoted string: a different
+/// argument, but still one argument, and nothing runs.
+///
+/// Plain text is single-quoted: inside single quotes a shell expands
+/// nothing. Text holding a [character shown as an
+/// escape](shell_escaped_char) becomes a `$'…'` string (ANSI-C quoting,
+/// standard since POSIX.1-2024) where each such character is written as
+/// `\xHH` per UTF-8 byte: the word holds no quote, backslash or bang of the
+/// device's, no control or invisible character, and no character that chat
+/// markdown or PowerShell reads, so it stays one line and one argument
+/// wherever it is pasted, and the program receives the device's bytes.
+pub fn shell_word(s: &str) -> Option<String> {
+    if s.contains('\0') {
+        return None;
+    }
+    let mut out = String::with_capacity(s.len() + 3);
+    if !s.chars().any(shell_escaped_char) {
+        // No `'` inside: it is one of the escaped characters.
+        out.push('\'');
+        out.push_str(s);
+        out.push('\'');
+        return Some(out);
+    }
+    out.push_str("$'");
+    for c in s.chars() {
+        if shell_escaped_char(c) {
+            let mut bytes = [0; 4];
+            for b in c.encode_utf8(&mut bytes).bytes() {
+                let _ = write!(out, "\\x{b:02x}");
+            }
         } else {
             out.push(c);
         }
     }
     out.push('\'');
-    out
+    Some(out)
 }
 
 /// The characters chat markdown (Slack's mrkdwn, Teams' markdown, the
@@ -288,38 +324,59 @@ mod tests {
         assert_eq!(csv_cell("x\ny"), "x\\ny", "one record per line");
     }
 
-    /// Splits `s` as a POSIX shell would split a command line made only of
-    /// single-quoted strings, `\'` and plain characters; `None` when anything
-    /// else (an unquoted metacharacter or space) appears.
+    /// Splits `s` as a POSIX.1-2024 shell would split a command line made
+    /// only of plain characters, single-quoted strings and `$'…'` strings
+    /// with `\xHH` escapes; `None` when anything else (an unquoted
+    /// metacharacter, another escape) appears. (tests/shell_commands.rs runs
+    /// the words in a real bash.)
     fn shell_words(s: &str) -> Option<Vec<String>> {
         let mut words = Vec::new();
-        let mut word: Option<String> = None;
-        let mut chars = s.chars();
+        let mut word: Option<Vec<u8>> = None;
+        let mut chars = s.chars().peekable();
         while let Some(c) = chars.next() {
             match c {
                 '\'' => {
-                    let w = word.get_or_insert_with(String::new);
+                    let w = word.get_or_insert_with(Vec::new);
                     loop {
                         match chars.next()? {
                             '\'' => break,
-                            c => w.push(c),
+                            c => w.extend(c.to_string().bytes()),
                         }
                     }
                 }
-                '\\' => word.get_or_insert_with(String::new).push(chars.next()?),
+                '$' if chars.peek() == Some(&'\'') => {
+                    chars.next();
+                    let w = word.get_or_insert_with(Vec::new);
+                    loop {
+                        match chars.next()? {
+                            '\'' => break,
+                            '\\' => {
+                                if chars.next()? != 'x' {
+                                    return None;
+                                }
+                                let hex: String = [chars.next()?, chars.next()?].iter().collect();
+                                w.push(u8::from_str_radix(&hex, 16).ok()?);
+                            }
+                            c => w.extend(c.to_string().bytes()),
+                        }
+                    }
+                }
                 ' ' => words.extend(word.take()),
                 c if c.is_ascii_alphanumeric() || "-_./:=,".contains(c) => {
-                    word.get_or_insert_with(String::new).push(c)
+                    word.get_or_insert_with(Vec::new).push(c as u8)
                 }
                 _ => return None,
             }
         }
         words.extend(word);
-        Some(words)
+        words
+            .into_iter()
+            .map(|w| String::from_utf8(w).ok())
+            .collect()
     }
 
     #[test]
-    fn a_shell_quoted_value_stays_one_word_whatever_it_holds() {
+    fn a_shell_word_is_the_value_exactly_and_shows_nothing_a_reader_s_tools_read() {
         for hostile in [
             "plain_rule",
             "x'; rm -rf / #",
@@ -329,15 +386,28 @@ mod tests {
             "$(reboot)`id`${HOME}",
             "line\nbreak\r\u{1b}[2J",
             "bidi\u{202e}txt",
+            "ps \u{2018}; calc; \u{2019} \u{201b}",
+            "!! !-1 <!here> &amp; [x](y) \\x41",
+            "ʀᴇsᴏʟᴠᴇᴅ 日本",
             "",
         ] {
-            let quoted = shell_quoted(hostile);
-            assert!(!quoted.chars().any(is_unsafe_char), "{quoted:?}");
-            let command = format!("aws iot get-topic-rule --rule-name {quoted}");
+            let word = shell_word(hostile).expect("no NUL");
+            assert!(
+                !word.chars().any(|c| is_unsafe_char(c)
+                    || matches!(
+                        c,
+                        '`' | '<' | '>' | '&' | '[' | ']' | '!' | '\u{2018}'..='\u{201B}'
+                    )),
+                "{word:?}"
+            );
+            let command = format!("aws iot get-topic-rule --rule-name {word}");
             let words = shell_words(&command).unwrap_or_else(|| panic!("{command}"));
             assert_eq!(words.len(), 5, "{command}");
-            assert_eq!(words[4], escape(hostile), "{command}");
+            assert_eq!(words[4], hostile, "{command}");
         }
+        assert_eq!(shell_word("plain_rule").as_deref(), Some("'plain_rule'"));
+        assert_eq!(shell_word("a'b").as_deref(), Some("$'a\\x27b'"));
+        assert_eq!(shell_word("a\0b"), None);
     }
 
     #[test]

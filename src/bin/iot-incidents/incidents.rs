@@ -11,7 +11,8 @@ use iot_log_monitor::incident::lifecycle::{IncidentState, State};
 use iot_log_monitor::incident::silence::silenced_by;
 use iot_log_monitor::model::category::Category;
 use iot_log_monitor::model::time::format_rfc3339;
-use iot_log_monitor::notify::display::{json_for_terminal, quoted};
+use iot_log_monitor::notify::display::{escape, json_for_terminal, quoted};
+use iot_log_monitor::notify::hints::hint_within;
 use iot_log_monitor::store::query::{bar, plan, ListFilter};
 
 use crate::args::{now_ms, Period};
@@ -198,6 +199,7 @@ pub async fn show(ctx: &mut Session, id: &str) -> Result<()> {
     if ctx.output == Output::Json {
         let mut value = incident_json(&incident);
         value["silencedBy"] = json!(silenced.map(|s| &s.id));
+        value["check"] = json!(hint_within(&incident.key, usize::MAX).check);
         value["activity"] = json!(activity
             .iter()
             .map(|(at, n)| json!({"from": format_rfc3339(*at), "entries": n}))
@@ -250,6 +252,13 @@ pub async fn show(ctx: &mut Session, id: &str) -> Result<()> {
         line(out, "details", quoted(details))?;
     }
     line(out, "log group", quoted(&i.log_group))?;
+    // The check in full: a notification withholds a name too long for it
+    // and points here. Its commands take every name as one shell word.
+    line(
+        out,
+        "to check",
+        escape(&hint_within(&i.key, usize::MAX).check).into_owned(),
+    )?;
     match &i.acked_by {
         Some(by) => line(
             out,

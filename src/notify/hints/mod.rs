@@ -17,15 +17,17 @@
 //! nothing in the table names gets its event type's hint, else its
 //! category's, else a last generic one.
 //!
-//! The hint's `check` names the incident's own rule, job, API or log group:
-//! each is [shell-quoted](shell_quoted) (escaped, then single-quoted), so a
-//! name a device chose cannot leave its quotes or its line. The `meaning` is
-//! this table's own text only.
+//! The hint's `check` is the table's own text with commands between
+//! backquotes; only commands hold the incident's own rule, job, API or log
+//! group, each as one [shell word](shell_word), so a name a device chose
+//! cannot leave its quotes, its line or its command, and the command passes
+//! the name exactly. A name that cannot be shown whole (too long, or holding
+//! NUL) is not shown cut: its placeholder (`<rule-name>`) stands instead and
+//! [`Hint::withheld`] says so. The `meaning` is this table's own text only.
 
 use crate::incident::key::{IncidentKey, KeyKind};
 use crate::model::category::Category;
-use crate::notify::display::shell_quoted;
-use crate::store::keys::truncate_str;
+use crate::notify::display::shell_word;
 
 /// How closely a hint fits its incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -46,10 +48,28 @@ pub enum Fit {
 pub struct Hint {
     /// One line, the table's own words.
     pub meaning: &'static str,
-    /// One line: what to look at or run, with the incident's own names
-    /// shell-quoted in the commands.
+    /// One line: what to look at or run; commands between backquotes, with
+    /// the incident's own names as shell words.
     pub check: String,
+    /// The commands of `check` that name the incident's own values, in order.
+    pub commands: Vec<ShownCommand>,
+    /// A name was left out of a command (its placeholder shows instead)
+    /// because it could not be shown whole.
+    pub withheld: bool,
     pub fit: Fit,
+}
+
+/// A command shown in a hint, with what it was made from: the table's
+/// template and the values put in it. What a shell must run for `text` is
+/// the template's words with each `{name}` replaced by its raw value: tests
+/// run `text` in a real shell and compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownCommand {
+    pub text: String,
+    pub template: &'static str,
+    /// Each placeholder's name and the raw value it stands for (absent when
+    /// the value was withheld or the key has no such part).
+    pub values: Vec<(&'static str, String)>,
 }
 
 /// One row of the table. An empty `first` or `second` matches any value.
@@ -141,7 +161,7 @@ const AUTHZ: &[&str] = &[
     "NOT_AUTHORIZED",
     "UNAUTHORIZED",
 ];
-const POLICY_CHECK: &str = "aws iot list-attached-policies --target <certificate-arn> (older CLIs: aws iot list-principal-policies --principal <certificate-arn>), then aws iot get-policy --policy-name <policy>";
+const POLICY_CHECK: &str = "`aws iot list-attached-policies --target <certificate-arn>` (older CLIs: `aws iot list-principal-policies --principal <certificate-arn>`), then `aws iot get-policy --policy-name <policy>`";
 
 mod devices;
 mod rules;
@@ -154,7 +174,7 @@ fn rows() -> impl Iterator<Item = &'static Row> {
 }
 
 const FALLBACK_MEANING: &str = "AWS IoT reported a problem this table has no advice for.";
-const FALLBACK_CHECK: &str = "A sample entry in full: iot-incidents get <traceId>";
+const FALLBACK_CHECK: &str = "A sample entry in full: `iot-incidents get <traceId>`";
 
 /// The names a `check` may hold in braces, and what stands in when the
 /// incident has no such part.
@@ -169,8 +189,8 @@ const PLACEHOLDERS: &[(&str, &str)] = &[
     ("log_group", "<log-group>"),
 ];
 
-/// Each substituted name keeps at most this much (key parts are bounded
-/// already; a caller can ask for less).
+/// A name is put in a command only when its shell word fits in this much (a
+/// caller can ask for less); a longer one is withheld, never cut.
 pub const MAX_NAME_BYTES: usize = 256;
 
 /// Lower case letters and digits only: `DUPLICATE_CLIENTID`,
@@ -224,11 +244,51 @@ fn part<'k>(name: &str, key: &'k IncidentKey) -> Option<&'k str> {
     value.filter(|v| !v.is_empty())
 }
 
-/// `template` with each `{name}` replaced by the incident's own value,
-/// [shell-quoted](shell_quoted) and cut to `max_bytes`, or by a `<name>`
-/// for the reader to fill in. Braces that name no placeholder (a policy
-/// variable such as `${iot:ClientId}`) stay as they are.
-fn fill(template: &str, key: &IncidentKey, max_bytes: usize) -> String {
+/// What [`fill`] makes of a check template.
+struct Filled {
+    check: String,
+    commands: Vec<ShownCommand>,
+    withheld: bool,
+}
+
+/// `template` with each `{name}` replaced by the incident's own value as a
+/// [shell word](shell_word) of at most `max_bytes`, or by a `<name>` for the
+/// reader to fill in when the key has no such part or the value cannot be
+/// shown whole. Braces that name no placeholder (a policy variable such as
+/// `${iot:ClientId}`) stay as they are. Commands are the spans between
+/// backquotes; the table puts every placeholder in one (a test holds it).
+fn fill(template: &'static str, key: &IncidentKey, max_bytes: usize) -> Filled {
+    let mut filled = Filled {
+        check: String::with_capacity(template.len() + 64),
+        commands: Vec::new(),
+        withheld: false,
+    };
+    for (i, span) in template.split('`').enumerate() {
+        let is_command = i % 2 == 1;
+        if i > 0 {
+            filled.check.push('`');
+        }
+        let mut values = Vec::new();
+        let text = fill_span(span, key, max_bytes, &mut values, &mut filled.withheld);
+        filled.check.push_str(&text);
+        if is_command && span.contains('{') && text != span {
+            filled.commands.push(ShownCommand {
+                text,
+                template: span,
+                values,
+            });
+        }
+    }
+    filled
+}
+
+fn fill_span(
+    template: &'static str,
+    key: &IncidentKey,
+    max_bytes: usize,
+    values: &mut Vec<(&'static str, String)>,
+    withheld: &mut bool,
+) -> String {
     let mut out = String::with_capacity(template.len() + 64);
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -239,12 +299,20 @@ fn fill(template: &str, key: &IncidentKey, max_bytes: usize) -> String {
             PLACEHOLDERS
                 .iter()
                 .find(|(known, _)| *known == name)
-                .map(|(_, missing)| (close, name, *missing))
+                .map(|(known, missing)| (close, *known, *missing))
         });
         match placeholder {
             Some((close, name, missing)) => {
-                match part(name, key) {
-                    Some(value) => out.push_str(&shell_quoted(truncate_str(value, max_bytes))),
+                let word = part(name, key).map(|value| (value, shell_word(value)));
+                match word {
+                    Some((value, Some(word))) if word.len() <= max_bytes => {
+                        out.push_str(&word);
+                        values.push((name, value.to_owned()));
+                    }
+                    Some(_) => {
+                        *withheld = true;
+                        out.push_str(missing);
+                    }
                     None => out.push_str(missing),
                 }
                 rest = &after[close + 1..];
@@ -259,12 +327,13 @@ fn fill(template: &str, key: &IncidentKey, max_bytes: usize) -> String {
     out
 }
 
-/// The hint for `key`, names cut to [`MAX_NAME_BYTES`].
+/// The hint for `key`, names of at most [`MAX_NAME_BYTES`] as shell words.
 pub fn hint_for(key: &IncidentKey) -> Hint {
     hint_within(key, MAX_NAME_BYTES)
 }
 
-/// The hint for `key`, each name in its `check` cut to `max_name_bytes`.
+/// The hint for `key`, each name in its `check` a shell word of at most
+/// `max_name_bytes` (or withheld).
 pub fn hint_within(key: &IncidentKey, max_name_bytes: usize) -> Hint {
     let best =
         rows()
@@ -274,11 +343,7 @@ pub fn hint_within(key: &IncidentKey, max_name_bytes: usize) -> Hint {
                 _ => Some(row),
             });
     if let Some(row) = best {
-        return Hint {
-            meaning: row.meaning,
-            check: fill(row.check, key, max_name_bytes),
-            fit: row.fit(),
-        };
+        return hint(row.meaning, fill(row.check, key, max_name_bytes), row.fit());
     }
     let generic = devices::GENERIC
         .iter()
@@ -294,16 +359,22 @@ pub fn hint_within(key: &IncidentKey, max_name_bytes: usize) -> Hint {
                 .find(|g| g.category == Some(key.category) && g.kind.is_none())
         });
     match generic {
-        Some(g) => Hint {
-            meaning: g.meaning,
-            check: fill(g.check, key, max_name_bytes),
-            fit: Fit::Generic,
-        },
-        None => Hint {
-            meaning: FALLBACK_MEANING,
-            check: FALLBACK_CHECK.to_owned(),
-            fit: Fit::Fallback,
-        },
+        Some(g) => hint(g.meaning, fill(g.check, key, max_name_bytes), Fit::Generic),
+        None => hint(
+            FALLBACK_MEANING,
+            fill(FALLBACK_CHECK, key, max_name_bytes),
+            Fit::Fallback,
+        ),
+    }
+}
+
+fn hint(meaning: &'static str, filled: Filled, fit: Fit) -> Hint {
+    Hint {
+        meaning,
+        check: filled.check,
+        commands: filled.commands,
+        withheld: filled.withheld,
+        fit,
     }
 }
 

@@ -315,7 +315,7 @@ fn the_incident_s_own_names_go_into_the_commands() {
     let hint = hint_for(&key);
     assert!(
         hint.check
-            .starts_with("aws iot get-topic-rule --rule-name 'ingest_a' ;"),
+            .starts_with("`aws iot get-topic-rule --rule-name 'ingest_a'`; "),
         "{}",
         hint.check
     );
@@ -327,8 +327,9 @@ fn the_incident_s_own_names_go_into_the_commands() {
     };
     let hint = hint_for(&job);
     assert!(
-        hint.check
-            .starts_with("aws iot describe-job-execution --job-id '002' --thing-name <thing-name>"),
+        hint.check.starts_with(
+            "`aws iot describe-job-execution --job-id '002' --thing-name <thing-name>`"
+        ),
         "{}",
         hint.check
     );
@@ -360,14 +361,15 @@ fn a_hostile_rule_name_stays_inside_its_quotes() {
             !check.chars().any(is_unsafe_char),
             "one line, nothing hidden: {check:?}"
         );
-        let quoted = shell_quoted(name);
+        let word = shell_word(name).expect("no NUL");
         assert!(
-            check.starts_with(&format!("aws iot get-topic-rule --rule-name {quoted} ;")),
+            check.starts_with(&format!("`aws iot get-topic-rule --rule-name {word}`; ")),
             "{check}"
         );
-        // What follows the quoted word is the table's own text.
-        let rest = &check[format!("aws iot get-topic-rule --rule-name {quoted}").len()..];
-        assert!(rest.starts_with(" ; if it is gone"), "{rest}");
+        // The command holds no backquote of the device's: what follows
+        // the command is the table's own text.
+        let rest = &check[format!("`aws iot get-topic-rule --rule-name {word}`").len()..];
+        assert!(rest.starts_with("; if it is gone"), "{rest}");
     }
 }
 
@@ -407,23 +409,79 @@ fn every_placeholder_in_the_table_is_known_and_meanings_are_plain() {
             );
         }
         assert!(!check.contains('\n') && !meaning.is_empty() && !check.is_empty());
+        // Commands are between backquotes, and only commands hold the
+        // incident's names: the chat and the tests find every command, and
+        // no name stands in prose, where no shell word protects it.
+        assert_eq!(check.matches('`').count() % 2, 0, "{check}");
+        for (i, span) in check.split('`').enumerate() {
+            if i % 2 == 0 {
+                assert!(
+                    !span.contains(['{', '}']) || span.contains("${"),
+                    "a name in prose: {check}"
+                );
+                assert!(
+                    !span.contains("aws ") && !span.contains("iot-incidents "),
+                    "a command outside backquotes: {check}"
+                );
+                continue;
+            }
+            assert!(
+                span.starts_with("aws ") || span.starts_with("iot-incidents "),
+                "{span}"
+            );
+            // Nothing chat would change: `<` and `>` only around the
+            // reader's placeholders.
+            assert!(
+                !span.contains(['&', '[', ']', '\'', '"', '\\', '$', '!', ';', '(', ')']),
+                "{span}"
+            );
+            let mut rest = span;
+            while let Some(open) = rest.find('<') {
+                let close = rest[open..].find('>').expect("closed") + open;
+                let name = &rest[open + 1..close];
+                assert!(
+                    !name.is_empty()
+                        && name
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_|".contains(c)),
+                    "{span}"
+                );
+                rest = &rest[close + 1..];
+            }
+            assert!(!rest.contains('>'), "{span}");
+        }
     }
     let (rows, names) = coverage();
     assert!(rows >= 80 && names >= 150, "{rows} rows, {names} names");
 }
 
 #[test]
-fn names_are_cut_to_the_asked_size() {
+fn a_name_too_long_to_show_is_withheld_never_cut() {
     let key = IncidentKey {
         category: Category::RuleNotFound,
         kind: KeyKind::Rule,
         first: "r".repeat(300),
         second: None,
     };
-    assert!(hint_for(&key)
-        .check
-        .contains(&format!("'{}'", "r".repeat(256))));
-    assert!(hint_within(&key, 8)
-        .check
-        .starts_with("aws iot get-topic-rule --rule-name 'rrrrrrrr' ;"));
+    let whole = hint_within(&key, 302);
+    assert!(!whole.withheld);
+    assert!(whole.check.contains(&format!("'{}'", "r".repeat(300))));
+    for max in [8, 256, 301] {
+        let hint = hint_within(&key, max);
+        assert!(hint.withheld, "{max}");
+        assert!(
+            hint.check
+                .starts_with("`aws iot get-topic-rule --rule-name <rule-name>`; "),
+            "{}",
+            hint.check
+        );
+        assert!(!hint.check.contains("rrr"), "{}", hint.check);
+    }
+    // Escapes count: the shell word is what must fit.
+    let escaped = IncidentKey {
+        first: "!".repeat(10),
+        ..key
+    };
+    assert!(hint_within(&escaped, 42).withheld);
+    assert!(!hint_within(&escaped, 43).withheld);
 }

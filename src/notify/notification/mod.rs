@@ -13,7 +13,7 @@ use crate::model::time::format_rfc3339;
 pub use crate::notify::body::{email_text, NotificationBody};
 use crate::notify::body::{render_text, without_verdict};
 use crate::notify::chat::custom_notification;
-use crate::notify::display::{escape, quoted};
+use crate::notify::display::{escape, quoted, shell_word};
 use crate::notify::hints::hint_within;
 use crate::store::keys::truncate_str;
 
@@ -194,6 +194,21 @@ fn render_within(
             .collect(),
     };
     let hint = hint_within(&incident.key, budget.part);
+    let show_command = if incident.incident_id.len() <= budget.id {
+        show_command(&incident.incident_id)
+    } else {
+        show_command("")
+    };
+    // A name too long to show whole is not shown cut: the incident's own
+    // command shows it.
+    let check = if hint.withheld {
+        format!(
+            "{}; names too long to show here: `{show_command}`",
+            hint.check
+        )
+    } else {
+        hint.check
+    };
     let body = NotificationBody {
         notification_id: Cow::Borrowed(&id),
         incident_id: cut(&incident.incident_id, budget.id),
@@ -229,11 +244,8 @@ fn render_within(
             .map(|a| cut(a, 128.min(budget.part))),
         held_back_by_silences: incident.held_back,
         meaning: Cow::Borrowed(hint.meaning),
-        check: Cow::Owned(hint.check),
-        show_command: format!(
-            "iot-incidents show {}",
-            escape(truncate_str(&incident.incident_id, budget.id))
-        ),
+        check: Cow::Owned(check),
+        show_command,
     };
     let text = render_text(&body);
     let json = serde_json::to_string(&body).expect("plain data serialises");
@@ -271,6 +283,22 @@ fn render_within(
     }
 }
 
+/// The command that shows incident `id`. Ids are the project's own
+/// (`<key hash>-<generation>`), but an id read back from the table is shown
+/// as a shell word all the same, unless it is one plain token.
+pub fn show_command(id: &str) -> String {
+    let plain = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+    match (plain, shell_word(id)) {
+        (true, _) => format!("iot-incidents show {id}"),
+        (false, Some(word)) if !id.is_empty() => format!("iot-incidents show {word}"),
+        // Unknown (too long for the notification), or NUL inside.
+        _ => "iot-incidents show <incident-id>".to_owned(),
+    }
+}
+
 /// Splits notifications into PublishBatch requests: at most 10 each and 256 KiB in all.
 pub fn publish_batches(notifications: &[RenderedNotification]) -> Vec<std::ops::Range<usize>> {
     let size = |a: &RenderedNotification| {
@@ -299,5 +327,7 @@ pub fn publish_batches(notifications: &[RenderedNotification]) -> Vec<std::ops::
     batches
 }
 
+#[cfg(test)]
+mod shell_tests;
 #[cfg(test)]
 mod tests;

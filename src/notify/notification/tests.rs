@@ -181,7 +181,7 @@ fn notifications_say_what_it_means_and_what_to_check() {
     let check = json["check"].as_str().unwrap();
     assert!(meaning.contains("RuleExecutionThrottled"), "{meaning}");
     assert!(
-        check.contains("RuleMessageThrottled for rule 'ingest_a'"),
+        check.contains("RuleMessageThrottled (dimension RuleName: this rule)"),
         "{check}"
     );
     assert!(
@@ -202,7 +202,7 @@ fn notifications_say_what_it_means_and_what_to_check() {
     let (_, json) = parts(&render(&job, Transition::Opened, None));
     assert!(
         json["check"].as_str().unwrap().starts_with(
-            "aws iot describe-job-execution --job-id 'fw-2.1' --thing-name <thing-name>"
+            "`aws iot describe-job-execution --job-id 'fw-2.1' --thing-name <thing-name>`"
         ),
         "{}",
         json["check"]
@@ -284,11 +284,15 @@ fn chat_gets_an_amazon_q_custom_notification_threaded_by_incident() {
         .iter()
         .map(|s| s.as_str().unwrap())
         .collect();
+    // The table's words as text, its commands as code spans, as they are.
     assert!(
-        steps[0].starts_with("What to check: `CloudWatch metric"),
+        steps[0].starts_with("What to check: CloudWatch metric AWS/IoT RuleMessageThrottled"),
         "{steps:?}"
     );
-    assert!(steps[0].contains("for rule 'ingest_a'"), "{steps:?}");
+    assert!(
+        steps[0].contains("(`aws service-quotas list-service-quotas --service-code iotcore`)"),
+        "{steps:?}"
+    );
     assert_eq!(
         steps[1],
         "The incident: `iot-incidents show 0123456789abcdef-3`"
@@ -302,7 +306,7 @@ fn chat_gets_an_amazon_q_custom_notification_threaded_by_incident() {
         c["metadata"]["additionalContext"]["incidentId"],
         "0123456789abcdef-3"
     );
-    assert_eq!(c["metadata"]["relatedResources"][0], "rule: ingest_a");
+    assert_eq!(c["metadata"]["relatedResources"][0], "rule: `ingest_a`");
     // Every update of the incident threads under the same id.
     i.sent = 1;
     i.resolved_ms = Some(5_000);
@@ -319,7 +323,7 @@ fn chat_gets_an_amazon_q_custom_notification_threaded_by_incident() {
 
 #[test]
 fn a_hostile_name_cannot_add_a_link_or_formatting_in_chat() {
-    let hostile = "x`](http://evil.example) [click](http://evil.example) <http://evil.example|here> <!channel> *bold* _it_ ~s~ ```block``` \n\n*Severity:* low resolved";
+    let hostile = "x`](http://evil.example) [click](http://evil.example) <http://evil.example|here> <!channel> @here *bold* _it_ ~s~ ```block``` \n\n*Severity:* low resolved ʀᴇsᴏʟᴠᴇᴅ rеsоlvеd";
     let mut i = throttled(hostile);
     i.details = Some(hostile.into());
     i.top_clients = vec![hostile.into()];
@@ -369,6 +373,13 @@ fn a_hostile_name_cannot_add_a_link_or_formatting_in_chat() {
         .unwrap()
         .to_lowercase()
         .contains("resolved"));
+    // The transition word, even in look-alike letters, only where the
+    // notification's own words say it.
+    let title = content["title"].as_str().unwrap();
+    for imitation in ["resolved", "ʀᴇsᴏʟᴠᴇᴅ", "rеsоlvеd"] {
+        assert!(!title.to_lowercase().contains(imitation), "{title}");
+    }
+    // Metadata: device text only inside code spans, like the title's.
     let metadata = &c["metadata"];
     let values = metadata["relatedResources"]
         .as_array()
@@ -378,8 +389,15 @@ fn a_hostile_name_cannot_add_a_link_or_formatting_in_chat() {
         .chain([&metadata["summary"], &metadata["eventType"]]);
     for value in values {
         let value = value.as_str().unwrap();
-        for bad in ["<", ">", "[", "](", "`", "*bold*", "_it_", "~s~", "\n"] {
-            assert!(!value.contains(bad), "{bad:?} in {value}");
+        assert_eq!(value.matches('`').count() % 2, 0, "{value}");
+        let markup = outside_code(value);
+        for bad in [
+            "<", ">", "[", "](", "`", "*bold*", "_it_", "~s~", "\n", "http", "@here", "evil",
+        ] {
+            assert!(!markup.contains(bad), "{bad:?} outside code in {value}");
+        }
+        for imitation in ["ʀᴇsᴏʟᴠᴇᴅ", "rеsоlvеd"] {
+            assert!(!value.contains(imitation), "{value}");
         }
     }
 }
