@@ -126,11 +126,20 @@ def deploy(args):
             if r["LogicalResourceId"]:
                 resources[r["LogicalResourceId"]] = r.get("PhysicalResourceId", "")
                 types[r["LogicalResourceId"]] = r["ResourceType"]
-    function = session.client("lambda").get_function_configuration(
+    aws_lambda = session.client("lambda")
+    function = aws_lambda.get_function_configuration(
         FunctionName=resources["ProcessorFunction"]
     )
-    # CloudFormation gives Lambda every variable as a string.
-    environment = {k: str(v) for k, v in function.get("Environment", {}).get("Variables", {}).items()}
+    # CloudFormation gives Lambda every variable as a string; moto's keeps a
+    # Number parameter's value as a number, which a strict reader of
+    # GetFunctionConfiguration (the AWS SDK for Rust: `iot-incidents redrive`)
+    # refuses. Stored again as strings, as Lambda holds them.
+    variables = function.get("Environment", {}).get("Variables", {})
+    environment = {k: str(v) for k, v in variables.items()}
+    if environment != variables:
+        aws_lambda.update_function_configuration(
+            FunctionName=function["FunctionName"], Environment={"Variables": environment}
+        )
     sqs = session.client("sqs")
     sns = session.client("sns")
     inbox_url = sqs.create_queue(QueueName=f"{args.stack}-inbox")["QueueUrl"]

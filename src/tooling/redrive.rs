@@ -70,9 +70,57 @@ pub fn parse_destination_record(body: &str) -> Result<FailedInvocation, NotAReco
     })
 }
 
+/// An object key S3 listed that no request can name (its bytes, decoded,
+/// are not UTF-8; S3 itself accepts only UTF-8 keys, so only a store that
+/// breaks that rule can hold one).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "object key {encoded} (as listed, URL-encoded) is not UTF-8 once decoded: it cannot be read"
+)]
+pub struct UndecodableKey {
+    pub encoded: String,
+}
+
+/// A key as ListObjectsV2 returns it with `EncodingType=url`. The listing
+/// is asked to encode keys because XML 1.0 cannot carry most control
+/// characters: one such key made the whole listing unreadable, so one odd
+/// object blocked every other. S3 writes a space as `+` and a `+` as `%2B`
+/// (the AWS SDKs that decode for their callers read it with
+/// `unquote_plus`), so `+` is read as a space before percent-decoding.
+pub fn decode_listed_key(encoded: &str) -> Result<String, UndecodableKey> {
+    let spaced = encoded.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| UndecodableKey {
+            encoded: encoded.to_owned(),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listed_keys_are_decoded_as_s3_encodes_them() {
+        // What S3 (a space as `+`) and moto (`%20`) write for the same keys.
+        for (encoded, key) in [
+            ("aws/lambda/plain", "aws/lambda/plain"),
+            ("aws/lambda/a+b%2Bc", "aws/lambda/a b+c"),
+            ("aws/lambda/a%20b", "aws/lambda/a b"),
+            (
+                "aws/lambda/%1B%5B2J%07%E2%80%AE",
+                "aws/lambda/\u{1b}[2J\u{7}\u{202e}",
+            ),
+            ("aws/lambda/caf%C3%A9", "aws/lambda/café"),
+        ] {
+            assert_eq!(decode_listed_key(encoded).unwrap(), key, "{encoded}");
+        }
+        // Bytes that are not UTF-8 name no key a request could send.
+        let odd = decode_listed_key("aws/lambda/%FF%FE").unwrap_err();
+        assert_eq!(odd.encoded, "aws/lambda/%FF%FE");
+        assert!(odd.to_string().contains("not UTF-8"), "{odd}");
+    }
 
     /// The invocation record of an asynchronous invocation as the Lambda
     /// developer guide shows it ("Capturing records of Lambda asynchronous

@@ -2,21 +2,33 @@
 //! failure queue (records of failed invocations) and, on the Kinesis path,
 //! the bucket where failed stream batches are kept whole. A message or an
 //! object is deleted only once processed; every other one stays.
+//!
+//! A batch is processed as the deployed function would process it: with the
+//! function's own configuration (GetFunctionConfiguration), never the
+//! operator's shell, which knows nothing of the stack's redaction,
+//! categories or retention. Whatever a record, a message or an object key
+//! says is shown through [`escape`]: they are written by whoever could make
+//! a batch fail, or put an object in the bucket.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
+use aws_sdk_s3::types::EncodingType;
 use aws_sdk_sqs::types::Message;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use clap::Args;
 
 use iot_log_monitor::aws::entries::DynamoEntryStore;
 use iot_log_monitor::aws::incidents::DynamoIncidentStore;
+use iot_log_monitor::aws::secrets;
 use iot_log_monitor::aws::sns::SnsPublisher;
 use iot_log_monitor::config::{vars, Config};
+use iot_log_monitor::notify::display::escape;
 use iot_log_monitor::pipeline::{Processor, Response};
-use iot_log_monitor::tooling::redrive::parse_destination_record;
+use iot_log_monitor::tooling::redrive::{
+    decode_listed_key, parse_destination_record, UndecodableKey,
+};
 
 use crate::args::now_ms;
 use crate::session::Session;
@@ -29,9 +41,10 @@ pub struct RedriveArgs {
     /// At most this many batches.
     #[arg(long, default_value_t = 100)]
     max: usize,
-    /// The alert topic (default: the stack's, or ALERT_TOPIC_ARN).
-    #[arg(long, env = vars::ALERT_TOPIC_ARN)]
-    topic_arn: Option<String>,
+    /// The deployed processor function whose configuration the batches are
+    /// processed with (default: the stack's ProcessorFunctionName).
+    #[arg(long)]
+    function: Option<String>,
     /// The bucket of failed Kinesis batches (default: the stack's
     /// FailedStreamBatchBucketName, when it uses the Kinesis path).
     #[arg(long, env = "FAILED_STREAM_BATCH_BUCKET")]
@@ -57,29 +70,39 @@ pub struct FailureBucket {
 }
 
 impl FailureBucket {
-    /// Up to `max` keys of kept batches, oldest name first.
-    async fn keys(&self, max: usize) -> Result<Vec<String>> {
+    /// Up to `max` keys of kept batches, oldest name first; a key no
+    /// request could name is listed as such, to be reported and skipped.
+    async fn keys(&self, max: usize) -> Result<Vec<Result<String, UndecodableKey>>> {
         let mut keys = Vec::new();
+        // Encoded, so a key holding a character XML 1.0 cannot carry does
+        // not make the whole listing unreadable.
         let mut pages = self
             .s3
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(FAILED_BATCH_PREFIX)
+            .encoding_type(EncodingType::Url)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| {
                 anyhow!(
                     "ListObjectsV2 s3://{}: {}",
-                    self.bucket,
+                    escape(&self.bucket),
                     DisplayErrorContext(e)
                 )
             })?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_owned)),
-            );
+            // Decoded only when the answer says it is encoded: a store
+            // that ignores the request sends keys as they are, and decoding
+            // those would turn a `+` into a space.
+            let encoded = page.encoding_type() == Some(&EncodingType::Url);
+            keys.extend(page.contents().iter().filter_map(|o| o.key()).map(|key| {
+                if encoded {
+                    decode_listed_key(key)
+                } else {
+                    Ok(key.to_owned())
+                }
+            }));
             if keys.len() >= max {
                 keys.truncate(max);
                 break;
@@ -121,7 +144,8 @@ impl FailureBucket {
             .await
             .map_err(|e| {
                 anyhow!(
-                    "processed {key} but could not delete it: {}",
+                    "processed {} but could not delete it: {}",
+                    escape(key),
                     DisplayErrorContext(e)
                 )
             })?;
@@ -175,7 +199,8 @@ impl FailureQueue {
             .await
             .map_err(|e| {
                 anyhow!(
-                    "processed {id} but could not delete it: {}",
+                    "processed {} but could not delete it: {}",
+                    escape(id),
                     DisplayErrorContext(e)
                 )
             })?;
@@ -196,39 +221,52 @@ impl FailureQueue {
     }
 }
 
-/// The pipeline the function runs, on the tables and topic of the stack.
-async fn processor(ctx: &mut Session, args: &RedriveArgs) -> Result<DynamoProcessor> {
-    let entries = ctx.entries_table().await?;
-    let incidents = ctx.incidents_table().await?;
-    let silences = ctx.silences_table().await?;
-    let topic = ctx
-        .resolve(args.topic_arn.clone(), "AlertTopicArn", "--topic-arn")
-        .await?;
-    let sdk = ctx.sdk().await;
-    // The same key the function uses, from the same place, so redriven
-    // entries are pseudonymised alike.
-    let key = iot_log_monitor::aws::secrets::redaction_key_from_env(sdk, |n| std::env::var(n).ok())
-        .await?;
-    let config = Config::from_lookup(|name| match name {
-        vars::ENTRIES_TABLE => Some(entries.clone()),
-        vars::INCIDENTS_TABLE => Some(incidents.clone()),
-        vars::SILENCES_TABLE => Some(silences.clone()),
-        vars::ALERT_TOPIC_ARN => Some(topic.clone()),
-        vars::REDACTION_KEY if key.is_some() => key.clone(),
-        other => std::env::var(other).ok(),
-    })?;
+/// The configuration the deployed `function` runs with: its environment
+/// (GetFunctionConfiguration) and its redaction key, read from the same SSM
+/// parameter the same way (`src/bin/iot-log-processor.rs`). The shell's
+/// variables play no part; a table named by flag or variable that is not
+/// the function's is refused rather than written to.
+async fn function_config(ctx: &mut Session, function: &str) -> Result<Config> {
+    let env = ctx.function_environment(function).await?;
+    for (flag, var, given) in ctx.given_tables() {
+        let Some(given) = given else { continue };
+        let theirs = env.get(var).map(String::as_str);
+        if theirs != Some(given) {
+            bail!(
+                "{flag} (or {var}) names {}, but function {} writes to {}: \
+                 redrive writes where the function does; leave {flag} out",
+                escape(given),
+                escape(function),
+                escape(theirs.unwrap_or("no table"))
+            );
+        }
+    }
+    let lookup = |name: &str| env.get(name).cloned();
+    let key = secrets::redaction_key_from_env(ctx.sdk().await, lookup)
+        .await
+        .map_err(|e| anyhow!("the configuration of function {}: {e}", escape(function)))?;
+    Config::from_lookup(|name| match (name, &key) {
+        (vars::REDACTION_KEY, Some(key)) => Some(key.clone()),
+        _ => lookup(name),
+    })
+    .map_err(|e| anyhow!("the configuration of function {}: {e}", escape(function)))
+}
+
+/// The pipeline wired as the function wires it, silences refresh included.
+fn processor(sdk: &aws_config::SdkConfig, config: Config) -> DynamoProcessor {
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
-    Ok(Processor {
+    Processor {
         entries: DynamoEntryStore::new(dynamodb.clone(), &config.entries_table),
         incidents: DynamoIncidentStore::new(
             dynamodb,
             &config.incidents_table,
             config.retention_days,
             &config.silences_table,
-        ),
+        )
+        .with_silences_refresh(config.silences_refresh),
         publisher: SnsPublisher::new(aws_sdk_sns::Client::new(sdk), &config.alert_topic_arn),
         config,
-    })
+    }
 }
 
 /// What became of one message.
@@ -247,18 +285,21 @@ async fn redrive_one(
     body: &str,
     out: &mut impl Write,
 ) -> Result<Outcome> {
+    let id = escape(id);
     let record = match parse_destination_record(body) {
         Ok(r) => r,
         Err(why) => {
-            writeln!(out, "skip {id}: {why} (left where it is)")?;
+            // The reason quotes the record (a Kinesis record's shard).
+            let why = why.to_string();
+            writeln!(out, "skip {id}: {} (left where it is)", escape(&why))?;
             return Ok(Outcome::Kept { failed: true });
         }
     };
     let what = format!(
         "{id}: request {} failed {} time(s) with {}",
-        record.request_id.as_deref().unwrap_or("?"),
+        escape(record.request_id.as_deref().unwrap_or("?")),
         record.attempts.unwrap_or(0),
-        record.error_type.as_deref().unwrap_or("an unknown error")
+        escape(record.error_type.as_deref().unwrap_or("an unknown error"))
     );
     let Some(processor) = processor else {
         writeln!(out, "would process {what}")?;
@@ -286,7 +327,9 @@ async fn redrive_one(
             Ok(Outcome::Processed)
         }
         Err(e) => {
-            writeln!(out, "failed {what}: {e} (left where it is)")?;
+            // An error may quote the batch it failed on.
+            let e = e.to_string();
+            writeln!(out, "failed {what}: {} (left where it is)", escape(&e))?;
             Ok(Outcome::Kept { failed: true })
         }
     }
@@ -326,12 +369,19 @@ async fn redrive_queue(
         for message in messages {
             let id = message.message_id().unwrap_or("?");
             let body = message.body().unwrap_or_default();
-            let outcome = redrive_one(processor, id, body, out).await?;
-            tally.count(&outcome);
-            match (outcome, message.receipt_handle()) {
-                (Outcome::Processed, Some(receipt)) => queue.delete(id, receipt).await?,
+            let mut outcome = redrive_one(processor, id, body, out).await?;
+            match (&outcome, message.receipt_handle()) {
+                (Outcome::Processed, Some(receipt)) => {
+                    // Not removed: it comes back after its visibility
+                    // timeout (processing it again counts nothing twice).
+                    if let Err(e) = queue.delete(id, receipt).await {
+                        writeln!(out, "{e}")?;
+                        outcome = Outcome::Kept { failed: true };
+                    }
+                }
                 (_, receipt) => handed_back.extend(receipt.map(str::to_owned)),
             }
+            tally.count(&outcome);
         }
     }
     for receipt in handed_back {
@@ -350,24 +400,54 @@ async fn redrive_bucket(
     if tally.seen >= max {
         return Ok(());
     }
-    for key in bucket.keys(max - tally.seen).await? {
+    // One object that cannot be named, read or processed is reported and
+    // left; the others go on.
+    for listed in bucket.keys(max - tally.seen).await? {
+        let key = match listed {
+            Ok(key) => key,
+            Err(odd) => {
+                let id = format!("s3://{}/{}", bucket.bucket, odd.encoded);
+                let why = odd.to_string();
+                writeln!(
+                    out,
+                    "skip {}: {} (left where it is)",
+                    escape(&id),
+                    escape(&why)
+                )?;
+                tally.count(&Outcome::Kept { failed: true });
+                continue;
+            }
+        };
         let id = format!("s3://{}/{key}", bucket.bucket);
-        let outcome = match bucket.read(&key).await {
+        let mut outcome = match bucket.read(&key).await {
             Ok(body) => redrive_one(processor, &id, &body, out).await?,
             Err(e) => {
-                writeln!(out, "skip {id}: {e} (left where it is)")?;
+                let e = e.to_string();
+                writeln!(
+                    out,
+                    "skip {}: {} (left where it is)",
+                    escape(&id),
+                    escape(&e)
+                )?;
                 Outcome::Kept { failed: true }
             }
         };
-        tally.count(&outcome);
         if let Outcome::Processed = outcome {
-            bucket.delete(&key).await?;
+            if let Err(e) = bucket.delete(&key).await {
+                writeln!(out, "{e}")?;
+                outcome = Outcome::Kept { failed: true };
+            }
         }
+        tally.count(&outcome);
     }
     Ok(())
 }
 
 pub async fn run(ctx: &mut Session, args: RedriveArgs) -> Result<()> {
+    // First, before any message is hidden: a dry run too, so it finds out
+    // what a real run would lack.
+    let function = ctx.processor_function(args.function.clone()).await?;
+    let config = function_config(ctx, &function).await?;
     let bucket = ctx
         .optional(args.bucket.clone(), "FailedStreamBatchBucketName")
         .await?;
@@ -387,10 +467,15 @@ pub async fn run(ctx: &mut Session, args: RedriveArgs) -> Result<()> {
     let processor = if args.dry_run {
         None
     } else {
-        Some(processor(ctx, &args).await?)
+        Some(processor(ctx.sdk().await, config))
     };
     let mut tally = Tally::default();
     let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "with the configuration of function {}",
+        escape(&function)
+    )?;
     if let Some(queue) = &queue {
         redrive_queue(queue, processor.as_ref(), args.max, &mut tally, &mut out).await?;
     }
@@ -403,7 +488,7 @@ pub async fn run(ctx: &mut Session, args: RedriveArgs) -> Result<()> {
         failed,
     } = tally;
     if failed > 0 && !args.dry_run {
-        bail!("{failed} batch(es) could not be processed and were kept; {processed} processed and removed");
+        bail!("{failed} batch(es) could not be processed and were kept (or could not be removed); {processed} processed and removed");
     }
     match (seen, args.dry_run) {
         (0, _) => eprintln!("no failed batches are kept"),

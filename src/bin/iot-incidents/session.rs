@@ -1,7 +1,10 @@
 //! Where the data is: the SDK configuration, and names from flags, the
 //! environment or a stack's outputs, each looked up once per run.
 
-use anyhow::{bail, Result};
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, bail, Result};
+use aws_smithy_types::error::display::DisplayErrorContext;
 
 use iot_log_monitor::aws::incident_reader::IncidentReader;
 use iot_log_monitor::aws::reader::EntryReader;
@@ -103,6 +106,76 @@ impl Session {
     /// Whether a failure queue was named (by flag, environment or stack).
     pub fn names_a_queue(&self) -> bool {
         self.queue_url.is_some() || self.stack.is_some()
+    }
+
+    /// The deployed processor function: `--function`, else the stack's
+    /// output. Never guessed, and never replaced by the shell's variables:
+    /// without one, the error says what to name.
+    pub async fn processor_function(&mut self, given: Option<String>) -> Result<String> {
+        if given.is_none() && self.stack.is_none() {
+            bail!(
+                "redrive processes batches with the deployed function's own configuration, \
+                 and no function is known: name it with --function NAME, or its stack with --stack NAME"
+            );
+        }
+        self.resolve(given, "ProcessorFunctionName", "--function")
+            .await
+    }
+
+    /// The environment `function` runs with, as Lambda's
+    /// GetFunctionConfiguration reports it (every `Ref` of the template
+    /// resolved).
+    pub async fn function_environment(
+        &mut self,
+        function: &str,
+    ) -> Result<BTreeMap<String, String>> {
+        let lambda = aws_sdk_lambda::Client::new(self.sdk().await);
+        let configuration = lambda
+            .get_function_configuration()
+            .function_name(function)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "GetFunctionConfiguration {function}: {}",
+                    DisplayErrorContext(e)
+                )
+            })?;
+        // A function without variables has no `Environment` at all.
+        let Some(environment) = configuration.environment else {
+            return Ok(BTreeMap::new());
+        };
+        if let Some(error) = environment.error {
+            bail!(
+                "the environment of function {function} cannot be read: {}",
+                error.message.unwrap_or_default()
+            );
+        }
+        Ok(environment
+            .variables
+            .unwrap_or_default()
+            .into_iter()
+            .collect())
+    }
+
+    /// The tables named by flag or variable (not by a stack), with the
+    /// function's variable for each, so `redrive` can refuse names that are
+    /// not the function's rather than write somewhere the function does not.
+    pub fn given_tables(&self) -> [(&'static str, &'static str, Option<&str>); 3] {
+        use iot_log_monitor::config::vars;
+        [
+            ("--table", vars::ENTRIES_TABLE, self.table.as_deref()),
+            (
+                "--incidents-table",
+                vars::INCIDENTS_TABLE,
+                self.incidents_table.as_deref(),
+            ),
+            (
+                "--silences-table",
+                vars::SILENCES_TABLE,
+                self.silences_table.as_deref(),
+            ),
+        ]
     }
 
     /// The entries table's name.
