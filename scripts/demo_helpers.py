@@ -121,7 +121,8 @@ def metrics(path):
         sys.exit("no metrics records in the function's log")
     record = records[-1]
     directive = record["_aws"]["CloudWatchMetrics"][0]
-    dimensions = ", ".join(f"{d}={record[d]}" for d in directive["Dimensions"][0])
+    # One dimension set; the empty one (every metric once, in total) says so.
+    dimensions = ", ".join(f"{d}={record[d]}" for d in directive["Dimensions"][0]) or "no dimensions"
     print(f"  namespace {directive['Namespace']}, {dimensions}, {len(records)} records")
     for metric in directive["Metrics"]:
         print(f"  {metric['Name']:<24} {record[metric['Name']]:>8} {metric['Unit']}")

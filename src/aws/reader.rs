@@ -1,13 +1,28 @@
-//! Reading incidents back for the query tool: Query only, never Scan.
+//! Reading entries back for the query tool: Query, never Scan, and
+//! BatchGetItem for the whole items of rows read from an index.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
 use futures_util::future::try_join_all;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{Map, Value};
 
+use crate::retry::pause;
+use crate::store::indexes::TABLE_KEY;
 use crate::store::query::{ListFilter, QueryPlan};
+
+/// DynamoDB takes at most 100 keys per BatchGetItem.
+pub const MAX_BATCH_GET: usize = 100;
+
+/// BatchGetItem requests in flight at once.
+const GET_CONCURRENCY: usize = 4;
+
+/// How long keys DynamoDB left unprocessed (throttling, or a 16 MB answer)
+/// are asked for again before the command gives up.
+const GET_RETRY_BUDGET: Duration = Duration::from_secs(30);
 
 /// One stored incident as JSON: attribute names to values.
 pub type Row = Map<String, Value>;
@@ -27,6 +42,13 @@ pub enum ReadError {
         message: String,
         #[source]
         source: crate::error::SdkFailure,
+    },
+    #[error("BatchGetItem on {table} left {remaining} of {total} items unread after retrying for {seconds} s (throttled? try again)")]
+    Unprocessed {
+        table: String,
+        remaining: usize,
+        total: usize,
+        seconds: u64,
     },
 }
 
@@ -219,6 +241,107 @@ impl EntryReader {
             if start.is_none() || rows.len() >= limit {
                 return Ok(rows);
             }
+        }
+    }
+
+    /// The whole items of rows read from an index, in the rows' order: the
+    /// indexes carry only some attributes (`store::indexes`). BatchGetItem
+    /// of at most [`MAX_BATCH_GET`] keys each, a few in flight, keys
+    /// DynamoDB leaves unprocessed asked again with backoff. A row whose
+    /// item is gone (its TTL passed after the index was read) stays as the
+    /// index had it.
+    pub async fn whole_items(&self, rows: Vec<Row>) -> Result<Vec<Row>, ReadError> {
+        let key_of = |row: &Row| -> Option<(String, String)> {
+            let part = |name| row.get(name).and_then(Value::as_str).map(str::to_owned);
+            Some((part(TABLE_KEY[0])?, part(TABLE_KEY[1])?))
+        };
+        let mut keys: Vec<(String, String)> = rows.iter().filter_map(key_of).collect();
+        // BatchGetItem refuses a request that names a key twice.
+        keys.sort();
+        keys.dedup();
+        let deadline = Instant::now() + GET_RETRY_BUDGET;
+        let chunks: Vec<Vec<(String, String)>> =
+            keys.chunks(MAX_BATCH_GET).map(<[_]>::to_vec).collect();
+        let items: HashMap<(String, String), Row> = stream::iter(
+            chunks
+                .into_iter()
+                .map(|chunk| self.get_chunk(chunk, deadline)),
+        )
+        .buffer_unordered(GET_CONCURRENCY)
+        .try_fold(HashMap::new(), |mut all, got| async move {
+            all.extend(got);
+            Ok(all)
+        })
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                key_of(&row)
+                    .and_then(|k| items.get(&k).cloned())
+                    .unwrap_or(row)
+            })
+            .collect())
+    }
+
+    /// One BatchGetItem of at most [`MAX_BATCH_GET`] keys, and again for
+    /// what it left unprocessed, until `deadline`.
+    async fn get_chunk(
+        &self,
+        chunk: Vec<(String, String)>,
+        deadline: Instant,
+    ) -> Result<Vec<((String, String), Row)>, ReadError> {
+        let total = chunk.len();
+        let mut pending: Vec<HashMap<String, AttributeValue>> = chunk
+            .into_iter()
+            .map(|(trace, entry)| {
+                HashMap::from([
+                    (TABLE_KEY[0].to_owned(), AttributeValue::S(trace)),
+                    (TABLE_KEY[1].to_owned(), AttributeValue::S(entry)),
+                ])
+            })
+            .collect();
+        let mut got = Vec::with_capacity(total);
+        let mut attempt = 0;
+        loop {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .build()
+                .expect("keys are set");
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| self.error("BatchGetItem", e))?;
+            for item in output
+                .responses
+                .and_then(|mut by_table| by_table.remove(&self.table))
+                .unwrap_or_default()
+            {
+                let row = row(item);
+                let part = |name| row.get(name).and_then(Value::as_str).map(str::to_owned);
+                if let (Some(trace), Some(entry)) = (part(TABLE_KEY[0]), part(TABLE_KEY[1])) {
+                    got.push(((trace, entry), row));
+                }
+            }
+            pending = output
+                .unprocessed_keys
+                .and_then(|mut by_table| by_table.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(got);
+            }
+            if !pause(attempt, deadline).await {
+                return Err(ReadError::Unprocessed {
+                    table: self.table.clone(),
+                    remaining: pending.len(),
+                    total,
+                    seconds: GET_RETRY_BUDGET.as_secs(),
+                });
+            }
+            attempt += 1;
         }
     }
 }

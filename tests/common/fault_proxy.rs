@@ -27,7 +27,9 @@ pub enum Fault {
     ThrottlingException,
     /// 500 `InternalServerError` / `InternalError`; not forwarded.
     ServerError,
-    /// BatchWriteItem: half the writes forwarded, the rest answered as `UnprocessedItems`.
+    /// BatchWriteItem: half the writes forwarded, the rest answered as
+    /// `UnprocessedItems`; BatchGetItem (by a `First` or `Nth` rule): half
+    /// the keys, the rest as `UnprocessedKeys`.
     PartialBatch,
     /// Connection reset before forwarding: nothing happened upstream.
     ResetBeforeForward,
@@ -377,6 +379,19 @@ fn split_batch(body: &[u8]) -> Option<(usize, Vec<u8>, serde_json::Value)> {
     Some((kept, serde_json::to_vec(&request).ok()?, unprocessed))
 }
 
+/// Splits a BatchGetItem body the same way: how many keys to forward, the
+/// body that asks for them, and the rest as `UnprocessedKeys`.
+fn split_get(body: &[u8]) -> Option<(usize, Vec<u8>, serde_json::Value)> {
+    let mut request: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let items = request.get_mut("RequestItems")?.as_object_mut()?;
+    let (table, asked) = items.iter_mut().next()?;
+    let keys = asked.get_mut("Keys")?.as_array_mut()?;
+    let kept = keys.len() / 2;
+    let unprocessed: Vec<_> = keys.drain(kept..).collect();
+    let unprocessed = serde_json::json!({ table.clone(): { "Keys": unprocessed } });
+    Some((kept, serde_json::to_vec(&request).ok()?, unprocessed))
+}
+
 fn choose(state: &Mutex<State>, service: Service, op: &str) -> Option<Fault> {
     let mut state = state.lock().unwrap();
     let state = &mut *state;
@@ -466,23 +481,29 @@ fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>, slow: Dura
                 std::thread::sleep(slow);
                 response
             }
-            Some(Fault::PartialBatch) => match split_batch(&request.body) {
-                Some((0, _, unprocessed)) => Some(Response::new(
-                    200,
-                    "application/x-amz-json-1.0",
-                    serde_json::json!({ "UnprocessedItems": unprocessed }).to_string(),
-                )),
-                Some((_, forwarded, unprocessed)) => {
-                    forward(upstream, &request, &forwarded).map(|mut response| {
-                        let mut answer: serde_json::Value =
-                            serde_json::from_slice(&response.body).unwrap_or_default();
-                        answer["UnprocessedItems"] = unprocessed;
-                        response.body = serde_json::to_vec(&answer).unwrap();
-                        response
-                    })
+            Some(Fault::PartialBatch) => {
+                let (split, field) = if op == "BatchGetItem" {
+                    (split_get(&request.body), "UnprocessedKeys")
+                } else {
+                    (split_batch(&request.body), "UnprocessedItems")
+                };
+                match split {
+                    Some((0, _, unprocessed)) => Some(Response::new(
+                        200,
+                        "application/x-amz-json-1.0",
+                        serde_json::json!({ field: unprocessed }).to_string(),
+                    )),
+                    Some((_, forwarded, unprocessed)) => forward(upstream, &request, &forwarded)
+                        .map(|mut response| {
+                            let mut answer: serde_json::Value =
+                                serde_json::from_slice(&response.body).unwrap_or_default();
+                            answer[field] = unprocessed;
+                            response.body = serde_json::to_vec(&answer).unwrap();
+                            response
+                        }),
+                    None => forward(upstream, &request, &request.body),
                 }
-                None => forward(upstream, &request, &request.body),
-            },
+            }
             Some(other) => Some(error_response(service, other)),
         };
         let Some(response) = response else {

@@ -8,7 +8,7 @@ use iot_log_monitor::model::time::format_rfc3339;
 use iot_log_monitor::store::query::{plan, ListFilter};
 
 use crate::args::Period;
-use crate::output::print_rows;
+use crate::output::{list_needs_whole_items, print_rows};
 use crate::session::Session;
 
 #[derive(Args)]
@@ -50,5 +50,12 @@ pub async fn run(ctx: &mut Session, args: ListArgs) -> Result<()> {
         );
         return Ok(());
     }
+    // The indexes carry a few attributes of each entry; the rest of the rows
+    // shown (and of no other row) comes from the table.
+    let rows = if list_needs_whole_items(ctx.output) {
+        reader.whole_items(rows).await?
+    } else {
+        rows
+    };
     print_rows(&mut std::io::stdout().lock(), &rows, ctx.output)
 }

@@ -13,6 +13,7 @@ use serde_json::Value;
 use iot_log_monitor::aws::reader::{time_of, Row};
 use iot_log_monitor::model::time::format_rfc3339;
 use iot_log_monitor::notify::display::{csv_cell, escape, json_for_terminal};
+use iot_log_monitor::store::indexes::carried_by_every_index;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
@@ -31,6 +32,15 @@ const LIST_COLUMNS: &[(&str, &str)] = &[
     ("reason", "reason"),
     ("details", "details"),
 ];
+
+/// Whether `list` in this format shows attributes the entry indexes do not
+/// carry (every one in JSON), so that it fetches the whole items it shows.
+pub fn list_needs_whole_items(format: Output) -> bool {
+    format == Output::Json
+        || LIST_COLUMNS
+            .iter()
+            .any(|(_, attribute)| !carried_by_every_index(attribute))
+}
 
 /// An attribute of a row as text; the time as RFC 3339.
 pub fn cell(row: &Row, attribute: &str) -> String {

@@ -32,6 +32,9 @@ pub async fn run(ctx: &mut Session, args: SummaryArgs) -> Result<()> {
         until_ms,
         ..ListFilter::default()
     };
+    // Every entry of the period, as the index has it: what is counted below
+    // (time, category, rule, client) is what every entry index carries
+    // (`store::indexes`), so no item is fetched however many entries.
     let rows = ctx
         .reader()
         .await?
