@@ -92,6 +92,38 @@ async fn a_kinesis_batch_stores_what_its_direct_batches_store() {
     assert!(stack.notifications_so_far().await.is_empty());
 }
 
+/// Issue 27 (7): `approximateArrivalTimestamp` finer than the millisecond
+/// (`aws_lambda_events` reads the fraction as milliseconds) refused the
+/// whole record as `Decode.UnreadableRecord`: `.999999` and `.123456` did
+/// (the issue's `.378123` happens to wrap to a valid, wrong, time). The
+/// pipeline never uses that field: every record is processed and stored.
+#[tokio::test]
+async fn a_record_whose_arrival_time_is_finer_than_a_millisecond_is_processed() {
+    let stack = Stack::new("kinesis-arrival").await;
+    let mut event: serde_json::Value =
+        serde_json::from_str(&fixture("kinesis/three-batches")).unwrap();
+    let arrivals = [1796670690.378123, 1796670690.999999, 1763802000.123456];
+    for (record, arrival) in event["Records"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .zip(arrivals)
+    {
+        record["kinesis"]["approximateArrivalTimestamp"] = serde_json::json!(arrival);
+    }
+    let response = stream(&stack.processor(&[]), &event.to_string()).await;
+    assert_eq!(response.batch_item_failures, []);
+    assert_eq!(
+        (response.summary.records, response.summary.decode_errors),
+        (3, 0)
+    );
+    let stored = common::trace_ids_in(&stack.entries().await);
+    let mut traced = common::trace_ids_of("events/lines/rule-not-found.jsonl");
+    traced.extend(common::trace_ids_of("events/lines/rule-throttled.jsonl"));
+    assert!(traced.is_subset(&stored), "{traced:?} in {stored:?}");
+    assert_eq!(stored.len(), traced.len() + 1, "and the job failure");
+}
+
 #[tokio::test]
 async fn a_corrupt_record_is_reported_by_its_sequence_number_and_the_others_are_kept() {
     let stack = Stack::new("kinesis-corrupt").await;
@@ -216,9 +248,10 @@ async fn cloudtrail_failures_of_iot_api_calls_are_stored_by_request_id_and_are_o
     );
 }
 
-/// A record Lambda's event format does not describe (data that is not
-/// base64, no arrival time) costs that record only: it is named in the
-/// partial batch response, and the records beside it are stored.
+/// A record whose data cannot be read (not base64, or none at all) costs
+/// that record only: it is named in the partial batch response, and the
+/// records beside it are stored. (Fields the pipeline does not use, such
+/// as the arrival time, never make a record unreadable: see above.)
 #[tokio::test]
 async fn an_unreadable_record_costs_only_itself() {
     let stack = Stack::new("kinesis-unreadable").await;
@@ -227,7 +260,7 @@ async fn an_unreadable_record_costs_only_itself() {
     let records = event["Records"].as_array_mut().unwrap();
     records[1]["kinesis"]["data"] = "not base64!!".into();
     let third = records[2]["kinesis"].as_object_mut().unwrap();
-    third.remove("approximateArrivalTimestamp");
+    third.remove("data");
     let event = event.to_string();
     let sequences = sequence_numbers(&event);
     let response = stream(&stack.processor(&[]), &event).await;

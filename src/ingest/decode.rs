@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use aws_lambda_events::event::kinesis::KinesisEventRecord;
+use aws_lambda_events::encodings::Base64Data;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -34,10 +34,10 @@ pub enum Invocation<'a> {
 /// read costs itself only, never the records beside it.
 #[derive(Debug)]
 pub enum StreamRecord {
-    /// A record as `aws_lambda_events` defines it (its data base64-decoded).
+    /// A record whose data could be read (base64-decoded).
     Readable(Box<KinesisEventRecord>),
-    /// A record it cannot read (data that is not base64, a field missing or
-    /// of another type): reported failed by its sequence number.
+    /// A record it cannot read (data missing, not a string, or not base64):
+    /// reported failed by its sequence number.
     Unreadable {
         sequence_number: String,
         problem: String,
@@ -56,6 +56,26 @@ impl StreamRecord {
     }
 }
 
+/// Of a Kinesis event record, the fields the pipeline uses and nothing else.
+/// `aws_lambda_events`' full record also insists on the fields the pipeline
+/// never reads being as it expects (`approximateArrivalTimestamp` in
+/// milliseconds, a known `encryptionType`): a record carrying
+/// `1796670690.378123` was refused whole. Every other field is ignored.
+#[derive(Debug, Deserialize)]
+pub struct KinesisEventRecord {
+    pub kinesis: KinesisData,
+}
+
+/// A record's `kinesis` object: its data (the subscription batch, gzip,
+/// base64 on the wire) and its sequence number.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KinesisData {
+    pub data: Base64Data,
+    #[serde(default)]
+    pub sequence_number: String,
+}
+
 #[derive(Deserialize)]
 struct AnyEvent<'a> {
     #[serde(borrow, default)]
@@ -64,7 +84,7 @@ struct AnyEvent<'a> {
     records: Option<Vec<&'a RawValue>>,
 }
 
-/// What is left to read of a record `aws_lambda_events` refused.
+/// What is left to read of a record whose data could not be read.
 #[derive(Deserialize)]
 struct SequenceOnly {
     kinesis: SequenceNumber,
@@ -280,6 +300,49 @@ mod tests {
             subscription_data(&event.to_string()),
             Err(DecodeError::NotSubscriptionEvent(_))
         ));
+    }
+
+    /// Issue 27 (7): the pipeline reads a record's data and sequence number;
+    /// whatever the other fields hold (an arrival time finer than the
+    /// millisecond, or as text, or none; an encryption type not known
+    /// today), the record is read, its data the same.
+    #[test]
+    fn a_kinesis_record_is_read_whatever_the_fields_the_pipeline_does_not_use_hold() {
+        let data = |event: &Value| match invocation(&event.to_string()).unwrap() {
+            Invocation::Kinesis(records) => match &records[0] {
+                StreamRecord::Readable(record) => record.kinesis.data.0.clone(),
+                StreamRecord::Unreadable { problem, .. } => panic!("{event}: {problem}"),
+            },
+            Invocation::Subscription(_) => panic!("a Kinesis event read as a subscription"),
+        };
+        let plain = kinesis_event();
+        let expected = data(&plain);
+        assert!(!expected.is_empty());
+        // aws_lambda_events reads the fraction as milliseconds, scales it
+        // to nanoseconds in a u32: the issue's .378123 wraps to a valid (if
+        // wrong) time, .999999 and .123456 do not, and refused the record.
+        let odd_values = [
+            ("approximateArrivalTimestamp", json!(1796670690.378123)),
+            ("approximateArrivalTimestamp", json!(1796670690.999999)),
+            ("approximateArrivalTimestamp", json!(1763802000.123456)),
+            ("approximateArrivalTimestamp", json!("1796670690.378123")),
+            ("approximateArrivalTimestamp", Value::Null),
+            ("encryptionType", json!("SOMETHING_NEW")),
+            ("partitionKey", json!(42)),
+            ("kinesisSchemaVersion", json!({"major": 2})),
+        ];
+        for (field, value) in odd_values {
+            let mut event = plain.clone();
+            event["Records"][0]["kinesis"][field] = value;
+            assert_eq!(data(&event), expected, "{field}");
+        }
+        let mut without = plain.clone();
+        without["Records"][0]["kinesis"]
+            .as_object_mut()
+            .unwrap()
+            .remove("approximateArrivalTimestamp");
+        without["Records"][0]["eventSourceARN"] = json!(7);
+        assert_eq!(data(&without), expected);
     }
 
     #[test]

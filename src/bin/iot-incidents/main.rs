@@ -32,7 +32,7 @@ use crate::local::LocalCommand;
 use crate::output::Output;
 use crate::redrive::RedriveArgs;
 use crate::session::Session;
-use crate::silence::SilenceArgs;
+use crate::silence::{SilenceArgs, SilencesArgs};
 use crate::summary::SummaryArgs;
 use crate::trace::TraceArgs;
 
@@ -102,8 +102,8 @@ enum Command {
     Ack(AckArgs),
     /// Hold back notifications of matching incidents for a while (entries are still stored).
     Silence(SilenceArgs),
-    /// The silences in force.
-    Silences,
+    /// The silences in force (--all: ended ones too; --reindex: once after an upgrade).
+    Silences(SilencesArgs),
     /// End a silence early.
     Unsilence { silence_id: String },
     /// What happened to one message: stored entries and its log lines, as a timeline.
@@ -138,7 +138,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Ack(args) => incidents::ack(&mut ctx, args).await,
         Command::Trace(args) => trace::run(&mut ctx, args).await,
         Command::Silence(args) => silence::silence(&mut ctx, args).await,
-        Command::Silences => silence::list(&mut ctx).await,
+        Command::Silences(args) => silence::list(&mut ctx, args).await,
         Command::Unsilence { silence_id } => silence::unsilence(&mut ctx, &silence_id).await,
         Command::Get { trace_id } => get::run(&mut ctx, &trace_id).await,
         Command::List(args) => list::run(&mut ctx, args).await,

@@ -112,11 +112,42 @@ fn matchers_text(m: &Matchers) -> String {
     parts.join(" ")
 }
 
-pub async fn list(ctx: &mut Session) -> Result<()> {
+#[derive(Args)]
+pub struct SilencesArgs {
+    /// Ended silences too (kept 7 days past their end), latest end first.
+    #[arg(long, conflicts_with = "reindex")]
+    all: bool,
+    /// Once, after updating a stack deployed before the silences' index:
+    /// silences written by earlier versions are not in it, so the function
+    /// does not read them until this adds them (one Scan of the table).
+    #[arg(long)]
+    reindex: bool,
+}
+
+pub async fn list(ctx: &mut Session, args: SilencesArgs) -> Result<()> {
+    let table = ctx.silence_table().await?;
+    if args.reindex {
+        let added = table.reindex().await?;
+        println!(
+            "reindexed {added} silence(s): `silences` lists them, and the function reads them within 30 s"
+        );
+        return Ok(());
+    }
     let now = now_ms();
-    let silences = ctx.silence_table().await?.read_current(now).await?;
+    let silences = if args.all {
+        table.read_history().await?
+    } else {
+        table.read_current(now).await?
+    };
     if silences.is_empty() {
-        eprintln!("no active silences");
+        eprintln!(
+            "{}",
+            if args.all {
+                "no silences (ended ones are kept 7 days)"
+            } else {
+                "no active silences"
+            }
+        );
         return Ok(());
     }
     let out = &mut std::io::stdout().lock();
@@ -126,23 +157,38 @@ pub async fn list(ctx: &mut Session) -> Result<()> {
                 let value = json!({
                     "silenceId": s.id, "matchers": matchers_text(&s.matchers),
                     "startsAt": format_rfc3339(s.starts_ms), "endsAt": format_rfc3339(s.ends_ms),
+                    "inForce": s.is_active(now),
                     "reason": s.comment, "createdBy": s.created_by,
                 });
                 writeln!(out, "{}", json_for_terminal(&value.to_string()))?;
             }
         }
         Output::Csv | Output::Table => {
-            let headers = ["silence", "matches", "until", "reason", "by"];
+            let mut headers = vec!["silence", "matches", "until", "reason", "by"];
+            if args.all {
+                headers.push("state");
+            }
             let rows: Vec<Vec<String>> = silences
                 .iter()
                 .map(|s| {
-                    vec![
+                    let mut row = vec![
                         s.id.clone(),
                         matchers_text(&s.matchers),
                         format_rfc3339(s.ends_ms),
                         s.comment.clone(),
                         s.created_by.clone(),
-                    ]
+                    ];
+                    if args.all {
+                        row.push(
+                            if s.is_active(now) {
+                                "in force"
+                            } else {
+                                "ended"
+                            }
+                            .into(),
+                        );
+                    }
+                    row
                 })
                 .collect();
             print_grid(out, &headers, &rows, ctx.output, 48)?;
