@@ -155,19 +155,15 @@ CASES = [
          ["--lib", "a_retryable_or_table_wide_refusal_fails_the_batch_and_the_retry_announces_all"],
          "every non-retryable refusal (access denied too) is taken for one key's: the batch succeeds silently"),
     # -- One opened and one resolved notification per incident ---------------
-    case("fingerprint-condition-dropped",
+    case("marker-condition-dropped",
          "One opened notification per incident / no double counts: a redelivered batch counts once",
          "src/aws/incidents/write.rs",
-         """                values.insert(":fp".into(), s(fingerprint));
-                values.insert(":one".into(), n(1));
-                let mut condition =
-                    "incidentState = :open AND NOT contains(batchFingerprints, :fp)".to_owned();
-""",
-         """                values.insert(":one".into(), n(1));
-                let mut condition = "incidentState = :open".to_owned();
-""",
+         """            .condition_expression("attribute_not_exists(incidentKey)")
+            .return_values_on_condition_check_failure""",
+         """            .condition_expression("attribute_not_exists(incidentKey) OR attribute_exists(incidentKey)")
+            .return_values_on_condition_check_failure""",
          ["--test", "incidents", "redelivered_batches_count_once_and_announce_once"],
-         "the ADD no longer checks the batch fingerprint: a redelivery is counted again"),
+         "the batch marker is put whether or not it is there: a redelivery is counted again"),
     case("resolve-ignores-batch-seq",
          "One resolved notification per incident: resolution conditional on what the sweep read",
          "src/aws/incidents/mod.rs",
@@ -177,18 +173,56 @@ CASES = [
             .expression_attribute_values(":sent", n(incident.sent))
 """,
            """            .expression_attribute_values(":sent", n(incident.sent))
-""")],
+"""),
+          ("            && current.seq == incident.seq\n",
+           "            && current.seq == current.seq\n")],
          None,
          ["--test", "incidents", "a_sweep_acting_on_a_stale_read_resolves_nothing"],
          "`batchSeq = :seq` dropped from the resolve condition: a stale read resolves an active incident"),
+    # -- A storm of keys is bounded ---------------------------------------------
+    case("storm-budget-ignored",
+         "A storm of keys is bounded: at most STORM_BUDGET incidents and openings per batch, one digest",
+         "src/pipeline/mod.rs",
+         "            self.config.storm_budget,\n        );",
+         "            usize::MAX,\n        );",
+         ["--test", "storm", "a_storm_of_a_thousand_rule_names_is_one_digest_and_a_bounded_number_of_requests"],
+         "the configured budget is not applied: every key of a storm opens its own incident and sends its own notification"),
+    case("storm-split-by-arrival",
+         "A storm of keys is bounded: a redelivered batch splits the same way",
+         "src/incident/delta.rs",
+         "keys.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));",
+         "keys.sort_by(|a, b| b.1.cmp(&a.1));",
+         ["--lib", "the_split_depends_on_the_batch_alone_and_each_category_gets_its_turn"],
+         "ties among equally busy keys are left in hash order: the same batch delivered again may keep other keys, and count an entry by one incident once and by another the next time"),
+    case("digest-name-unquoted",
+         "A storm of keys is bounded (its digest shows device text as every notification does)",
+         "src/pipeline/digest.rs",
+         '.map(|(name, value)| format!("{name} {}", quoted(value)))',
+         '.map(|(name, value)| format!("{name} \\"{value}\\""))',
+         ["--lib", "device_names_in_a_digest_stay_inside_their_quotes_and_code_spans"],
+         "the digest's email puts a folded key's name between quotes as it came: a name with a line break forges a line of the notification"),
+    case("deadline-not-kept",
+         "A storm of keys is bounded: the invocation ends by its deadline",
+         "src/pipeline/mod.rs",
+         "tokio::time::timeout_at(deadline.into(), work)",
+         "tokio::time::timeout_at((deadline + Duration::from_secs(3600)).into(), work)",
+         ["--lib", "the_invocation_never_runs_past_its_deadline_and_the_retry_announces"],
+         "the invocation is not stopped at its deadline: a hanging publish runs past it (and Lambda's own)"),
+    case("publish-unbounded",
+         "A storm of keys is bounded: publish concurrency bounded like the incident store's",
+         "src/aws/sns.rs",
+         ".buffer_unordered(PUBLISH_CONCURRENCY)",
+         ".buffer_unordered(usize::MAX)",
+         ["--lib", "publishing_keeps_at_most_the_bound_in_flight"],
+         "every PublishBatch of a storm at once (the measured 100 at a time)"),
     # -- No lost or double counts --------------------------------------------
-    case("fingerprints-read-misspelled",
-         "No lost or double counts: a lost answer is settled by reading the fingerprint back",
+    case("marker-read-misspelled",
+         "No lost or double counts: a lost answer is settled by the batch's marker",
          "src/aws/incidents/write.rs",
-         'let fingerprints = item.get("batchFingerprints").and_then(|v| v.as_ss().ok());',
-         'let fingerprints = item.get("batchFingerprint").and_then(|v| v.as_ss().ok());',
-         ["--test", "faults", "a_count_whose_answer_was_lost_is_not_counted_twice"],
-         "the fingerprint set is read under a misspelled name: a count whose answer was lost is never recognised"),
+         'if code(0) == "ConditionalCheckFailed" {',
+         'if code(0) == "ConditionalCheckFail" {',
+         ["--test", "faults", "a_count_added_to_an_open_incident_whose_answer_was_lost_is_not_counted_twice"],
+         "the marker's refusal is read under a misspelled code: a count whose answer was lost is never recognised"),
     # -- Claims ----------------------------------------------------------------
     case("unknown-claims-not-released",
          "Claims are given back or taken over, never stuck",
@@ -325,10 +359,10 @@ CASES = [
         }
         // Whole payloads can hold device details""",
            """        // Whole payloads can hold device details"""),
-          ("""        summary.incidents = deltas.len() as u64;
+          ("""        }
         let fingerprint = batch_fingerprint(&batch);
 """,
-           """        summary.incidents = deltas.len() as u64;
+           """        }
         if let Some(redactor) = &self.config.redaction {
             analysis.entries.iter_mut().for_each(|i| redactor.redact(i));
         }
@@ -468,10 +502,10 @@ CASES = [
     case("role-any-index",
          "The function's role can do nothing beyond its own resources",
          "template.yaml",
-         'Resource: !Sub "${IncidentsTable.Arn}/index/watched"',
-         'Resource: !Sub "${IncidentsTable.Arn}/index/*"',
+         '- !Sub "${IncidentsTable.Arn}/index/sweep"',
+         '- !Sub "${IncidentsTable.Arn}/index/*"',
          ["--test", "template", "the_function_may_touch_only_the_stacks_own_resources"],
-         "the sweep's Query is allowed on every index of the table, not only `watched`"),
+         "the sweep's Query is allowed on every index of the table, not only `sweep` and `watched`"),
     # -- Credentials ----------------------------------------------------------------------
     case("sdk-logs-uncapped",
          "Credentials never in the function's log, at any level",

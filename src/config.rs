@@ -30,6 +30,9 @@ pub mod vars {
     pub const REDACTION_KEY: &str = "REDACTION_KEY";
     /// An SSM SecureString holding the redaction key (what the template sets).
     pub const REDACTION_KEY_PARAMETER: &str = "REDACTION_KEY_PARAMETER";
+    /// Incident keys a batch keeps of its own (so `opened` notifications it
+    /// may send); the rest fold into one overflow incident per category.
+    pub const STORM_BUDGET: &str = "STORM_BUDGET";
     pub const REQUIRED: &[&str] = &[
         ENTRIES_TABLE,
         INCIDENTS_TABLE,
@@ -54,6 +57,7 @@ pub mod vars {
         REDACT_FIELDS,
         REDACTION_KEY,
         REDACTION_KEY_PARAMETER,
+        STORM_BUDGET,
     ];
 }
 
@@ -72,6 +76,14 @@ pub const DEFAULT_ALERT: &[Category] = &[
 
 /// Bounds that keep a function of 128 MB safe whatever the configuration.
 const MAX_DECOMPRESSED_CEILING: usize = 64 * 1024 * 1024;
+
+/// The storm budget's default: a batch with more incident keys than this is
+/// a storm (one real outage rarely names 20 rules or reasons at once).
+pub const DEFAULT_STORM_BUDGET: usize = 20;
+/// Its ceiling: it bounds the incident-store requests of a batch (about
+/// five per key kept: counting, claiming, confirming), which must fit the
+/// function's timeout whatever the configuration.
+pub const MAX_STORM_BUDGET: usize = 100;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -100,6 +112,10 @@ pub struct Config {
     /// Pseudonymises these fields' values in stored items and alerts; off
     /// (`None`) unless `REDACT_FIELDS` names some.
     pub redaction: Option<Redactor>,
+    /// Incident keys a batch keeps of its own, at most: so at most this many
+    /// `opened` notifications per batch; the keys past it fold into one
+    /// overflow incident per category, announced by one digest.
+    pub storm_budget: usize,
     /// What start-up should warn about (the configuration is usable).
     pub warnings: Vec<String>,
 }
@@ -288,6 +304,12 @@ impl Config {
                 0,
                 300_000,
             )?),
+            storm_budget: number(
+                vars::STORM_BUDGET,
+                DEFAULT_STORM_BUDGET as u64,
+                1,
+                MAX_STORM_BUDGET as u64,
+            )? as usize,
         })
     }
 }
@@ -333,6 +355,7 @@ mod tests {
         assert_eq!(c.max_decompressed_bytes, 32 * 1024 * 1024);
         assert_eq!(c.store_categories, CategorySet::of(DEFAULT_STORE));
         assert_eq!(c.alert_categories, CategorySet::of(DEFAULT_ALERT));
+        assert_eq!(c.storm_budget, 20);
     }
 
     #[test]
@@ -348,6 +371,9 @@ mod tests {
             (vars::SILENCES_REFRESH_SECONDS, "301", "outside"),
             (vars::RETENTION_DAYS, "0", "outside"),
             (vars::MAX_DECOMPRESSED_BYTES, "999999999999", "outside"),
+            (vars::STORM_BUDGET, "0", "outside 1..=100"),
+            (vars::STORM_BUDGET, "101", "outside 1..=100"),
+            (vars::STORM_BUDGET, "twenty", "not a whole number"),
             (
                 vars::STORE_CATEGORIES,
                 "Failure,Oops",

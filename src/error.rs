@@ -117,6 +117,10 @@ pub enum ProcessError {
         "entries are stored, but only {remaining_ms} ms are left, too little to notify safely; the retry will notify"
     )]
     OutOfTime { remaining_ms: u64 },
+    #[error(
+        "the invocation reached its deadline before it was done; the retry recognises what was counted and stored, and claims taken lapse with the deadline"
+    )]
+    Deadline,
 }
 
 impl ProcessError {
@@ -129,6 +133,7 @@ impl ProcessError {
             Self::IncidentState(_) => "IncidentState.Request",
             Self::Publish(_) => "Publish.Request",
             Self::OutOfTime { .. } => "Notify.OutOfTime",
+            Self::Deadline => "Deadline",
         }
     }
 

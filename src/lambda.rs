@@ -67,6 +67,7 @@ where
                 stored = summary.stored,
                 write_requests = summary.write_requests,
                 incidents = summary.incidents,
+                keys_folded = summary.keys_folded,
                 incidents_opened = summary.incidents_opened,
                 incidents_already_counted = summary.incidents_already_counted,
                 incidents_resolved = summary.incidents_resolved,

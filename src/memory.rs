@@ -1,13 +1,18 @@
 //! In-memory implementations of the ports, for unit tests of the
 //! pipeline's own logic without AWS. Each can be told to refuse an incident
 //! or a notification, retryably or for good, to prove what one refusal costs.
-//! The lifecycle's race-freedom is the DynamoDB adapter's, proven on moto.
+//! The lifecycle's race-freedom is the DynamoDB adapter's, proven on moto;
+//! what it keeps is modelled here the same way: batches recognised by a
+//! marker naming the incident that counted them (across generations),
+//! distinct clients exact up to 32 then estimated, a bounded history, and
+//! the sweep's view holding only what the sweep decides on.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::error::{PublishError, StoreError};
+use crate::incident::clients::Tally;
 use crate::incident::delta::Delta;
 use crate::incident::lifecycle::{IncidentState, State, StoredClaim, Transition};
 use crate::incident::silence::Silence;
@@ -49,6 +54,12 @@ impl EntryStore for MemoryStore {
 #[derive(Default)]
 pub struct MemoryIncidents {
     pub incidents: Mutex<HashMap<String, (IncidentState, HashSet<String>)>>,
+    /// The batch markers: (key hash, fingerprint) → the incident that counted it.
+    pub markers: Mutex<HashMap<(String, String), String>>,
+    /// Resolved incidents by id, as their records.
+    pub records: Mutex<HashMap<String, IncidentState>>,
+    /// The distinct clients of each key's current incident.
+    pub clients: Mutex<HashMap<String, Tally>>,
     /// Incident key hashes whose requests fail: retryably (`None`), or for
     /// good with this `code: message`.
     pub refuse: Mutex<HashMap<String, Option<String>>>,
@@ -88,14 +99,37 @@ impl IncidentStore for MemoryIncidents {
         let item_key = delta.key.hash();
         self.refusal(&item_key)?;
         let mut all = self.incidents.lock().unwrap();
+        let mut markers = self.markers.lock().unwrap();
+        let marker = (item_key.clone(), fingerprint.to_owned());
+        // Counted before: into the incident the marker names, whatever
+        // became of it since (a record once resolved).
+        if let Some(id) = markers.get(&marker) {
+            let counted = match all.get(&item_key) {
+                Some((incident, _))
+                    if &incident.incident_id == id && incident.state == State::Open =>
+                {
+                    Some(incident.clone())
+                }
+                _ => self.records.lock().unwrap().get(id).cloned(),
+            };
+            if let Some(incident) = counted {
+                return Ok(Recorded::AlreadyCounted(incident));
+            }
+        }
+        let mut clients = self.clients.lock().unwrap();
         match all.get_mut(&item_key) {
             Some((incident, batches)) if incident.state == State::Open => {
-                if !batches.insert(fingerprint.to_owned()) {
-                    return Ok(Recorded::AlreadyCounted(incident.clone()));
-                }
+                batches.insert(fingerprint.to_owned());
                 incident.entries += delta.entries;
                 incident.seq += 1;
                 incident.last_activity_ms = now_ms;
+                incident.last_seen_ms = delta.last_ms;
+                let tally = clients.entry(item_key).or_default();
+                tally.add(&delta.clients);
+                let count = tally.count();
+                (incident.distinct_clients, incident.clients_estimated) =
+                    (count.distinct, count.estimated);
+                markers.insert(marker, incident.incident_id.clone());
                 Ok(Recorded::Counted {
                     incident: incident.clone(),
                     opened: false,
@@ -104,6 +138,8 @@ impl IncidentStore for MemoryIncidents {
             previous => {
                 let generation = previous.map_or(1, |(p, _)| p.generation + 1);
                 let incident = IncidentState::opened(delta, log_group, generation, now_ms);
+                clients.insert(item_key.clone(), Tally::of(&delta.clients));
+                markers.insert(marker, incident.incident_id.clone());
                 all.insert(
                     item_key,
                     (incident.clone(), HashSet::from([fingerprint.to_owned()])),
@@ -173,8 +209,13 @@ impl IncidentStore for MemoryIncidents {
                 .is_some_and(|c| c.token == claim.token)
             {
                 stored.claim = None;
+                stored.remember(claim.transition, now_ms);
                 if claim.transition == Transition::Resolved {
                     stored.resolved_sent = true;
+                    self.records
+                        .lock()
+                        .unwrap()
+                        .insert(stored.incident_id.clone(), stored.clone());
                 } else {
                     stored.sent = claim.transition.step() + 1;
                     stored.last_notified_ms = Some(now_ms);
@@ -199,15 +240,16 @@ impl IncidentStore for MemoryIncidents {
         Ok(())
     }
 
-    /// What the sweep looks at, as the `watched` index holds it: open
-    /// incidents, and resolved ones whose resolution is still to announce.
+    /// What the sweep looks at, as the `sweep` index holds it: open
+    /// incidents, and resolved ones whose resolution is still to announce,
+    /// with only what the sweep decides on ([`IncidentState::as_watched`]).
     async fn watched(&self, limit: usize) -> Result<Vec<IncidentState>, StoreError> {
         let all = self.incidents.lock().unwrap();
         let mut watched: Vec<IncidentState> = all
             .values()
             .map(|(incident, _)| incident)
             .filter(|i| i.state == State::Open || (i.sent > 0 && !i.resolved_sent))
-            .cloned()
+            .map(IncidentState::as_watched)
             .collect();
         watched.sort_by(|a, b| a.item_key.cmp(&b.item_key));
         watched.truncate(limit);
@@ -229,11 +271,17 @@ impl IncidentStore for MemoryIncidents {
         if stored.incident_id != incident.incident_id
             || stored.state != State::Open
             || stored.seq != incident.seq
+            || stored.sent != incident.sent
         {
             return Ok(None);
         }
         stored.state = State::Resolved;
         stored.resolved_ms = Some(now_ms);
+        // Written from the whole incident, not the sweep's view of it.
+        self.records
+            .lock()
+            .unwrap()
+            .insert(stored.incident_id.clone(), stored.clone());
         Ok(Some(stored.clone()))
     }
 
@@ -278,5 +326,74 @@ impl NotificationPublisher for MemoryPublisher {
             }
         }
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incident::clients::Clients;
+    use crate::incident::key::{IncidentKey, KeyKind};
+    use crate::model::category::Category;
+
+    fn delta(devices: std::ops::Range<usize>) -> Delta {
+        let mut clients = Clients::default();
+        for d in devices.clone() {
+            clients.add(&format!("dev-{d}"));
+        }
+        Delta {
+            key: IncidentKey {
+                category: Category::RuleNotFound,
+                kind: KeyKind::Rule,
+                first: "r".into(),
+                second: None,
+            },
+            entries: devices.len() as u64,
+            first_ms: 0,
+            last_ms: 0,
+            clients,
+            top_clients: vec![("dev-0".into(), 1)],
+            sample_trace_ids: vec!["t".into()],
+            details: Some("d".into()),
+            account_id: None,
+            members: Vec::new(),
+        }
+    }
+
+    /// The model keeps what the DynamoDB store keeps: a batch's marker names
+    /// the incident that counted it, also once a later incident of the key
+    /// is open; past 32 clients the count is the estimate; the sweep's view
+    /// holds only what the sweep decides on.
+    #[tokio::test]
+    async fn the_model_keeps_what_the_dynamodb_store_keeps() {
+        let store = MemoryIncidents::default();
+        let counted = |r: Recorded| match r {
+            Recorded::Counted { incident, .. } => incident,
+            other => panic!("{other:?}"),
+        };
+        let first = counted(store.record(&delta(0..10), "g", "b1", 0).await.unwrap());
+        assert!(matches!(
+            store.record(&delta(0..10), "g", "b1", 1).await.unwrap(),
+            Recorded::AlreadyCounted(i) if i.incident_id == first.incident_id
+        ));
+        let watched = store.watched(10).await.unwrap();
+        assert_eq!(watched, [first.as_watched()]);
+        assert!(store.resolve(&watched[0], 2).await.unwrap().is_some());
+        let second = counted(store.record(&delta(0..10), "g", "b2", 3).await.unwrap());
+        assert_eq!(second.generation, 2);
+        match store.record(&delta(0..10), "g", "b1", 4).await.unwrap() {
+            Recorded::AlreadyCounted(i) => {
+                assert_eq!(
+                    (i.incident_id, i.state),
+                    (first.incident_id, State::Resolved)
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!second.clients_estimated);
+        let past = counted(store.record(&delta(10..60), "g", "b3", 5).await.unwrap());
+        assert!(past.clients_estimated);
+        let error = past.distinct_clients as f64 / 60.0 - 1.0;
+        assert!(error.abs() < 0.3, "{}", past.distinct_clients);
     }
 }

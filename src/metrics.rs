@@ -35,6 +35,9 @@ pub fn emf_record(namespace: &str, summary: &Summary, timestamp_ms: i64) -> Stri
         "Count",
         summary.notifications_silenced,
     );
+    // Silences ignored because they could not be read: template.yaml's
+    // SilencesUnreadAlarm watches it.
+    metric("SilenceReadErrors", "Count", summary.silence_read_errors);
     metric(
         "DynamoDBWriteRequests",
         "Count",
@@ -52,14 +55,20 @@ pub fn emf_record(namespace: &str, summary: &Summary, timestamp_ms: i64) -> Stri
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": namespace,
-                // Per log group, and without a dimension: a batch that cannot
-                // be decoded has no log group to name, and still counts.
-                "Dimensions": [["LogGroup"], []],
+                // One dimension set, the empty one: each dimension set is
+                // another custom metric billed per name, and per log group
+                // (sweeps and undecodable batches as `unknown`) the record
+                // cost three or more times as many. The alarms and the
+                // dashboard read the totals; per-group volume is AWS/Logs'
+                // IncomingLogEvents, free, and `LogGroup` stays in this line
+                // for Logs Insights.
+                "Dimensions": [[]],
                 "Metrics": definitions,
             }],
         }),
     );
-    // CloudWatch refuses an empty dimension value (control messages carry no log group).
+    // A property now, not a dimension: `unknown` as when it was one
+    // (control messages and sweeps carry no log group), so queries keep working.
     let log_group = if summary.log_group.is_empty() {
         "unknown"
     } else {
@@ -85,7 +94,11 @@ mod tests {
         let record: Value = serde_json::from_str(&emf_record("Ns", &s, 1_000)).unwrap();
         let directive = &record["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "Ns");
-        assert_eq!(directive["Dimensions"], json!([["LogGroup"], []]));
+        assert_eq!(
+            directive["Dimensions"],
+            json!([[]]),
+            "each metric once, without dimensions"
+        );
         assert_eq!(record["LogGroup"], "AWSIotLogsV2");
         assert_eq!(record["EntriesReceived"], 12);
         assert_eq!(record["RuleNotFound"], 3);
@@ -95,7 +108,13 @@ mod tests {
         }
         assert_eq!(
             directive["Metrics"].as_array().unwrap().len(),
-            12 + Category::ALL.len()
+            13 + Category::ALL.len()
+        );
+        s.silence_read_errors = 2;
+        let record: Value = serde_json::from_str(&emf_record("Ns", &s, 1_000)).unwrap();
+        assert_eq!(
+            record["SilenceReadErrors"], 2,
+            "silences ignored for want of a read are counted"
         );
         s.message_type = SWEEP;
         s.incidents_open = 4;

@@ -428,16 +428,16 @@ async fn nth_fault(
     (stack, proxy, processor)
 }
 
-/// A new incident's UpdateItems: a first try (none open), the open, the
-/// claim, the confirmation. The claim's answer is lost: the SDK's retry
-/// fails its condition, and the token read back says the claim is ours.
+/// A new incident's UpdateItems: the claim, the confirmation (the count is
+/// a transaction). The claim's answer is lost: the SDK's retry fails its
+/// condition, and the token read back says the claim is ours.
 #[tokio::test]
 async fn a_claim_whose_answer_was_lost_is_recognised_and_its_notification_sent() {
     let (stack, proxy, processor) = nth_fault(
         "lost-claim",
         Service::DynamoDb,
         "UpdateItem",
-        3,
+        1,
         Fault::ResetAfterForward,
     )
     .await;
@@ -456,14 +456,15 @@ async fn a_claim_whose_answer_was_lost_is_recognised_and_its_notification_sent()
     assert_eq!(incidents_by_rule(&stack).await["rule_x"].sent, 1);
 }
 
-/// The record's first answer is lost: the SDK's retry finds the batch counted.
+/// The opening count's answer is lost (its transaction applied): the SDK's
+/// retry finds the batch's marker, and the batch is counted once.
 #[tokio::test]
 async fn a_count_whose_answer_was_lost_is_not_counted_twice() {
     let (stack, proxy, processor) = nth_fault(
         "lost-count",
         Service::DynamoDb,
-        "UpdateItem",
-        2,
+        "TransactWriteItems",
+        1,
         Fault::ResetAfterForward,
     )
     .await;
@@ -475,6 +476,42 @@ async fn a_count_whose_answer_was_lost_is_not_counted_twice() {
     assert_counts_add_up(&stack).await;
 }
 
+/// The same for a batch adding to an open incident: its transaction (the
+/// batch's marker and the count) applied, the answer lost; the SDK's retry
+/// meets the marker, which names the incident, and nothing is counted
+/// twice, whichever container delivers it again.
+#[tokio::test]
+async fn a_count_added_to_an_open_incident_whose_answer_was_lost_is_not_counted_twice() {
+    let (stack, proxy, processor) = nth_fault(
+        "lost-add",
+        Service::DynamoDb,
+        "TransactWriteItems",
+        2,
+        Fault::ResetAfterForward,
+    )
+    .await;
+    let batches = make_batches("lost-add", 2, |_| each(&["rule_u"], 3));
+    deliver(&processor, &batches[0].event, NOW).await.unwrap();
+    let second = deliver(&processor, &batches[1].event, NOW + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        proxy.injected()[&(Service::DynamoDb, Fault::ResetAfterForward)],
+        1
+    );
+    assert_eq!(second.incidents_already_counted, 1, "{second:?}");
+    // Delivered again, by a container that knows nothing of the incident.
+    let other = stack.processor(&[]);
+    let again = deliver(&other, &batches[1].event, NOW + MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(again.incidents_already_counted, 1, "{again:?}");
+    let incident = &incidents_by_rule(&stack).await["rule_u"];
+    assert_eq!((incident.entries, incident.seq), (6, 2));
+    assert_counts_add_up(&stack).await;
+    assert_eq!(stack.batch_markers().await.len(), 2);
+}
+
 /// An invocation whose claim write failed in a way it cannot read (every
 /// attempt reset after the write) gives the claim back by its token before
 /// failing: the retry sends the notification at once, without waiting for
@@ -482,7 +519,8 @@ async fn a_count_whose_answer_was_lost_is_not_counted_twice() {
 #[tokio::test]
 async fn a_failed_invocation_gives_back_a_claim_it_may_hold() {
     let stack = Stack::new("give-back").await;
-    let rules = (3..=5)
+    // The claim is the first UpdateItem (the count is a transaction).
+    let rules = (1..=3)
         .map(|n| Rule::Nth {
             service: Service::DynamoDb,
             op: "UpdateItem",
@@ -805,4 +843,126 @@ async fn through_faults_concurrent_sweeps_resolve_each_incident_once() {
         "one record per resolved incident"
     );
     assert!(records.iter().all(|r| r.resolved_sent && r.entries == 2));
+}
+
+/// Storms racing each other through faults (issue 28, point 2): four
+/// batches of 40 rule names each, overlapping by half, each delivered
+/// twice, four invocations at a time, with DynamoDB and SNS failing. Every
+/// batch keeps its budget's keys and folds the rest into the one overflow
+/// incident, whose digest is sent once (one claim, one id), whatever
+/// invocation opened it; every entry counts towards exactly the incident
+/// it names, and the overflow counts exactly what the batches folded.
+#[tokio::test]
+async fn racing_storms_through_faults_send_one_digest_and_count_exactly() {
+    use Fault::*;
+    let stack = Stack::new("storm-race").await;
+    let proxy = FaultProxy::start(
+        &moto().endpoint,
+        vec![
+            Rule::Random {
+                service: Service::DynamoDb,
+                op: None,
+                rate: 0.15,
+                faults: vec![
+                    Throttle,
+                    ThrottlingException,
+                    ServerError,
+                    ResetBeforeForward,
+                    ResetAfterForward,
+                ],
+            },
+            // Faults after which SNS surely did not publish.
+            Rule::Random {
+                service: Service::Sns,
+                op: None,
+                rate: 0.3,
+                faults: vec![Throttle, ServerError, ResetBeforeForward],
+            },
+        ],
+        11,
+        SLOW,
+    );
+    let sdk = sdk_config_timed(&proxy.endpoint, ATTEMPT_TIMEOUT, Duration::from_secs(6)).await;
+    let budget = 5;
+    let processor = stack.processor_on(
+        &sdk,
+        &[
+            ("RETRY_BUDGET_MS", "6000"),
+            ("STORM_BUDGET", &budget.to_string()),
+        ],
+    );
+    let per_batch = 40;
+    let batches = make_batches("storm-race", 4, |b| {
+        (0..per_batch)
+            .map(|i| (format!("storm_{:03}", b * 20 + i), 1))
+            .collect()
+    });
+
+    let mut pending: Vec<usize> = (0..batches.len()).flat_map(|i| [i, i]).collect();
+    for round in 0..3 {
+        let now_ms = NOW + round * MINUTE;
+        pending = stream::iter(pending)
+            .map(|i| {
+                let (processor, batch) = (&processor, &batches[i]);
+                async move {
+                    processor
+                        .process(&batch.event, now_ms, far_deadline())
+                        .await
+                        .err()
+                        .map(|_| i)
+                }
+            })
+            .buffer_unordered(4)
+            .filter_map(|failed| async move { failed })
+            .collect()
+            .await;
+    }
+    let injected = proxy.injected();
+    for service in [Service::DynamoDb, Service::Sns] {
+        assert!(
+            injected.keys().any(|(s, _)| *s == service),
+            "{service:?} failed along the way: {injected:?}"
+        );
+    }
+    // What failed three times is redriven, faults over.
+    proxy.heal();
+    for i in pending {
+        deliver(&processor, &batches[i].event, NOW + 3 * MINUTE)
+            .await
+            .expect("redriven without faults");
+    }
+
+    let incidents = stack.current_incidents().await;
+    let overflow = incidents
+        .iter()
+        .find(|i| i.key.is_overflow())
+        .expect("the overflow incident");
+    assert_eq!(
+        overflow.entries,
+        (batches.len() * (per_batch - budget)) as u64,
+        "each batch folded all but its budget's keys, once"
+    );
+    assert_counts_add_up(&stack).await;
+
+    let notifications = stack.notifications_so_far().await;
+    let mut opened: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for n in &notifications {
+        assert_eq!(n.attributes["transition"], "opened");
+        opened
+            .entry(n.attributes["incidentId"].as_str())
+            .or_default()
+            .push(n.attributes["notificationId"].as_str());
+    }
+    assert_eq!(
+        opened.get(overflow.incident_id.as_str()),
+        Some(&vec![format!("{}#opened", overflow.incident_id).as_str()]),
+        "the digest, once; requests {:?}, faults {:?}",
+        proxy.requests(),
+        proxy.injected()
+    );
+    assert_eq!(opened.len(), incidents.len(), "every incident announced");
+    assert!(
+        opened.values().all(|ids| ids.len() == 1),
+        "each once: {opened:?}"
+    );
 }

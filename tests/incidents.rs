@@ -32,6 +32,16 @@ fn rule_not_found(rule: &str, n: usize) -> String {
     )
 }
 
+/// Past 32 distinct clients an incident states the sketch's estimate: within
+/// three of its standard errors (1.04 / sqrt(128) ≈ 9.2 %) of the truth.
+fn assert_estimated(estimate: u64, truth: u64) {
+    let error = estimate as f64 / truth as f64 - 1.0;
+    assert!(
+        error.abs() < 3.0 * 0.092,
+        "estimated {estimate} distinct clients, {truth} in truth"
+    );
+}
+
 fn body(n: &ReceivedNotification) -> NotificationBody<'_> {
     serde_json::from_str(&n.message).unwrap()
 }
@@ -102,9 +112,10 @@ async fn five_hundred_devices_failing_authorisation_are_two_incidents_and_two_no
         .map(|i| (i.key.first.as_str(), i))
         .collect();
     assert_eq!(by_event["Connect"].entries, 300);
-    assert_eq!(by_event["Connect"].distinct_clients, 300);
+    assert_estimated(by_event["Connect"].distinct_clients, 300);
+    assert!(by_event["Connect"].clients_estimated);
     assert_eq!(by_event["Publish-In"].entries, 205);
-    assert_eq!(by_event["Publish-In"].distinct_clients, 200);
+    assert_estimated(by_event["Publish-In"].distinct_clients, 200);
     // Every entry leads to its incident.
     let mut per_incident: BTreeMap<String, u64> = BTreeMap::new();
     for entry in &entries {
@@ -140,7 +151,8 @@ async fn five_hundred_devices_failing_authorisation_are_two_incidents_and_two_no
         b.top_clients[0], "meter-7",
         "the busiest device is named first"
     );
-    assert_eq!(b.distinct_clients, 200);
+    assert_estimated(b.distinct_clients, 200);
+    assert!(b.distinct_clients_estimated, "an estimate says so");
     assert!(b.show_command.ends_with(&*b.incident_id));
 }
 
@@ -213,6 +225,16 @@ async fn a_quiet_incident_is_resolved_once_and_a_later_failure_opens_a_new_one()
         .to_ascii_lowercase()
         .contains("resolved"));
     assert_eq!(body(&resolved[0]).entries, 2);
+    // The sweep reads an index holding only what it decides on; what it
+    // announces and records is the whole incident.
+    let b = body(&resolved[0]);
+    assert_eq!(
+        (b.log_group.as_ref(), b.sample_trace_ids.len()),
+        ("AWSIotLogsV2", 1),
+        "{}",
+        resolved[0].message
+    );
+    assert!(b.details.is_some(), "{}", resolved[0].message);
 
     // A second sweep finds nothing to say.
     let again = sweep(&processor, NOW + 20 * SECOND).await;
@@ -245,10 +267,15 @@ async fn a_quiet_incident_is_resolved_once_and_a_later_failure_opens_a_new_one()
         .find(|i| i.item_key == first_id)
         .expect("a record of incident 1");
     assert_eq!((record.state, record.entries), (State::Resolved, 2));
-    assert!(
-        record.history.iter().any(|h| h.starts_with("resolved ")),
-        "{:?}",
-        record.history
+    let history: Vec<&str> = record
+        .history
+        .iter()
+        .map(|h| h.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(history, ["opened", "resolved"], "{:?}", record.history);
+    assert_eq!(
+        (record.log_group.as_str(), record.sample_trace_ids.len()),
+        ("AWSIotLogsV2", 1)
     );
     // Entries lead to the incident they counted towards.
     let ids: BTreeSet<String> = stack
@@ -294,6 +321,17 @@ async fn a_reminder_goes_out_at_most_once_per_interval_and_not_once_acknowledged
         ],
         "opened at 0 s, reminders at 61 s and 125 s, each counting what came since"
     );
+    // The history stays bounded: the opening, and the last reminder only
+    // (its number says how many), kept apart on the item.
+    let incident = &stack.current_incidents().await[0];
+    let history: Vec<&str> = incident
+        .history
+        .iter()
+        .map(|h| h.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(history, ["opened", "reminder-2"], "{:?}", incident.history);
+    let item = stack.incident_item(&incident.item_key).await;
+    assert_eq!(item["history"].as_l().unwrap().len(), 1, "{item:?}");
 }
 
 #[tokio::test]
@@ -420,15 +458,27 @@ async fn seven_thousand_failures_from_five_thousand_devices_take_requests_per_in
         280,
         "7,000 entries / 25"
     );
-    // The incident: a first try (none open), a read, the open; then the
-    // notification's claim and confirmation.
-    assert_eq!(count(Service::DynamoDb, "UpdateItem"), 4, "{requests:?}");
+    // The incident: a read (nothing known of it: none open), then one
+    // transaction that opens it and puts the batch's marker (an opening
+    // needs no read-back: what it wrote is the incident); then the
+    // notification's claim and confirmation. Before the markers: a failed
+    // first try, a read and the opening, all UpdateItem.
     assert_eq!(count(Service::DynamoDb, "GetItem"), 1, "{requests:?}");
+    assert_eq!(
+        count(Service::DynamoDb, "TransactWriteItems"),
+        1,
+        "{requests:?}"
+    );
+    assert_eq!(count(Service::DynamoDb, "UpdateItem"), 2, "{requests:?}");
     assert_eq!(count(Service::Sns, "PublishBatch"), 1);
     let incident = &stack.current_incidents().await[0];
-    assert_eq!((incident.entries, incident.distinct_clients), (7000, 5000));
+    assert_eq!(incident.entries, 7000);
+    assert_estimated(incident.distinct_clients, 5000);
     let notification = &stack.notifications(WAIT).await[0];
-    assert_eq!(body(notification).distinct_clients, 5000);
+    assert_eq!(
+        body(notification).distinct_clients,
+        incident.distinct_clients
+    );
 }
 
 /// The race a sweep can lose, made deterministic: it read the incident, then
@@ -481,4 +531,434 @@ async fn a_sweep_acting_on_a_stale_read_resolves_nothing() {
             .unwrap(),
         None
     );
+}
+
+/// Issue 28 (1), the bound: an incident fed by 5,000 devices in one batch,
+/// then 1,000 more in 20 batches of 50 (each also bringing 10 devices
+/// already counted), keeps its key item under 4 KB by DynamoDB's size rule
+/// (moto reports a constant for ReturnConsumedCapacity, so units are
+/// computed from sizes: a transaction bills 2 units per started KB of the
+/// larger of the item before and after, an index entry 1 per started KB).
+/// Each batch's count costs at most 4 units on the item, 2 on its marker, 1
+/// on the `sweep` index (an entry updated in place), and three requests at
+/// most: the transaction, the read-back, now and then a compaction of the
+/// sketch. Before (the sets and the fingerprints on the item, projection
+/// ALL): 61.5 KB after the first batch, 73 KB after the last, 72 units per
+/// batch and as many again in the index.
+#[tokio::test]
+async fn an_incident_fed_by_six_thousand_devices_keeps_its_item_under_four_kilobytes() {
+    use common::fault_proxy::{FaultProxy, Service};
+    use iot_log_monitor::aws::incident_item::{item_size, WATCHED_PROJECTION};
+    let stack = Stack::new("bounded").await;
+    let proxy = FaultProxy::start(&common::moto().endpoint, vec![], 0, Duration::ZERO);
+    let processor = stack.processor_on(&common::sdk_config(&proxy.endpoint).await, &[]);
+    let device = |n: usize| format!("device-{n:05}");
+    let line = |d: usize, n: usize| failure("Connect", &device(d), "AUTHORIZATION_FAILURE", n);
+    let first: Vec<String> = (0..5000).map(|d| line(d, d)).collect();
+    run(&processor, &event("bounded", 1, &first, NOW), NOW).await;
+    let key = stack.current_incidents().await[0].item_key.clone();
+    let units = |bytes: usize| bytes.div_ceil(1024);
+    let index_entry = |item: &std::collections::HashMap<_, _>| -> usize {
+        let projected = item
+            .iter()
+            .filter(|(name, _): &(&String, _)| {
+                ["incidentKey", "sweepShard"].contains(&name.as_str())
+                    || WATCHED_PROJECTION.contains(&name.as_str())
+            })
+            .map(
+                |(k, v): (&String, &aws_sdk_dynamodb::types::AttributeValue)| {
+                    (k.clone(), v.clone())
+                },
+            )
+            .collect();
+        item_size(&projected)
+    };
+
+    let mut before = stack.incident_item(&key).await;
+    let mut largest = item_size(&before);
+    let mut figures = vec![(0, item_size(&before), 0, index_entry(&before), 0)];
+    let mut compactions = 0;
+    for b in 0..20 {
+        let lines: Vec<String> = (0..50)
+            .map(|i| 5000 + b * 50 + i)
+            .chain((0..10).map(|i| b * 10 + i))
+            .enumerate()
+            .map(|(i, d)| line(d, 10_000 + b * 100 + i))
+            .collect();
+        let at = NOW + (b as i64 + 1) * SECOND;
+        let asked = proxy.requests();
+        let summary = run(&processor, &event("bounded", b as u64 + 2, &lines, at), at).await;
+        assert_eq!(summary.incidents_opened, 0);
+        let requests: BTreeMap<String, u32> = proxy
+            .requests()
+            .into_iter()
+            .filter(|((service, _), _)| *service == Service::DynamoDb)
+            .map(|((_, op), n)| {
+                (
+                    op.clone(),
+                    n - asked.get(&(Service::DynamoDb, op)).copied().unwrap_or(0),
+                )
+            })
+            .filter(|(op, n)| *n > 0 && op != "BatchWriteItem" && op != "Query")
+            .collect();
+        // The container knows the incident from its last write: no read before.
+        assert_eq!(requests.get("TransactWriteItems"), Some(&1), "{requests:?}");
+        assert_eq!(
+            requests.get("GetItem"),
+            Some(&1),
+            "the read-back: {requests:?}"
+        );
+        let compacted = requests.get("UpdateItem").copied().unwrap_or(0);
+        assert!(compacted <= 1, "{requests:?}");
+        compactions += compacted;
+        assert_eq!(
+            requests.values().sum::<u32>(),
+            2 + compacted,
+            "{requests:?}"
+        );
+
+        let after = stack.incident_item(&key).await;
+        let item_units = 2 * units(item_size(&before).max(item_size(&after)));
+        let index_units = units(index_entry(&after));
+        assert!(item_units <= 4, "batch {b}: {item_units} units on the item");
+        assert_eq!(index_units, 1, "batch {b}: the index entry");
+        largest = largest.max(item_size(&after));
+        figures.push((
+            b + 1,
+            item_size(&after),
+            item_units,
+            index_entry(&after),
+            compacted,
+        ));
+        before = after;
+    }
+    let markers = stack.batch_markers().await;
+    assert_eq!(markers.len(), 21, "one marker per batch counted");
+    let marker_size = item_size(
+        &stack
+            .incident_item(&format!("batch#{key}#{}", markers.keys().next().unwrap().1))
+            .await,
+    );
+    eprintln!(
+        "bounded incident: (batch, item bytes, item units, index entry bytes, compactions) {figures:?}; \
+         largest item {largest} B; marker {marker_size} B; compactions {compactions}"
+    );
+    assert!(largest < 4096, "{largest} bytes");
+    assert!(
+        marker_size < 1024,
+        "a marker costs 2 units in a transaction"
+    );
+    let incident = &stack.current_incidents().await[0];
+    assert_eq!((incident.entries, incident.seq), (5000 + 20 * 60, 21));
+    assert!(incident.clients_estimated);
+    assert_estimated(incident.distinct_clients, 6000);
+}
+
+/// A batch re-driven after its incident was resolved (from the failure
+/// queue, days later) is recognised by its marker: counted once, nothing
+/// opened or announced again, its entries still naming the incident that
+/// counted them. Only once that incident is gone for good (its record
+/// expired, the key holding a later incident) is the batch counted again,
+/// into the open incident, its marker replaced: counts and entries agree.
+#[tokio::test]
+async fn a_batch_redriven_after_its_incident_was_resolved_is_counted_once() {
+    const DAY: i64 = 86_400_000;
+    let stack = Stack::new("redrive-late").await;
+    let processor = short_quiet(&stack);
+    let lines = vec![
+        rule_not_found("late_rule", 0),
+        rule_not_found("late_rule", 1),
+    ];
+    let batch = event("late", 1, &lines, NOW);
+    run(&processor, &batch, NOW).await;
+    assert_eq!(
+        sweep(&processor, NOW + 10 * SECOND)
+            .await
+            .incidents_resolved,
+        1
+    );
+    assert_eq!(stack.notifications(WAIT).await.len(), 2, "opened, resolved");
+    let first = stack.current_incidents().await[0].clone();
+    assert_eq!(first.state, State::Resolved);
+
+    // Two days on, by another container, which knows nothing of it.
+    let later = short_quiet(&stack);
+    let again = run(&later, &batch, NOW + 2 * DAY).await;
+    assert_eq!(
+        (
+            again.incidents_already_counted,
+            again.incidents_opened,
+            again.notifications_sent
+        ),
+        (1, 0, 0),
+        "{again:?}"
+    );
+    assert!(stack.notifications_so_far().await.is_empty());
+    let ids: BTreeSet<String> = stack
+        .entries()
+        .await
+        .iter()
+        .map(|e| common::s(e, "incidentId"))
+        .collect();
+    assert_eq!(ids, BTreeSet::from([first.incident_id.clone()]));
+    let current = &stack.current_incidents().await[0];
+    assert_eq!((current.generation, current.entries), (1, 2));
+
+    // A later incident of the key opens; the first one's record expires
+    // (deleted here, as its TTL would).
+    let other = event("late", 2, &[rule_not_found("late_rule", 7)], NOW + 3 * DAY);
+    assert_eq!(run(&later, &other, NOW + 3 * DAY).await.incidents_opened, 1);
+    stack
+        .dynamodb
+        .delete_item()
+        .table_name(stack.table("IncidentsTable"))
+        .key(
+            "incidentKey",
+            aws_sdk_dynamodb::types::AttributeValue::S(first.incident_id.clone()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let last = run(&later, &batch, NOW + 3 * DAY + SECOND).await;
+    assert_eq!(
+        (last.incidents_already_counted, last.incidents_opened),
+        (0, 0),
+        "{last:?}"
+    );
+    let second = &stack.current_incidents().await[0];
+    assert_eq!((second.generation, second.entries, second.seq), (2, 3, 2));
+    let mut named: BTreeMap<String, u64> = BTreeMap::new();
+    for entry in stack.entries().await {
+        *named.entry(common::s(&entry, "incidentId")).or_default() += 1;
+    }
+    assert_eq!(named, BTreeMap::from([(second.incident_id.clone(), 3)]));
+    assert!(stack
+        .batch_markers()
+        .await
+        .values()
+        .all(|id| *id == second.incident_id));
+}
+
+/// The clients' sketch stays about one value per register: a batch adds
+/// only the values that raise a register, each raise leaves the register's
+/// smaller value behind, and once 32 of those are there the read-back
+/// removes them (one UpdateItem, now and then). Fed by 40 batches of 40 new
+/// devices, the stored set never holds more than 128 + 32 + one batch's
+/// raises, and the count is the estimate of all 1,600.
+#[tokio::test]
+async fn the_clients_sketch_is_compacted_and_stays_within_its_bound() {
+    use common::fault_proxy::{FaultProxy, Service};
+    use iot_log_monitor::aws::incidents::COMPACT_AT;
+    use iot_log_monitor::incident::clients::REGISTERS;
+    let stack = Stack::new("compact").await;
+    let proxy = FaultProxy::start(&common::moto().endpoint, vec![], 0, Duration::ZERO);
+    let processor = stack.processor_on(&common::sdk_config(&proxy.endpoint).await, &[]);
+    let mut key = String::new();
+    let mut largest = 0;
+    for b in 0..40 {
+        let lines: Vec<String> = (0..40)
+            .map(|i| {
+                failure(
+                    "Connect",
+                    &format!("unit-{b}-{i}"),
+                    "AUTHORIZATION_FAILURE",
+                    b * 40 + i,
+                )
+            })
+            .collect();
+        let at = NOW + b as i64 * SECOND;
+        run(&processor, &event("compact", b as u64 + 1, &lines, at), at).await;
+        if key.is_empty() {
+            key = stack.current_incidents().await[0].item_key.clone();
+        }
+        let item = stack.incident_item(&key).await;
+        let values = item["clientSketch"].as_bs().unwrap().len();
+        assert!(
+            values <= REGISTERS + COMPACT_AT + 40,
+            "batch {b}: {values} values"
+        );
+        largest = largest.max(values);
+    }
+    // The opening's claim and confirmation; every other UpdateItem compacts.
+    let updates = proxy.requests()[&(Service::DynamoDb, "UpdateItem".to_owned())];
+    let compactions = updates - 2;
+    eprintln!("sketch: at most {largest} values; {compactions} compactions in 40 batches");
+    assert!((1..20).contains(&compactions), "{compactions}");
+    let incident = &stack.current_incidents().await[0];
+    assert!(incident.clients_estimated);
+    assert_estimated(incident.distinct_clients, 1600);
+}
+
+/// A stack updated with incidents open: their items, as the earlier version
+/// wrote them (in the `watched` index, with their fingerprint set and exact
+/// client set, no sketch), are still counted once and resolved once. A
+/// batch counted before the update is recognised by its fingerprint; the
+/// first batch after it folds the client set into the sketch and moves the
+/// item to `sweep`; the sweep resolves the other from the legacy index.
+#[tokio::test]
+async fn incidents_open_across_an_update_are_still_counted_once_and_resolved() {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    use iot_log_monitor::incident::clients::{client_key, key_hex};
+    use iot_log_monitor::incident::key::{IncidentKey, KeyKind};
+    use iot_log_monitor::ingest::decode::{decode_data, invocation, parse_batch, Invocation};
+    use iot_log_monitor::model::category::Category;
+    let stack = Stack::new("legacy").await;
+    let processor = short_quiet(&stack);
+    let batch = |rule: &str, seed: u64, from: usize| {
+        let lines: Vec<String> = (from..from + 2).map(|n| rule_not_found(rule, n)).collect();
+        event("legacy", seed, &lines, NOW)
+    };
+    let fingerprint = |event: &str| {
+        let Invocation::Subscription(data) = invocation(event).unwrap() else {
+            unreachable!()
+        };
+        let buffer = decode_data(&data, 1 << 20).unwrap();
+        iot_log_monitor::pipeline::batch_fingerprint(&parse_batch(&buffer).unwrap())
+    };
+    let before = batch("legacy_a", 1, 0);
+    let mut ids = Vec::new();
+    for (rule, fingerprints) in [
+        ("legacy_a", vec![fingerprint(&before)]),
+        ("legacy_b", vec!["0".repeat(16)]),
+    ] {
+        let hash = IncidentKey {
+            category: Category::RuleNotFound,
+            kind: KeyKind::Rule,
+            first: rule.into(),
+            second: None,
+        }
+        .hash();
+        let id = format!("{hash}-1");
+        let n = |v: i64| V::N(v.to_string());
+        let text = |v: &str| V::S(v.to_owned());
+        // 200 clients, as the earlier version's exact set held them.
+        let clients = (0..200)
+            .map(|d| key_hex(client_key(&format!("dev-{d}"))))
+            .collect();
+        stack
+            .dynamodb
+            .put_item()
+            .table_name(stack.table("IncidentsTable"))
+            .set_item(Some(std::collections::HashMap::from([
+                ("incidentKey".to_owned(), text(&hash)),
+                ("incidentId".to_owned(), text(&id)),
+                ("incidentGeneration".to_owned(), n(1)),
+                ("incidentState".to_owned(), text("open")),
+                ("sweepKey".to_owned(), text("watched")),
+                ("category".to_owned(), text("RuleNotFound")),
+                ("keyKind".to_owned(), text("rule")),
+                ("keyFirst".to_owned(), text(rule)),
+                ("logGroup".to_owned(), text("AWSIotLogsV2")),
+                ("openedMs".to_owned(), n(NOW)),
+                ("firstSeenMs".to_owned(), n(NOW)),
+                ("lastSeenMs".to_owned(), n(NOW)),
+                ("lastActivityMs".to_owned(), n(NOW)),
+                ("entryCount".to_owned(), n(200)),
+                ("batchSeq".to_owned(), n(1)),
+                ("batchFingerprints".to_owned(), V::Ss(fingerprints)),
+                ("clientHashes".to_owned(), V::Ss(clients)),
+                ("topClients".to_owned(), V::L(vec![text("dev-0")])),
+                ("sampleTraceIds".to_owned(), V::L(vec![text("t-0")])),
+                ("notificationsSent".to_owned(), n(1)),
+                ("notifiedEntries".to_owned(), n(200)),
+                ("lastNotifiedMs".to_owned(), n(NOW)),
+                (
+                    "history".to_owned(),
+                    V::L(vec![text("opened 2027-01-15T08:00:00.000Z")]),
+                ),
+            ])))
+            .send()
+            .await
+            .unwrap();
+        ids.push((hash, id));
+    }
+
+    let again = run(&processor, &before, NOW + SECOND).await;
+    assert_eq!(again.incidents_already_counted, 1, "{again:?}");
+    let after = run(&processor, &batch("legacy_a", 2, 500), NOW + 2 * SECOND).await;
+    assert_eq!(
+        (after.incidents_already_counted, after.incidents_opened),
+        (0, 0)
+    );
+    let item = stack.incident_item(&ids[0].0).await;
+    assert!(
+        !item.contains_key("sweepKey") && item.contains_key("sweepShard"),
+        "{item:?}"
+    );
+    assert!(
+        !item.contains_key("clientHashes"),
+        "past 32: the sketch counts"
+    );
+    let a = &stack.current_incidents().await[0];
+    assert_eq!((a.entries, a.seq), (202, 2));
+    assert!(a.clients_estimated);
+    assert_estimated(a.distinct_clients, 202);
+
+    let swept = sweep(&processor, NOW + 30 * SECOND).await;
+    assert_eq!(
+        (swept.incidents_resolved, swept.notifications_sent),
+        (2, 2),
+        "{swept:?}"
+    );
+    let resolved: BTreeSet<String> = stack
+        .notifications(WAIT)
+        .await
+        .iter()
+        .filter(|n| n.attributes["transition"] == "resolved")
+        .map(|n| n.attributes["incidentId"].clone())
+        .collect();
+    assert_eq!(
+        resolved,
+        ids.iter()
+            .map(|(_, id)| id.clone())
+            .collect::<BTreeSet<_>>()
+    );
+    let later = sweep(&processor, NOW + 90 * SECOND).await;
+    assert_eq!((later.incidents, later.notifications_sent), (0, 0));
+}
+
+/// A container keeps what it last wrote of an incident, so its next batch
+/// needs no read; another container may have moved the key on since. Here
+/// container X counts into incident 1, the sweep resolves it, container Y
+/// opens incident 2, and X's next batch, built on incident 1, must land in
+/// incident 2 and name it: each incident counts exactly its entries.
+#[tokio::test]
+async fn a_container_s_stale_view_of_an_incident_never_counts_into_the_wrong_one() {
+    let stack = Stack::new("stale-view").await;
+    let (x, y) = (short_quiet(&stack), short_quiet(&stack));
+    let batch =
+        |seed: u64, n: usize| event("stale-view", seed, &[rule_not_found("moved_on", n)], NOW);
+    run(&x, &batch(1, 0), NOW).await;
+    assert_eq!(sweep(&x, NOW + 10 * SECOND).await.incidents_resolved, 1);
+    assert_eq!(
+        run(&y, &batch(2, 1), NOW + 20 * SECOND)
+            .await
+            .incidents_opened,
+        1
+    );
+    let late = run(&x, &batch(3, 2), NOW + 21 * SECOND).await;
+    assert_eq!(
+        (late.incidents_opened, late.incidents_already_counted),
+        (0, 0)
+    );
+
+    let current = &stack.current_incidents().await[0];
+    assert_eq!(
+        (current.generation, current.entries, current.seq),
+        (2, 2, 2)
+    );
+    let mut named: BTreeMap<String, u64> = BTreeMap::new();
+    for entry in stack.entries().await {
+        *named.entry(common::s(&entry, "incidentId")).or_default() += 1;
+    }
+    for incident in stack.incidents().await {
+        if incident.item_key == incident.incident_id || incident.state == State::Open {
+            assert_eq!(
+                named.get(&incident.incident_id).copied().unwrap_or(0),
+                incident.entries,
+                "{}",
+                incident.incident_id
+            );
+        }
+    }
 }

@@ -319,14 +319,21 @@ async fn a_thousand_failures_over_ten_rules_take_forty_writes_and_one_publish() 
             .unwrap_or(0)
     };
     assert_eq!(count(Service::DynamoDb, "BatchWriteItem"), 40);
-    // Ten new incidents: each a first try (no incident open), a read, the
-    // open; then a claim and a confirmation per notification.
+    // Ten new incidents: each a read (none open) and one transaction that
+    // opens it with the batch's marker; then a claim and a confirmation per
+    // notification. (Before the markers: a failed first try, a read and an
+    // opening UpdateItem each.)
+    assert_eq!(count(Service::DynamoDb, "GetItem"), 10, "{requests:?}");
     assert_eq!(
-        count(Service::DynamoDb, "UpdateItem"),
-        10 * 2 + 10 * 2,
+        count(Service::DynamoDb, "TransactWriteItems"),
+        10,
         "{requests:?}"
     );
-    assert_eq!(count(Service::DynamoDb, "GetItem"), 10, "{requests:?}");
+    assert_eq!(
+        count(Service::DynamoDb, "UpdateItem"),
+        10 * 2,
+        "{requests:?}"
+    );
     assert_eq!(count(Service::Sns, "PublishBatch"), 1);
 }
 

@@ -757,7 +757,8 @@ fn the_redaction_key_comes_from_ssm_and_the_role_reads_only_it() {
 }
 
 /// The incident clock: a schedule in the template invokes the function, and
-/// the function reads the incidents it sweeps through the `watched` index.
+/// the function reads the incidents it sweeps through the `sweep` index
+/// (the code's name, keys and projection), and the legacy `watched` one.
 #[test]
 fn a_schedule_invokes_the_function_and_the_sweep_queries_an_index() {
     let t = template();
@@ -779,25 +780,148 @@ fn a_schedule_invokes_the_function_and_the_sweep_queries_an_index() {
         "no input: the function gets EventBridge's scheduled event"
     );
     let incidents = &resource(&t, "IncidentsTable")["Properties"];
-    let index = list(&incidents["GlobalSecondaryIndexes"])
-        .into_iter()
-        .find(|i| i["IndexName"].as_str() == Some("watched"))
-        .expect("the watched index");
-    let keys: Vec<_> = list(&index["KeySchema"])
+    use iot_log_monitor::aws::incident_item::{
+        LEGACY_WATCHED_INDEX, SWEEP_INDEX, WATCHED_PROJECTION,
+    };
+    let index = |name: &str| {
+        list(&incidents["GlobalSecondaryIndexes"])
+            .into_iter()
+            .find(|i| i["IndexName"].as_str() == Some(name))
+            .unwrap_or_else(|| panic!("the {name} index"))
+    };
+    let keys = |index: &Value| -> Vec<String> {
+        list(&index["KeySchema"])
+            .iter()
+            .map(|k| k["AttributeName"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let sweep = index(SWEEP_INDEX);
+    assert_eq!(keys(sweep), ["sweepShard", "incidentKey"]);
+    assert_eq!(
+        sweep["Projection"]["ProjectionType"].as_str(),
+        Some("INCLUDE")
+    );
+    let projected: Vec<&str> = list(&sweep["Projection"]["NonKeyAttributes"])
         .iter()
-        .map(|k| k["AttributeName"].as_str().unwrap())
+        .map(|a| a.as_str().unwrap())
         .collect();
-    assert_eq!(keys, ["sweepKey", "lastActivityMs"]);
+    assert_eq!(
+        projected, WATCHED_PROJECTION,
+        "the index holds what the code reads of it"
+    );
+    // Unchanged (CloudFormation cannot change an index in place), read for
+    // the items of earlier versions.
+    let legacy = index(LEGACY_WATCHED_INDEX);
+    assert_eq!(keys(legacy), ["sweepKey", "lastActivityMs"]);
+    assert_eq!(legacy["Projection"]["ProjectionType"].as_str(), Some("ALL"));
     let env = t.function_environment("ProcessorFunction");
     for (name, parameter) in [
         ("RESOLVE_AFTER_SECONDS", "ResolveAfterSeconds"),
         ("REPEAT_INTERVAL_SECONDS", "RepeatIntervalSeconds"),
+        ("STORM_BUDGET", "StormBudget"),
     ] {
         assert!(
             env.contains(&(name.to_owned(), TemplateValue::Ref(parameter.into()))),
             "{name}"
         );
     }
+}
+
+/// Issue 27 (3): the function reads the silences in force through the
+/// index the code queries (its name and key attributes are the code's),
+/// and its role can read the silences no other way: no Scan of their
+/// history. Ignored silences (unreadable) raise an alarm.
+#[test]
+fn silences_are_read_through_their_index_and_ignoring_them_raises_an_alarm() {
+    use iot_log_monitor::aws::silences::{BY_END, LIST_KEY};
+    let t = template();
+    let table = &resource(&t, "SilencesTable")["Properties"];
+    let index = list(&table["GlobalSecondaryIndexes"])
+        .into_iter()
+        .find(|i| i["IndexName"].as_str() == Some(BY_END))
+        .unwrap_or_else(|| panic!("the {BY_END} index"));
+    let keys: Vec<(&str, &str)> = list(&index["KeySchema"])
+        .iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap(),
+                k["KeyType"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(keys, [(LIST_KEY, "HASH"), ("endsMs", "RANGE")]);
+    assert_eq!(
+        index["Projection"]["ProjectionType"].as_str(),
+        Some("ALL"),
+        "the read needs every matcher"
+    );
+    let types: Vec<(&str, &str)> = list(&table["AttributeDefinitions"])
+        .iter()
+        .map(|d| {
+            (
+                d["AttributeName"].as_str().unwrap(),
+                d["AttributeType"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(types.contains(&(LIST_KEY, "S")), "{types:?}");
+    assert!(types.contains(&("endsMs", "N")), "{types:?}");
+
+    // Every grant on the silences table: Query on the index, nothing else.
+    let role = resource(&t, "ProcessorRole");
+    let mut grants = Vec::new();
+    for policy in list(&role["Properties"]["Policies"]) {
+        for statement in list(&policy["PolicyDocument"]["Statement"]) {
+            for target in list(&statement["Resource"]) {
+                let names_table = match (template_value(target), target) {
+                    (TemplateValue::GetAtt(id, _), _) => id == "SilencesTable",
+                    (_, Value::Tagged(sub)) => sub
+                        .value
+                        .as_str()
+                        .is_some_and(|s| s.starts_with("${SilencesTable.")),
+                    _ => false,
+                };
+                if names_table {
+                    let actions: Vec<&str> = list(&statement["Action"])
+                        .iter()
+                        .map(|a| a.as_str().unwrap())
+                        .collect();
+                    grants.push((actions, format!("{target:?}")));
+                }
+            }
+        }
+    }
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    assert_eq!(grants[0].0, ["dynamodb:Query"]);
+    assert!(
+        grants[0]
+            .1
+            .contains(&format!("${{SilencesTable.Arn}}/index/{BY_END}")),
+        "{grants:?}"
+    );
+
+    let alarm = t
+        .resources()
+        .find(|(_, kind, props)| {
+            *kind == "AWS::CloudWatch::Alarm"
+                && props["MetricName"].as_str() == Some("SilenceReadErrors")
+        })
+        .map(|(_, _, props)| props)
+        .expect("an alarm on SilenceReadErrors");
+    assert_eq!(alarm["Namespace"].as_str(), Some("IotLogMonitor"));
+    assert_eq!(alarm["Statistic"].as_str(), Some("Sum"));
+    assert_eq!(
+        (
+            alarm["Threshold"].as_u64(),
+            alarm["ComparisonOperator"].as_str()
+        ),
+        (Some(1), Some("GreaterThanOrEqualToThreshold")),
+        "one unread read is one too many"
+    );
+    assert!(
+        alarm["Dimensions"].is_null(),
+        "the metric's series without a dimension: every log group, and sweeps"
+    );
 }
 
 /// Issue 20: the stack watches IoT logging itself and the IoT quotas
@@ -832,6 +956,7 @@ fn the_watchers_are_watched_and_the_function_name_cannot_overflow() {
         "Errors",
         "Throttles",
         "ApproximateNumberOfMessagesVisible",
+        "SilenceReadErrors",
     ] {
         let (id, props) = watched(metric).unwrap_or_else(|| panic!("no alarm on {metric}"));
         assert_eq!(
@@ -896,4 +1021,173 @@ fn incident_categories_must_be_stored_at_deploy_time() {
         "ALERT_CATEGORIES".to_owned(),
         TemplateValue::JoinRef(",".into(), "AlertCategories".into())
     )));
+}
+
+/// Issue 28 (4): the entries table's indexes carry the keys and the
+/// attributes `src/store/indexes.rs` names (what the CLI's queries read
+/// from every row), not whole entries: each index entry is written with
+/// every stored entry. The CLI's query plans name these indexes and keys.
+#[test]
+fn the_entry_indexes_carry_only_what_the_queries_read() {
+    use iot_log_monitor::store::indexes::{ENTRY_INDEXES, INDEX_ATTRIBUTES, INDEX_SORT_KEY};
+    use iot_log_monitor::store::query::{plan, ListFilter};
+    let t = template();
+    let indexes = list(&resource(&t, "EntriesTable")["Properties"]["GlobalSecondaryIndexes"]);
+    assert_eq!(indexes.len(), ENTRY_INDEXES.len());
+    for (index, expected) in indexes.iter().zip(ENTRY_INDEXES) {
+        assert_eq!(index["IndexName"].as_str(), Some(expected.name));
+        let keys: Vec<(&str, &str)> = list(&index["KeySchema"])
+            .iter()
+            .map(|k| {
+                (
+                    k["AttributeName"].as_str().unwrap(),
+                    k["KeyType"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [(expected.partition_key, "HASH"), (INDEX_SORT_KEY, "RANGE")]
+        );
+        assert_eq!(
+            index["Projection"]["ProjectionType"].as_str(),
+            Some("INCLUDE"),
+            "{}: whole entries (ALL) cost twice the write units",
+            expected.name
+        );
+        let carried: Vec<&str> = list(&index["Projection"]["NonKeyAttributes"])
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert_eq!(carried, INDEX_ATTRIBUTES, "{}", expected.name);
+    }
+    for filter in [
+        ListFilter::default(),
+        ListFilter {
+            rule: Some("r".into()),
+            ..ListFilter::default()
+        },
+        ListFilter {
+            client: Some("c".into()),
+            ..ListFilter::default()
+        },
+    ] {
+        for p in plan(&filter) {
+            assert!(
+                ENTRY_INDEXES
+                    .iter()
+                    .any(|i| (i.name, i.partition_key) == (p.index, p.partition_attribute)),
+                "{} on {}",
+                p.index,
+                p.partition_attribute
+            );
+        }
+    }
+}
+
+/// Issue 28 (4): every IotLogMonitor metric the dashboard and the alarms
+/// read is one the function publishes, under a dimension set it publishes
+/// it with (one set: none): a widget line or an alarm on a series nobody
+/// writes stays empty without a word.
+#[test]
+fn the_dashboard_and_alarms_read_metrics_as_the_function_publishes_them() {
+    use std::collections::BTreeSet;
+
+    use iot_log_monitor::metrics::emf_record;
+    use iot_log_monitor::pipeline::{Summary, SWEEP};
+    // (metric, dimension names) of a batch's record and a sweep's.
+    let mut published: BTreeSet<(String, Vec<String>)> = BTreeSet::new();
+    for message_type in [Summary::default().message_type, SWEEP] {
+        let summary = Summary {
+            message_type,
+            ..Summary::default()
+        };
+        let record: serde_json::Value =
+            serde_json::from_str(&emf_record("IotLogMonitor", &summary, 0)).unwrap();
+        let directive = &record["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "IotLogMonitor");
+        for dimensions in directive["Dimensions"].as_array().unwrap() {
+            let dimensions: Vec<String> = dimensions
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_str().unwrap().to_owned())
+                .collect();
+            for metric in directive["Metrics"].as_array().unwrap() {
+                let name = metric["Name"].as_str().unwrap().to_owned();
+                published.insert((name, dimensions.clone()));
+            }
+        }
+    }
+    let t = template();
+    let mut read: Vec<(String, String, Vec<String>)> = Vec::new();
+    // The dashboard: `!Sub [body, variables]`; `"."` repeats the line above.
+    let body = match &resource(&t, "Dashboard")["Properties"]["DashboardBody"] {
+        Value::Tagged(sub) => sub.value.as_sequence().unwrap()[0].as_str().unwrap(),
+        other => panic!("DashboardBody is not a !Sub: {other:?}"),
+    };
+    let mut plain = String::new();
+    let mut rest = body;
+    while let Some(at) = rest.find("${") {
+        let end = at + rest[at..].find('}').unwrap();
+        plain.push_str(&rest[..at]);
+        plain.push('X');
+        rest = &rest[end + 1..];
+    }
+    plain.push_str(rest);
+    let dashboard: serde_json::Value = serde_json::from_str(&plain).unwrap();
+    for widget in dashboard["widgets"].as_array().unwrap() {
+        let mut above: Vec<serde_json::Value> = Vec::new();
+        for line in widget["properties"]["metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let parts: Vec<serde_json::Value> = line
+                .as_array()
+                .unwrap()
+                .iter()
+                .take_while(|p| p.is_string())
+                .enumerate()
+                .map(|(i, p)| match (p.as_str(), above.get(i)) {
+                    (Some("."), Some(same)) => same.clone(),
+                    _ => p.clone(),
+                })
+                .collect();
+            if parts.is_empty() {
+                continue; // a search expression
+            }
+            let text = |i: usize| parts[i].as_str().unwrap().to_owned();
+            let dimensions = (2..parts.len()).step_by(2).map(text).collect();
+            read.push((text(0), text(1), dimensions));
+            above = parts;
+        }
+    }
+    let from_dashboard = read.len();
+    for (id, kind, props) in t.resources() {
+        if kind == "AWS::CloudWatch::Alarm" {
+            if let Some(namespace) = props["Namespace"].as_str() {
+                let dimensions = list(&props["Dimensions"])
+                    .iter()
+                    .map(|d| d["Name"].as_str().unwrap().to_owned())
+                    .collect();
+                let name = props["MetricName"].as_str().unwrap_or(id).to_owned();
+                read.push((namespace.to_owned(), name, dimensions));
+            }
+        }
+    }
+    let ours: Vec<_> = read
+        .into_iter()
+        .filter(|(namespace, _, _)| namespace == "IotLogMonitor")
+        .collect();
+    assert!(
+        from_dashboard >= 10 && ours.len() >= 14,
+        "found the lines: {ours:?}"
+    );
+    for (_, name, dimensions) in ours {
+        assert!(
+            published.contains(&(name.clone(), dimensions.clone())),
+            "{name} with dimensions {dimensions:?} is not published: {published:?}"
+        );
+    }
 }

@@ -2,6 +2,10 @@
 //! open and resolved ones, acknowledge. The function's own use of the table
 //! is in `incidents`.
 
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::KeysAndAttributes;
 use aws_sdk_dynamodb::Client;
 
 use super::incident_item::{n, s, state_of, Attributes};
@@ -9,6 +13,7 @@ use super::incidents::query_watched;
 use crate::aws::{is_condition_failure, store_error};
 use crate::error::StoreError;
 use crate::incident::lifecycle::{IncidentState, State};
+use crate::retry::pause;
 
 #[derive(Clone, Debug)]
 pub struct IncidentReader {
@@ -53,10 +58,53 @@ impl IncidentReader {
         Ok(self.get(hash).await?.filter(|i| i.incident_id == id))
     }
 
-    /// Open incidents (and resolved ones not yet announced): a Query of the
-    /// `watched` index.
+    /// Open incidents (and resolved ones not yet announced), whole: the
+    /// sweep's index names them (it holds only what the sweep decides on),
+    /// BatchGetItem reads them, 100 at a time.
     pub async fn watched(&self) -> Result<Vec<IncidentState>, StoreError> {
-        query_watched(&self.client, &self.table, usize::MAX).await
+        let watched = query_watched(&self.client, &self.table, usize::MAX).await?;
+        let mut found = Vec::with_capacity(watched.len());
+        for chunk in watched.chunks(100) {
+            let mut keys: Vec<Attributes> = chunk
+                .iter()
+                .map(|i| HashMap::from([("incidentKey".to_owned(), s(&i.item_key))]))
+                .collect();
+            let mut attempt = 0;
+            while !keys.is_empty() {
+                let batch = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut keys)))
+                    .build()
+                    .expect("keys are set");
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, batch)
+                    .send()
+                    .await
+                    .map_err(|e| store_error("BatchGetItem", &self.table, e))?;
+                if let Some(items) = output.responses.as_ref().and_then(|r| r.get(&self.table)) {
+                    found.extend(items.iter().filter_map(state_of));
+                }
+                keys = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                if !keys.is_empty() {
+                    attempt += 1;
+                    if !pause(attempt, Instant::now() + Duration::from_secs(10)).await {
+                        return Err(StoreError::Request {
+                            op: "BatchGetItem",
+                            table: self.table.clone(),
+                            message: format!("{} incidents left unread", keys.len()),
+                            retryable: true,
+                            source: None,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Records of incidents resolved since `since_ms`. A Scan with a filter:

@@ -85,6 +85,19 @@ where
     })
 }
 
+/// Whether a write was refused because a transaction on the same item was
+/// under way (a batch's count): trying again shortly passes.
+pub(crate) fn is_transaction_conflict<E, R>(
+    error: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    error
+        .as_service_error()
+        .is_some_and(|e| e.code() == Some("TransactionConflictException"))
+}
+
 /// A short description of an SDK error and whether trying again may help.
 pub(crate) fn describe<E, R>(
     error: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
@@ -110,6 +123,9 @@ where
                     | "InternalError"
                     | "ServiceUnavailable"
                     | "KMSThrottling"
+                    // A write beside a transaction on the same item (a
+                    // batch's count): it passes once that is done.
+                    | "TransactionConflictException"
             ) || code.contains("Throttl");
             (format!("{code}: {message}"), retryable)
         }

@@ -5,12 +5,18 @@ use std::time::Instant;
 
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use aws_sdk_sns::Client;
+use futures_util::stream::{self, StreamExt};
 
 use super::describe;
 use crate::error::PublishError;
 use crate::notify::notification::{publish_batches, RenderedNotification};
 use crate::ports::{NotificationPublisher, PublishReport};
 use crate::retry::pause;
+
+/// PublishBatch requests in flight at once, like the incident store's
+/// requests (`pipeline::INCIDENT_CONCURRENCY`): a hundred at once met the
+/// function's deadline as timeouts, not as throughput.
+pub const PUBLISH_CONCURRENCY: usize = 4;
 
 #[derive(Clone, Debug)]
 pub struct SnsPublisher {
@@ -145,12 +151,11 @@ impl NotificationPublisher for SnsPublisher {
         deadline: Instant,
     ) -> Result<PublishReport, (Vec<usize>, PublishError)> {
         let batches = publish_batches(alerts);
-        let results = futures_util::future::join_all(
-            batches
-                .into_iter()
-                .map(|range| self.publish_one_batch(alerts, range.collect(), deadline)),
-        )
-        .await;
+        let results: Vec<_> = stream::iter(batches)
+            .map(|range| self.publish_one_batch(alerts, range.collect(), deadline))
+            .buffer_unordered(PUBLISH_CONCURRENCY)
+            .collect()
+            .await;
         let mut report = PublishReport::default();
         let mut unsent = Vec::new();
         let mut first_error = None;
@@ -178,5 +183,87 @@ impl NotificationPublisher for SnsPublisher {
             source,
         };
         Err((unsent, error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use aws_sdk_sns::config::{BehaviorVersion, Credentials, Region};
+    use aws_smithy_runtime_api::client::http::{
+        http_client_fn, HttpConnector, HttpConnectorFuture, SharedHttpConnector,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    /// SNS as a connector that counts the requests it is answering at once.
+    #[derive(Debug, Default)]
+    struct InFlight {
+        now: AtomicUsize,
+        most: AtomicUsize,
+        requests: AtomicUsize,
+    }
+
+    #[derive(Debug, Clone)]
+    struct Sns(Arc<InFlight>);
+
+    impl HttpConnector for Sns {
+        fn call(&self, _: HttpRequest) -> HttpConnectorFuture {
+            let counts = self.0.clone();
+            HttpConnectorFuture::new(async move {
+                let now = counts.now.fetch_add(1, Ordering::SeqCst) + 1;
+                counts.most.fetch_max(now, Ordering::SeqCst);
+                counts.requests.fetch_add(1, Ordering::SeqCst);
+                // On this one thread, every request the publisher lets start
+                // starts before this one answers.
+                for _ in 0..32 {
+                    tokio::task::yield_now().await;
+                }
+                counts.now.fetch_sub(1, Ordering::SeqCst);
+                let body = "<PublishBatchResponse><PublishBatchResult><Successful></Successful><Failed></Failed></PublishBatchResult></PublishBatchResponse>";
+                Ok(Response::new(
+                    StatusCode::try_from(200).expect("a status"),
+                    SdkBody::from(body),
+                ))
+            })
+        }
+    }
+
+    /// A storm's notifications go out a few PublishBatch requests at a
+    /// time: a hundred at once met the function's deadline as timeouts.
+    #[tokio::test]
+    async fn publishing_keeps_at_most_the_bound_in_flight() {
+        let counts = Arc::new(InFlight::default());
+        let sns = Sns(counts.clone());
+        let config = aws_sdk_sns::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("a", "b", None, None, "test"))
+            .http_client(http_client_fn(move |_, _| {
+                SharedHttpConnector::new(sns.clone())
+            }))
+            .build();
+        let publisher = SnsPublisher::new(
+            Client::from_conf(config),
+            "arn:aws:sns:us-east-1:123456789012:t",
+        );
+        let notifications: Vec<RenderedNotification> = (0..95)
+            .map(|i| RenderedNotification {
+                id: format!("i-{i}#opened"),
+                subject: "s".into(),
+                message: r#"{"default":"{}"}"#.into(),
+                attributes: Vec::new(),
+            })
+            .collect();
+        let deadline = Instant::now() + std::time::Duration::from_secs(30);
+        let report = publisher.publish(&notifications, deadline).await.unwrap();
+        assert_eq!(report.requests, 10);
+        assert_eq!(counts.requests.load(Ordering::SeqCst), 10);
+        assert_eq!(counts.most.load(Ordering::SeqCst), PUBLISH_CONCURRENCY);
     }
 }

@@ -3,19 +3,18 @@
 //! store request per incident follows from this, whatever the number of
 //! devices behind it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::incident::clients::Clients;
 use crate::incident::key::{key_of, IncidentKey};
-use crate::model::category::CategorySet;
+use crate::model::category::{Category, CategorySet};
 use crate::model::record::Entry;
-use crate::store::keys::{fnv1a, truncate_str};
+use crate::store::keys::truncate_str;
 
 /// Sample traceIds a delta (and so an incident) keeps.
 pub const SAMPLE_TRACES: usize = 5;
 /// Client names a delta keeps, the busiest first.
 pub const TOP_CLIENTS: usize = 5;
-/// Distinct clients counted per incident; past it the count says "at least".
-pub const MAX_COUNTED_CLIENTS: usize = 10_000;
 /// What a shown name or detail keeps.
 pub const MAX_SHOWN_BYTES: usize = 256;
 const MAX_DETAILS_BYTES: usize = 1024;
@@ -27,9 +26,10 @@ pub struct Delta {
     pub entries: u64,
     pub first_ms: i64,
     pub last_ms: i64,
-    /// Hashes of the distinct client ids (12 hex digits each: a set an item
-    /// can hold 10,000 of, and that a redelivery adds to without counting twice).
-    pub client_hashes: BTreeSet<String>,
+    /// The distinct client ids: their keys while few, and a sketch of all
+    /// of them (`incident::clients`): what the incident's fixed-size count
+    /// merges, without counting a redelivery twice.
+    pub clients: Clients,
     /// The busiest clients of the batch, with their entry counts.
     pub top_clients: Vec<(String, u64)>,
     pub sample_trace_ids: Vec<String>,
@@ -39,11 +39,6 @@ pub struct Delta {
     pub members: Vec<usize>,
 }
 
-/// A client id's hash in the distinct-clients set.
-pub fn client_hash(client_id: &str) -> String {
-    format!("{:012x}", fnv1a(client_id.as_bytes()) & 0xffff_ffff_ffff)
-}
-
 fn client_of(entry: &Entry) -> Option<&str> {
     entry
         .client_id
@@ -51,22 +46,144 @@ fn client_of(entry: &Entry) -> Option<&str> {
         .filter(|c| !c.is_empty() && *c != "N/A")
 }
 
+/// Folded keys a digest and `iot-incidents` name, the busiest first.
+pub const FOLDED_NAMED: usize = 10;
+
+/// The keys of one category that a batch brought past the storm budget,
+/// counted by its overflow incident ([`IncidentKey::overflow`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Folded {
+    pub category: Category,
+    /// Distinct keys folded (exact, for this batch).
+    pub keys: u64,
+    /// Their entries (exact): the overflow delta's count.
+    pub entries: u64,
+    /// The busiest folded keys and their entry counts, busiest first, then
+    /// by key: at most [`FOLDED_NAMED`].
+    pub busiest: Vec<(IncidentKey, u64)>,
+}
+
+/// What a batch adds to incidents within the storm budget: a delta per kept
+/// key and per overflow incident, and what each overflow incident folded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Gathered {
+    pub deltas: Vec<Delta>,
+    pub folded: Vec<Folded>,
+}
+
+impl Gathered {
+    /// What the overflow incident of `category` folded in this batch.
+    pub fn folded_of(&self, category: Category) -> Option<&Folded> {
+        self.folded.iter().find(|f| f.category == category)
+    }
+}
+
 /// Groups the entries of the incident categories by incident key, in a
-/// deterministic order.
+/// deterministic order, however many keys there are.
 pub fn gather(entries: &[Entry], incident_categories: CategorySet, log_group: &str) -> Vec<Delta> {
-    let mut deltas: BTreeMap<IncidentKey, Delta> = BTreeMap::new();
-    let mut per_client: HashMap<IncidentKey, HashMap<&str, u64>> = HashMap::new();
-    for (index, entry) in entries.iter().enumerate() {
-        if !incident_categories.contains(entry.category) {
+    gather_within(entries, incident_categories, log_group, usize::MAX).deltas
+}
+
+/// Which keys keep their own incident when a batch brings more than
+/// `budget`: each category's keys ranked busiest first, then by key, and
+/// taken in turns (the first of each category, then the second of each …)
+/// until `budget` are kept, so a storm in one category does not crowd out
+/// another's one real problem. Decided by the batch alone (never by what is
+/// stored), so every delivery of a batch splits the same way: a key counted
+/// by its own incident once is never counted by the overflow the next time.
+fn split<'k>(
+    counts: &HashMap<&'k IncidentKey, u64>,
+    budget: usize,
+) -> (HashSet<&'k IncidentKey>, Vec<Folded>) {
+    if counts.len() <= budget {
+        return (HashSet::new(), Vec::new());
+    }
+    let mut ranked: Vec<Vec<(&IncidentKey, u64)>> = vec![Vec::new(); Category::ALL.len()];
+    for (&key, &n) in counts {
+        ranked[key.category.index()].push((key, n));
+    }
+    for keys in &mut ranked {
+        keys.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    }
+    let mut kept = vec![0usize; ranked.len()];
+    let mut left = budget;
+    for rank in 0.. {
+        let mut any = false;
+        for (c, keys) in ranked.iter().enumerate() {
+            if left > 0 && rank < keys.len() {
+                kept[c] += 1;
+                left -= 1;
+                any = true;
+            }
+        }
+        if !any || left == 0 {
+            break;
+        }
+    }
+    let mut folded_keys = HashSet::new();
+    let mut folded = Vec::new();
+    for (c, keys) in ranked.iter().enumerate() {
+        let rest = &keys[kept[c]..];
+        if rest.is_empty() {
             continue;
         }
-        let key = key_of(entry, log_group);
-        let delta = deltas.entry(key.clone()).or_insert_with(|| Delta {
+        folded_keys.extend(rest.iter().map(|(k, _)| *k));
+        folded.push(Folded {
+            category: Category::ALL[c],
+            keys: rest.len() as u64,
+            entries: rest.iter().map(|(_, n)| n).sum(),
+            busiest: rest
+                .iter()
+                .take(FOLDED_NAMED)
+                .map(|(k, n)| ((*k).clone(), *n))
+                .collect(),
+        });
+    }
+    (folded_keys, folded)
+}
+
+/// Groups the entries of the incident categories by incident key, in a
+/// deterministic order, keeping at most `budget` keys: the others of each
+/// category fold into that category's overflow incident (see [`split`]),
+/// whose delta counts their entries and clients like any other.
+pub fn gather_within(
+    entries: &[Entry],
+    incident_categories: CategorySet,
+    log_group: &str,
+    budget: usize,
+) -> Gathered {
+    let keys: Vec<Option<IncidentKey>> = entries
+        .iter()
+        .map(|e| {
+            incident_categories
+                .contains(e.category)
+                .then(|| key_of(e, log_group))
+        })
+        .collect();
+    let mut counts: HashMap<&IncidentKey, u64> = HashMap::new();
+    for key in keys.iter().flatten() {
+        *counts.entry(key).or_default() += 1;
+    }
+    let (folded_keys, folded) = split(&counts, budget);
+    let overflow: Vec<IncidentKey> = Category::ALL
+        .into_iter()
+        .map(IncidentKey::overflow)
+        .collect();
+    let mut deltas: BTreeMap<&IncidentKey, Delta> = BTreeMap::new();
+    let mut per_client: HashMap<&IncidentKey, HashMap<&str, u64>> = HashMap::new();
+    for (index, (entry, key)) in entries.iter().zip(&keys).enumerate() {
+        let Some(mut key) = key.as_ref() else {
+            continue;
+        };
+        if folded_keys.contains(key) {
+            key = &overflow[key.category.index()];
+        }
+        let delta = deltas.entry(key).or_insert_with(|| Delta {
             key: key.clone(),
             entries: 0,
             first_ms: entry.time_ms,
             last_ms: entry.time_ms,
-            client_hashes: BTreeSet::new(),
+            clients: Clients::default(),
             top_clients: Vec::new(),
             sample_trace_ids: Vec::new(),
             details: None,
@@ -78,9 +195,7 @@ pub fn gather(entries: &[Entry], incident_categories: CategorySet, log_group: &s
         delta.first_ms = delta.first_ms.min(entry.time_ms);
         delta.last_ms = delta.last_ms.max(entry.time_ms);
         if let Some(client) = client_of(entry) {
-            if delta.client_hashes.len() < MAX_COUNTED_CLIENTS {
-                delta.client_hashes.insert(client_hash(client));
-            }
+            delta.clients.add(client);
             *per_client
                 .entry(key)
                 .or_default()
@@ -112,11 +227,18 @@ pub fn gather(entries: &[Entry], incident_categories: CategorySet, log_group: &s
                 .push(truncate_str(&entry.trace_id, MAX_SHOWN_BYTES).to_owned());
         }
     }
+    for (key, delta) in &mut deltas {
+        if key.is_overflow() {
+            // One entry's details would read as the details of all the keys
+            // folded; the digest names the keys instead.
+            delta.details = None;
+        }
+    }
     for (key, clients) in per_client {
         let mut ranked: Vec<(&str, u64)> = clients.into_iter().collect();
         // Busiest first; ties by name, so the choice is deterministic.
         ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        if let Some(delta) = deltas.get_mut(&key) {
+        if let Some(delta) = deltas.get_mut(key) {
             delta.top_clients = ranked
                 .into_iter()
                 .take(TOP_CLIENTS)
@@ -124,7 +246,10 @@ pub fn gather(entries: &[Entry], incident_categories: CategorySet, log_group: &s
                 .collect();
         }
     }
-    deltas.into_values().collect()
+    Gathered {
+        deltas: deltas.into_values().collect(),
+        folded,
+    }
 }
 
 #[cfg(test)]
@@ -175,7 +300,9 @@ mod tests {
         assert_eq!(deltas.len(), 1);
         let d = &deltas[0];
         assert_eq!(d.entries, 303);
-        assert_eq!(d.client_hashes.len(), 300);
+        assert_eq!(d.clients.exact(), None, "past the exact set");
+        let estimate = d.clients.count().distinct as f64;
+        assert!((estimate / 300.0 - 1.0).abs() < 0.3, "{estimate}");
         assert_eq!(d.top_clients[0], ("dev-7".to_owned(), 4));
         assert_eq!(d.top_clients.len(), TOP_CLIENTS);
         assert_eq!(d.sample_trace_ids.len(), SAMPLE_TRACES);
@@ -201,22 +328,27 @@ mod tests {
         assert_eq!(deltas.len(), 1);
         assert_eq!(deltas[0].entries, 4);
         assert_eq!(
-            deltas[0].client_hashes,
-            BTreeSet::from([client_hash("dev-1")])
+            deltas[0].clients.exact(),
+            Some(&std::collections::BTreeSet::from([
+                crate::incident::clients::client_key("dev-1")
+            ]))
         );
         assert_eq!(deltas[0].top_clients, [("dev-1".to_owned(), 1)]);
     }
 
-    /// The distinct-clients set an incident item holds is bounded: past
-    /// MAX_COUNTED_CLIENTS a batch adds no more hashes, though every entry
-    /// still counts.
+    /// What a delta keeps of its clients is bounded whatever the fleet:
+    /// their keys up to one past the exact set, then only the sketch, though
+    /// every entry still counts.
     #[test]
-    fn a_batch_adds_at_most_the_bound_of_distinct_clients() {
-        let extra = 7;
-        let entries = authorisation_failures(MAX_COUNTED_CLIENTS + extra);
-        let deltas = gather(&entries, failures(), "g");
-        assert_eq!(deltas[0].entries, (MAX_COUNTED_CLIENTS + extra) as u64);
-        assert_eq!(deltas[0].client_hashes.len(), MAX_COUNTED_CLIENTS);
+    fn a_batch_keeps_a_bounded_tally_of_its_clients() {
+        use crate::incident::clients::EXACT_CLIENTS;
+        let few = gather(&authorisation_failures(EXACT_CLIENTS), failures(), "g");
+        assert_eq!(few[0].clients.exact().map(|e| e.len()), Some(EXACT_CLIENTS));
+        let many = 10_007;
+        let deltas = gather(&authorisation_failures(many), failures(), "g");
+        assert_eq!(deltas[0].entries, many as u64);
+        assert_eq!(deltas[0].clients.exact(), None);
+        assert!(deltas[0].clients.sketch().values().len() <= crate::incident::clients::REGISTERS);
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub enum KeyKind {
     Job,
     /// Unparseable lines: the log group they came from.
     LogGroup,
+    /// The keys of one category that a batch brought past the storm budget,
+    /// counted together (one per category; see [`IncidentKey::overflow`]).
+    Overflow,
 }
 
 impl KeyKind {
@@ -37,6 +40,7 @@ impl KeyKind {
             Self::ApiCall => "apiCall",
             Self::Job => "job",
             Self::LogGroup => "logGroup",
+            Self::Overflow => "overflow",
         }
     }
 
@@ -48,6 +52,7 @@ impl KeyKind {
             Self::ApiCall,
             Self::Job,
             Self::LogGroup,
+            Self::Overflow,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -62,6 +67,7 @@ impl KeyKind {
             Self::ApiCall => ("api", Some("errorCode")),
             Self::Job => ("eventType", Some("jobId")),
             Self::LogGroup => ("logGroup", None),
+            Self::Overflow => ("overflow", None),
         }
     }
 }
@@ -103,7 +109,27 @@ impl IncidentKey {
     pub fn subject(&self) -> &str {
         &self.first
     }
+
+    /// The overflow key of `category`: where a batch counts the keys it
+    /// brought past the storm budget. No entry has it ([`key_of`] never
+    /// gives the kind [`KeyKind::Overflow`], and the hash covers the kind),
+    /// so it cannot collide with a real key however a device names things.
+    pub fn overflow(category: Category) -> Self {
+        Self {
+            category,
+            kind: KeyKind::Overflow,
+            first: OVERFLOW_PART.to_owned(),
+            second: None,
+        }
+    }
+
+    pub fn is_overflow(&self) -> bool {
+        self.kind == KeyKind::Overflow
+    }
 }
+
+/// The overflow key's one part, as notifications and `incidents` show it.
+pub const OVERFLOW_PART: &str = "keys past the storm budget";
 
 fn present(value: Option<&str>) -> Option<&str> {
     value.filter(|v| !v.is_empty())
@@ -235,5 +261,32 @@ mod tests {
         // Cut to the same bound, the two reasons are one incident: bounded
         // storage wins over telling apart reasons that differ after 256 bytes.
         assert_eq!(a, b);
+    }
+
+    /// No entry's key is an overflow key, whatever its names spell: not a
+    /// rule named like the overflow's part or its kind, nor one that packs
+    /// the hash's separators into its name.
+    #[test]
+    fn no_name_a_device_chooses_is_the_overflow_key() {
+        let overflow = IncidentKey::overflow(Category::RuleNotFound);
+        for rule in [
+            OVERFLOW_PART,
+            "overflow",
+            // JSON escapes: the names hold NUL, the hash's separator.
+            r"overflow\u0000keys past the storm budget",
+            r"\u0000overflow\u0000keys past the storm budget",
+        ] {
+            let k = key(&format!(
+                r#"{{"eventType":"RuleNotFound","status":"Failure","ruleName":"{rule}"}}"#
+            ));
+            assert_eq!(k.kind, KeyKind::Rule, "{rule}");
+            assert_ne!(k.hash(), overflow.hash(), "{rule}");
+        }
+        assert_ne!(
+            overflow.hash(),
+            IncidentKey::overflow(Category::Failure).hash(),
+            "one per category"
+        );
+        assert_eq!(KeyKind::parse("overflow"), Some(KeyKind::Overflow));
     }
 }

@@ -6,6 +6,7 @@
 
 use crate::incident::delta::Delta;
 use crate::incident::key::IncidentKey;
+use crate::model::time::format_rfc3339;
 use crate::store::keys::truncate_str;
 
 /// What an incident keeps of its log group's name.
@@ -111,8 +112,10 @@ pub struct IncidentState {
     pub entries: u64,
     /// Changes with every batch counted: a sweep resolves only what it read.
     pub seq: u64,
+    /// Distinct clients: exact while at most `clients::EXACT_CLIENTS`, then
+    /// the sketch's estimate (`clients_estimated`, about 9 % standard error).
     pub distinct_clients: u64,
-    pub clients_capped: bool,
+    pub clients_estimated: bool,
     pub top_clients: Vec<String>,
     pub sample_trace_ids: Vec<String>,
     pub details: Option<String>,
@@ -129,7 +132,9 @@ pub struct IncidentState {
     pub ack_note: Option<String>,
     /// Notifications held back by silences while it was open.
     pub held_back: u64,
-    /// What went out, in order: `<transition> <RFC 3339 time>`.
+    /// What went out, in order: `<transition> <RFC 3339 time>`; of the
+    /// reminders only the last (its number says how many), so it stays
+    /// bounded however long the incident lasts (see [`IncidentState::remember`]).
     pub history: Vec<String>,
 }
 
@@ -145,6 +150,7 @@ impl IncidentState {
     /// key, at `now_ms`: what a store writes when it opens one.
     pub fn opened(delta: &Delta, log_group: &str, generation: u64, now_ms: i64) -> Self {
         let item_key = delta.key.hash();
+        let clients = delta.clients.count();
         Self {
             incident_id: incident_id(&item_key, generation),
             item_key,
@@ -159,8 +165,8 @@ impl IncidentState {
             resolved_ms: None,
             entries: delta.entries,
             seq: 1,
-            distinct_clients: delta.client_hashes.len() as u64,
-            clients_capped: false,
+            distinct_clients: clients.distinct,
+            clients_estimated: clients.estimated,
             top_clients: delta.top_clients.iter().map(|(c, _)| c.clone()).collect(),
             sample_trace_ids: delta.sample_trace_ids.clone(),
             details: delta.details.clone(),
@@ -174,6 +180,48 @@ impl IncidentState {
             ack_note: None,
             held_back: 0,
             history: Vec::new(),
+        }
+    }
+
+    /// Notes a notification that went out, keeping the history bounded:
+    /// `opened`, the last reminder only (`reminder-N`: N of them went out),
+    /// `resolved`. What a store keeps, and how the DynamoDB store keeps it
+    /// (`history` and `lastReminder`).
+    pub fn remember(&mut self, transition: Transition, at_ms: i64) {
+        let line = format!("{} {}", transition.name(), format_rfc3339(at_ms));
+        if let Transition::Reminder(_) = transition {
+            self.history.retain(|h| !h.starts_with("reminder-"));
+            let at = self
+                .history
+                .iter()
+                .position(|h| h.starts_with("resolved "))
+                .unwrap_or(self.history.len());
+            self.history.insert(at, line);
+        } else {
+            self.history.push(line);
+        }
+    }
+
+    /// What the sweep's index holds of it: what the sweep decides on (quiet,
+    /// due, claimed, silenced), the rest empty. Whatever renders or records
+    /// an incident reads its item (a claim's answer is the whole item).
+    /// The DynamoDB store's projection (`aws::incident_item::WATCHED_PROJECTION`)
+    /// and the in-memory store's `watched` both give exactly this.
+    pub fn as_watched(&self) -> Self {
+        Self {
+            generation: 0,
+            log_group: String::new(),
+            first_seen_ms: 0,
+            last_seen_ms: 0,
+            resolved_ms: None,
+            distinct_clients: 0,
+            clients_estimated: false,
+            sample_trace_ids: Vec::new(),
+            details: None,
+            account_id: None,
+            ack_note: None,
+            history: Vec::new(),
+            ..self.clone()
         }
     }
 
@@ -249,7 +297,7 @@ pub(crate) mod tests {
             entries: 10,
             seq: 1,
             distinct_clients: 1,
-            clients_capped: false,
+            clients_estimated: false,
             top_clients: vec![],
             sample_trace_ids: vec![],
             details: None,
@@ -370,6 +418,27 @@ pub(crate) mod tests {
             i.notified_entries = i.entries;
             i.entries += 1;
         }
+    }
+
+    /// However many reminders go out, the history keeps three lines: the
+    /// opening, the last reminder (numbered: how many went out), the
+    /// resolution.
+    #[test]
+    fn the_history_stays_bounded_however_many_reminders_go_out() {
+        let mut i = open_incident();
+        i.remember(Transition::Opened, 0);
+        for n in 1..=500 {
+            i.remember(Transition::Reminder(n), i64::from(n) * 60_000);
+        }
+        i.remember(Transition::Resolved, 40_000_000);
+        assert_eq!(
+            i.history,
+            [
+                "opened 1970-01-01T00:00:00.000Z",
+                "reminder-500 1970-01-01T08:20:00.000Z",
+                "resolved 1970-01-01T11:06:40.000Z"
+            ]
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! batch adds to each ([`delta`]), and which transition is due ([`lifecycle`]).
 //! The store (`ports::IncidentStore`) keeps them; the pipeline drives them.
 
+pub mod clients;
 pub mod delta;
 pub mod key;
 pub mod lifecycle;

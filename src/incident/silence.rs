@@ -54,7 +54,7 @@ impl Matchers {
         let event_type = match key.kind {
             KeyKind::Operation | KeyKind::Job | KeyKind::ApiCall => Some(key.first.as_str()),
             KeyKind::Rule => Some(key.category.as_str()),
-            KeyKind::RuleAction | KeyKind::LogGroup => None,
+            KeyKind::RuleAction | KeyKind::LogGroup | KeyKind::Overflow => None,
         };
         let reason = match key.kind {
             KeyKind::Operation | KeyKind::ApiCall => key.second.as_deref(),
@@ -224,7 +224,7 @@ mod tests {
             entries: clients.len().max(1) as u64,
             first_ms: 0,
             last_ms: 0,
-            client_hashes: Default::default(),
+            clients: Default::default(),
             top_clients: clients.iter().map(|c| ((*c).to_owned(), 1)).collect(),
             sample_trace_ids: Vec::new(),
             details: None,

@@ -33,8 +33,9 @@ pub struct NotificationBody<'a> {
     pub entries: u64,
     pub entries_since_last_notification: u64,
     pub distinct_clients: u64,
-    /// The client count stopped at its bound: there are at least that many.
-    pub distinct_clients_at_least: bool,
+    /// The client count is an estimate (past the exact set of 32: a
+    /// HyperLogLog sketch, about 9 % standard error), not an exact count.
+    pub distinct_clients_estimated: bool,
     #[serde(borrow)]
     pub top_clients: Vec<Cow<'a, str>>,
     pub first_seen: String,
@@ -230,12 +231,16 @@ pub(crate) fn render_text(b: &NotificationBody<'_>) -> String {
             noun(b.entries_since_last_notification)
         );
     }
-    let at_least = if b.distinct_clients_at_least {
-        "at least "
+    let (about, estimated) = if b.distinct_clients_estimated {
+        ("about ", " (estimated)")
     } else {
-        ""
+        ("", "")
     };
-    let _ = writeln!(t, "Clients:      {at_least}{} distinct", b.distinct_clients);
+    let _ = writeln!(
+        t,
+        "Clients:      {about}{} distinct{estimated}",
+        b.distinct_clients
+    );
     if !b.top_clients.is_empty() {
         let names: Vec<String> = b.top_clients.iter().map(|c| quoted(c)).collect();
         let _ = writeln!(t, "Top clients:  {}", names.join(", "));

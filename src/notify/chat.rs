@@ -163,13 +163,13 @@ pub fn build(b: &NotificationBody<'_>) -> CustomNotification {
     if !b.meaning.is_empty() {
         lines.push(format!("*What it means:* {}", b.meaning));
     }
-    let at_least = if b.distinct_clients_at_least {
-        "at least "
+    let about = if b.distinct_clients_estimated {
+        "about "
     } else {
         ""
     };
     lines.push(format!(
-        "*Severity:* {} · *Entries:* {} · *Clients:* {at_least}{} distinct",
+        "*Severity:* {} · *Entries:* {} · *Clients:* {about}{} distinct",
         b.severity, b.entries, b.distinct_clients
     ));
     if &*b.transition == "reminder" {
@@ -264,10 +264,7 @@ pub fn build(b: &NotificationBody<'_>) -> CustomNotification {
     put("transition", &b.transition);
     put("keyKind", b.key_kind.as_str());
     put("entries", &b.entries.to_string());
-    put(
-        "distinctClients",
-        &format!("{at_least}{}", b.distinct_clients),
-    );
+    put("distinctClients", &format!("{about}{}", b.distinct_clients));
     put("firstSeen", &b.first_seen);
     put("lastSeen", &b.last_seen);
     put("openedAt", &b.opened_at);

@@ -6,20 +6,23 @@ use std::time::Instant;
 
 use futures_util::stream::{self, StreamExt};
 
+use super::digest::render_overflow;
 use super::{Processor, Summary, INCIDENT_CONCURRENCY};
 use crate::error::ProcessError;
-use crate::incident::delta::Delta;
+use crate::incident::delta::{Delta, Folded};
 use crate::incident::lifecycle::{IncidentState, Transition};
 use crate::incident::silence::silenced_by;
 use crate::notify::notification::render;
 use crate::ports::{EntryStore, IncidentStore, NotificationClaim, NotificationPublisher};
 
 /// A notification due for an incident, and the batch's delta when a batch
-/// made it due (it names the batch's busiest clients).
+/// made it due (it names the batch's busiest clients), and for an overflow
+/// incident what that batch folded into it (its digest names the keys).
 pub struct Due<'a> {
     pub incident: IncidentState,
     pub transition: Transition,
     pub delta: Option<&'a Delta>,
+    pub folded: Option<&'a Folded>,
 }
 
 /// A claim token: unique, so a claim is recognised by its holder only.
@@ -84,7 +87,17 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
             };
             match outcome {
                 Ok(Some(fresh)) => {
-                    rendered.push(render(&fresh, d.transition, d.delta));
+                    rendered.push(if fresh.key.is_overflow() {
+                        render_overflow(
+                            &fresh,
+                            d.transition,
+                            d.folded,
+                            d.delta,
+                            self.config.storm_budget,
+                        )
+                    } else {
+                        render(&fresh, d.transition, d.delta)
+                    });
                     claims.push(claim_of(&fresh));
                 }
                 Ok(None) => summary.notifications_held_elsewhere += 1,
@@ -133,7 +146,9 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
 
     /// Holds back (and counts on the incident) what an active silence
     /// matches. If the silences cannot be read, nothing is held back: a
-    /// notification during maintenance is better than one lost.
+    /// notification during maintenance is better than one lost. That is
+    /// counted (`silence_read_errors`), so an alarm says silences are being
+    /// ignored, not only a log line.
     async fn without_silenced<'d>(
         &self,
         due: Vec<Due<'d>>,
@@ -143,6 +158,7 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
         let silences = match self.incidents.silences(now_ms).await {
             Ok(silences) => silences,
             Err(e) => {
+                summary.silence_read_errors += 1;
                 tracing::error!(error = %e, "could not read silences; notifying as if none were active");
                 return due;
             }

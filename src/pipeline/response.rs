@@ -22,6 +22,9 @@ pub struct Summary {
     pub write_retries: u32,
     /// Incidents the batch added to (one store request each, usually).
     pub incidents: u64,
+    /// Incident keys past the storm budget, counted by overflow incidents
+    /// instead of incidents of their own.
+    pub keys_folded: u64,
     pub incidents_opened: u64,
     /// Batches already counted for an incident (a redelivery).
     pub incidents_already_counted: u64,
@@ -33,6 +36,9 @@ pub struct Summary {
     pub notifications_held_elsewhere: u64,
     /// Notifications due that an active silence held back.
     pub notifications_silenced: u64,
+    /// Times the silences could not be read, so notifications due went out
+    /// as if none were in force (metric `SilenceReadErrors`, alarmed).
+    pub silence_read_errors: u64,
     /// Notifications lost to a permanent error of their own (a request
     /// DynamoDB or SNS refuses for good); the batch's others still go out.
     pub notifications_failed: u64,
@@ -66,11 +72,13 @@ impl Summary {
         self.write_requests += batch.write_requests;
         self.write_retries += batch.write_retries;
         self.incidents += batch.incidents;
+        self.keys_folded += batch.keys_folded;
         self.incidents_opened += batch.incidents_opened;
         self.incidents_already_counted += batch.incidents_already_counted;
         self.notifications_sent += batch.notifications_sent;
         self.notifications_held_elsewhere += batch.notifications_held_elsewhere;
         self.notifications_silenced += batch.notifications_silenced;
+        self.silence_read_errors += batch.silence_read_errors;
         self.notifications_failed += batch.notifications_failed;
         self.publish_requests += batch.publish_requests;
         self.decode_us += batch.decode_us;

@@ -89,6 +89,7 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
                             incident: record,
                             transition,
                             delta: None,
+                            folded: None,
                         });
                     }
                 }
@@ -117,6 +118,7 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
                     incident: incident.clone(),
                     transition,
                     delta: None,
+                    folded: None,
                 });
             }
         }

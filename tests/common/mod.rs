@@ -279,12 +279,30 @@ impl Stack {
     }
 
     /// Every incident item: key items (the current incident of a key) and
-    /// records of resolved incidents.
+    /// records of resolved incidents (not the batch markers beside them).
     pub async fn incidents(&self) -> Vec<IncidentState> {
         self.scan("IncidentsTable")
             .await
             .iter()
+            .filter(|item| !iot_log_monitor::aws::incident_item::is_marker(item))
             .map(|item| state_of(item).expect("an incident item"))
+            .collect()
+    }
+
+    /// The batch markers of the incidents table: (key hash, fingerprint) →
+    /// the incident id each names.
+    pub async fn batch_markers(&self) -> BTreeMap<(String, String), String> {
+        self.scan("IncidentsTable")
+            .await
+            .iter()
+            .filter(|item| iot_log_monitor::aws::incident_item::is_marker(item))
+            .map(|item| {
+                let key = s(item, "incidentKey");
+                let mut parts = key.splitn(3, '#').skip(1);
+                let hash = parts.next().unwrap_or_default().to_owned();
+                let fingerprint = parts.next().unwrap_or_default().to_owned();
+                ((hash, fingerprint), s(item, "incidentId"))
+            })
             .collect()
     }
 
@@ -298,6 +316,20 @@ impl Stack {
             .collect();
         current.sort_by(|a, b| a.key.cmp(&b.key));
         current
+    }
+
+    /// One item of the incidents table as stored (consistent read).
+    pub async fn incident_item(&self, key: &str) -> HashMap<String, AttributeValue> {
+        self.dynamodb
+            .get_item()
+            .table_name(self.table("IncidentsTable"))
+            .key("incidentKey", AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap_or_else(|| panic!("no incident item {key}"))
     }
 
     async fn scan(&self, logical_id: &str) -> Vec<HashMap<String, AttributeValue>> {

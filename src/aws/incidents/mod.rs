@@ -1,30 +1,40 @@
 //! The incident table over DynamoDB (an [`IncidentStore`]).
 //!
-//! Two kinds of item, partition key `incidentKey`:
+//! Three kinds of item, partition key `incidentKey`:
 //! - the **key item** (`incidentKey` = the incident key's hash) holds the
 //!   key's current incident: its id (`<hash>-<generation>`), state, counts,
-//!   times, notification state and claim. A batch adds to it with one
-//!   conditional UpdateItem; when it is resolved, the next entry opens the
-//!   next generation on the same item.
+//!   times, notification state and claim, in a size bounded whatever the
+//!   devices and batches (the distinct clients in `incident::clients`, the
+//!   history as its first and last lines). When it is resolved, the next
+//!   entry opens the next generation on the same item.
 //! - the **record** (`incidentKey` = the incident id) of a resolved incident,
 //!   written with the resolution in one transaction, so history survives
 //!   the next generation and the resolved notification has its own claim.
+//! - a **batch marker** (`incidentKey` = `batch#<key hash>#<fingerprint>`)
+//!   per batch counted into an incident, naming the incident, written in
+//!   the same transaction as the count and kept 15 days (TTL): how a
+//!   redelivered or re-driven batch is recognised and never counted twice.
 //!
-//! The sparse index `watched` (`sweepKey`, `lastActivityMs`) holds open
-//! incidents and records whose resolved notification is pending: the sweep
-//! queries it, never scans the table.
+//! The sparse index `sweep` (`sweepShard`, `incidentKey`; eight partitions
+//! by key) holds open incidents and records whose resolved notification is
+//! pending, with only what the sweep decides on: the sweep queries it,
+//! never scans the table. Items of the legacy index `watched` are read too.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 
-use super::incident_item::{list, n, number, record_item, s, state_of, text, Attributes, WATCHED};
+use super::incident_item::{
+    list, marker_key, n, number, record_item, s, state_of, stored_sketch, sweep_shard,
+    sweep_shards, text, Attributes, LEGACY_WATCHED, LEGACY_WATCHED_INDEX, MARKER_DAYS, SWEEP_INDEX,
+};
 use super::silences::SilenceTable;
 use crate::aws::{is_condition_failure, store_error};
 use crate::error::StoreError;
-use crate::incident::delta::{Delta, MAX_COUNTED_CLIENTS};
+use crate::incident::delta::Delta;
 
 use crate::incident::lifecycle::{
     incident_id, IncidentState, State, Transition, MAX_LOG_GROUP_BYTES,
@@ -35,14 +45,21 @@ use crate::ports::{IncidentStore, NotificationClaim, Recorded};
 use crate::retry::pause;
 use crate::store::keys::truncate_str;
 
+mod sweep_index;
 mod write;
-use write::{plan_for, Plan};
+pub(crate) use sweep_index::query_watched;
+use write::{counted_before_markers, plan_for, Known, Outcome, Plan};
 
-/// The name of the index the sweep queries.
-pub const WATCHED_INDEX: &str = "watched";
-/// At most this many batch fingerprints per incident; past it the set starts
-/// afresh (a redelivery of a batch from before then would be counted again).
-pub const MAX_FINGERPRINTS: usize = 1_000;
+/// A read-back finding this many redundant values in the clients' sketch
+/// removes them (one UpdateItem): the sketch stays within one value per
+/// register plus this, plus what one write adds, whatever the fleet.
+pub const COMPACT_AT: usize = 32;
+/// Key items whose last known state a container keeps (see `Known`); past
+/// it, it forgets them all and reads again.
+const KNOWN_ITEMS: usize = 1_024;
+/// Rounds of writing a batch's count before giving up (the batch fails and
+/// is retried): a round fails only when the item changed in between.
+const ROUNDS: u32 = 8;
 
 #[derive(Clone, Debug)]
 pub struct DynamoIncidentStore {
@@ -50,6 +67,9 @@ pub struct DynamoIncidentStore {
     table: String,
     retention_days: u32,
     silences: SilenceTable,
+    /// What this container last read or wrote of each key item, so a batch
+    /// of an incident it knows needs no read before its write.
+    known: Arc<Mutex<HashMap<String, Known>>>,
 }
 
 impl DynamoIncidentStore {
@@ -65,6 +85,7 @@ impl DynamoIncidentStore {
             client,
             table: table.into(),
             retention_days,
+            known: Arc::default(),
         }
     }
 
@@ -76,6 +97,47 @@ impl DynamoIncidentStore {
 
     fn expiry(&self, now_ms: i64, extra_days: u32) -> AttributeValue {
         n(now_ms / 1000 + i64::from(self.retention_days + extra_days) * 86_400)
+    }
+
+    fn known_of(&self, item_key: &str) -> Option<Known> {
+        self.known.lock().ok()?.get(item_key).cloned()
+    }
+
+    fn remember(&self, item_key: &str, known: Option<Known>) {
+        let Ok(mut all) = self.known.lock() else {
+            return;
+        };
+        match known {
+            Some(known) => {
+                if all.len() >= KNOWN_ITEMS && !all.contains_key(item_key) {
+                    all.clear();
+                }
+                all.insert(item_key.to_owned(), known);
+            }
+            None => {
+                all.remove(item_key);
+            }
+        }
+    }
+
+    /// The incident `incident_id` of key item `item_key`, as it stands: the
+    /// key item while it holds that incident open, else its record (where a
+    /// resolved incident's notification is claimed, never on the key item).
+    async fn incident(
+        &self,
+        item_key: &str,
+        incident_id: &str,
+    ) -> Result<Option<IncidentState>, StoreError> {
+        let current = self.read(item_key).await?;
+        if let Some(item) = &current {
+            self.remember(item_key, Known::of(item));
+            if text(item, "incidentId") == Some(incident_id)
+                && text(item, "incidentState") == Some(State::Open.as_str())
+            {
+                return Ok(state_of(item));
+            }
+        }
+        Ok(self.read(incident_id).await?.as_ref().and_then(state_of))
     }
 
     async fn read(&self, item_key: &str) -> Result<Option<Attributes>, StoreError> {
@@ -136,33 +198,85 @@ impl IncidentStore for DynamoIncidentStore {
         now_ms: i64,
     ) -> Result<Recorded, StoreError> {
         let item_key = delta.key.hash();
-        // The usual case first: the incident is open and this batch is new.
-        let mut plan = Plan::Add {
-            fresh_fingerprints: false,
-            clients_full: false,
-        };
-        for _ in 0..4 {
-            if let Some(item) = self
-                .write(&item_key, plan, delta, log_group, fingerprint, now_ms)
-                .await?
-            {
-                let incident = state_of(&item).ok_or_else(|| self.unreadable(&item_key))?;
-                let opened = matches!(plan, Plan::Open { .. });
-                return Ok(Recorded::Counted { incident, opened });
-            }
-            // The condition failed: read what is there and plan again. This
-            // also settles our own write whose answer was lost (the SDK's
-            // retry then fails the condition): its fingerprint is there.
+        // What the write builds on: this container's last look at the item
+        // (an incident it feeds costs no read), else one read.
+        let mut known = self.known_of(&item_key);
+        if known.is_none() {
             let item = self.read(&item_key).await?;
-            plan = match plan_for(item.as_ref(), fingerprint) {
-                Ok(plan) => plan,
-                Err(counted) => return Ok(Recorded::AlreadyCounted(*counted)),
-            };
+            if let Some(counted) = self.counted_by_fingerprint(item.as_ref(), fingerprint) {
+                return counted;
+            }
+            known = item.as_ref().and_then(Known::of);
+        }
+        let mut stale_marker: Option<String> = None;
+        let give_up = Instant::now() + Duration::from_secs(5);
+        for round in 0..ROUNDS {
+            let plan = plan_for(known.as_ref(), delta);
+            let outcome = self
+                .write(
+                    &item_key,
+                    &plan,
+                    delta,
+                    log_group,
+                    fingerprint,
+                    now_ms,
+                    stale_marker.as_deref(),
+                )
+                .await?;
+            match outcome {
+                Outcome::Written => {
+                    return self
+                        .counted(&item_key, &plan, delta, log_group, now_ms)
+                        .await
+                }
+                // Counted before: a redelivery, a re-drive, a concurrent
+                // delivery, or this invocation's own write whose answer was
+                // lost. Into the incident the marker names, whatever
+                // became of it since, so the entries name that incident.
+                Outcome::Marked(named) => {
+                    let named = match named {
+                        Some(id) => Some(id),
+                        None => self
+                            .read(&marker_key(&item_key, fingerprint))
+                            .await?
+                            .as_ref()
+                            .and_then(|m| text(m, "incidentId"))
+                            .map(str::to_owned),
+                    };
+                    if let Some(id) = named {
+                        if let Some(incident) = self.incident(&item_key, &id).await? {
+                            return Ok(Recorded::AlreadyCounted(incident));
+                        }
+                        // That incident is gone for good (its record expired
+                        // before the marker): counting the batch again is all
+                        // that is left, replacing the marker.
+                        stale_marker = Some(id);
+                    }
+                    known = self.known_of(&item_key);
+                }
+                Outcome::Changed(item) => {
+                    if let Some(counted) = self.counted_by_fingerprint(item.as_ref(), fingerprint) {
+                        return counted;
+                    }
+                    known = item.as_ref().and_then(Known::of);
+                    self.remember(&item_key, known.clone());
+                }
+                Outcome::Busy => {
+                    if !pause(round, give_up).await {
+                        break;
+                    }
+                    let item = self.read(&item_key).await?;
+                    if let Some(counted) = self.counted_by_fingerprint(item.as_ref(), fingerprint) {
+                        return counted;
+                    }
+                    known = item.as_ref().and_then(Known::of);
+                }
+            }
         }
         Err(StoreError::Request {
-            op: "UpdateItem",
+            op: "TransactWriteItems",
             table: self.table.clone(),
-            message: format!("incident {item_key} kept changing; giving up after 4 rounds"),
+            message: format!("incident {item_key} kept changing; giving up after {ROUNDS} rounds"),
             retryable: true,
             source: None,
         })
@@ -197,17 +311,35 @@ impl IncidentStore for DynamoIncidentStore {
                 )
             }
         };
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("incidentKey", s(&incident.item_key))
-            .condition_expression(condition)
-            .update_expression("SET claimToken = :token, claimLeaseMs = :lease, claimStep = :step")
-            .set_expression_attribute_values(Some(values))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
+        // A batch's count is a transaction on the same item: a claim sent
+        // while one is under way is refused (TransactionConflictException,
+        // which the SDK does not retry) and is tried again shortly.
+        let mut attempt = 0;
+        let result = loop {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("incidentKey", s(&incident.item_key))
+                .condition_expression(&condition)
+                .update_expression(
+                    "SET claimToken = :token, claimLeaseMs = :lease, claimStep = :step",
+                )
+                .set_expression_attribute_values(Some(values.clone()))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            match result {
+                Err(e)
+                    if crate::aws::is_transaction_conflict(&e)
+                        && attempt < 4
+                        && pause(attempt, Instant::now() + Duration::from_secs(2)).await =>
+                {
+                    attempt += 1
+                }
+                result => break result,
+            }
+        };
         let item = match result {
             Ok(output) => output.attributes.unwrap_or_default(),
             Err(e) if is_condition_failure(&e) => {
@@ -236,24 +368,28 @@ impl IncidentStore for DynamoIncidentStore {
         now_ms: i64,
         deadline: Instant,
     ) -> Result<(), StoreError> {
-        let mut values: Attributes = HashMap::from([
-            (
-                ":h".into(),
-                list([format!(
-                    "{} {}",
-                    claim.transition.name(),
-                    format_rfc3339(now_ms)
-                )]),
-            ),
-            (":empty".into(), AttributeValue::L(Vec::new())),
-        ]);
-        let history = "history = list_append(if_not_exists(history, :empty), :h)";
+        // The history stays bounded (as `IncidentState::remember` says):
+        // the opening and the resolution are appended, a reminder replaces
+        // the last one (`lastReminder`; its number counts them).
+        let line = format!("{} {}", claim.transition.name(), format_rfc3339(now_ms));
+        let mut values: Attributes = HashMap::new();
+        let history = match claim.transition {
+            Transition::Reminder(_) => {
+                values.insert(":h".into(), s(line));
+                "lastReminder = :h"
+            }
+            _ => {
+                values.insert(":h".into(), list([line]));
+                values.insert(":empty".into(), AttributeValue::L(Vec::new()));
+                "history = list_append(if_not_exists(history, :empty), :h)"
+            }
+        };
         let update = match claim.transition {
             Transition::Resolved => {
                 values.insert(":yes".into(), AttributeValue::Bool(true));
                 format!(
                     "SET resolvedSent = :yes, {history} \
-                     REMOVE sweepKey, claimToken, claimLeaseMs, claimStep"
+                     REMOVE sweepShard, sweepKey, claimToken, claimLeaseMs, claimStep"
                 )
             }
             transition => {
@@ -321,6 +457,23 @@ impl IncidentStore for DynamoIncidentStore {
         incident: &IncidentState,
         now_ms: i64,
     ) -> Result<Option<IncidentState>, StoreError> {
+        // The sweep read the index, which holds only what it decides on;
+        // the record is written from the whole item, read as it stands. If
+        // it changed since the sweep's read, the transaction's condition
+        // would fail anyway: nothing to write.
+        let Some(item) = self.read(&incident.item_key).await? else {
+            return Ok(None);
+        };
+        let Some(current) = state_of(&item) else {
+            return Err(self.unreadable(&incident.item_key));
+        };
+        let unchanged = current.incident_id == incident.incident_id
+            && current.state == State::Open
+            && current.seq == incident.seq
+            && current.sent == incident.sent;
+        if !unchanged {
+            return Ok(None);
+        }
         let resolve_key = Update::builder()
             .table_name(&self.table)
             .key("incidentKey", s(&incident.item_key))
@@ -331,7 +484,7 @@ impl IncidentStore for DynamoIncidentStore {
             )
             .update_expression(
                 "SET incidentState = :resolved, resolvedMs = :now, expiresAt = :exp \
-                 REMOVE sweepKey, claimToken, claimLeaseMs, claimStep",
+                 REMOVE sweepShard, sweepKey, claimToken, claimLeaseMs, claimStep",
             )
             .expression_attribute_values(":id", s(&incident.incident_id))
             .expression_attribute_values(":open", s(State::Open.as_str()))
@@ -344,7 +497,7 @@ impl IncidentStore for DynamoIncidentStore {
             .expression_attribute_values(":exp", self.expiry(now_ms, 2))
             .build()
             .expect("table, key and expression are set");
-        let record = record_item(incident, now_ms, self.expiry(now_ms, 0));
+        let record = record_item(&current, now_ms, self.expiry(now_ms, 0));
         let put_record = Put::builder()
             .table_name(&self.table)
             .set_item(Some(record.clone()))
@@ -356,12 +509,10 @@ impl IncidentStore for DynamoIncidentStore {
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(resolve_key).build())
             .transact_items(TransactWriteItem::builder().put(put_record).build())
-            // A retry of this same resolution (its answer lost) is the same request.
-            .client_request_token(format!(
-                "{:016x}{:016x}",
-                crate::store::keys::fnv1a(incident.incident_id.as_bytes()),
-                incident.seq
-            ))
+            // The SDK's own ClientRequestToken makes its retry of this request
+            // (first answer lost) the same request. One derived from the
+            // incident would be shared by a concurrent sweep's resolution at
+            // another `:now`, which DynamoDB refuses (IdempotentParameterMismatch).
             .send()
             .await;
         match result {
@@ -373,6 +524,68 @@ impl IncidentStore for DynamoIncidentStore {
 }
 
 impl DynamoIncidentStore {
+    /// An item of an earlier version that counted batch `fingerprint` (by
+    /// its fingerprint set): the batch is counted.
+    fn counted_by_fingerprint(
+        &self,
+        item: Option<&Attributes>,
+        fingerprint: &str,
+    ) -> Option<Result<Recorded, StoreError>> {
+        let item = item.filter(|i| counted_before_markers(i, fingerprint))?;
+        Some(
+            state_of(item)
+                .map(Recorded::AlreadyCounted)
+                .ok_or_else(|| self.unreadable(text(item, "incidentKey").unwrap_or_default())),
+        )
+    }
+
+    /// The incident as a written `plan` left it. A transaction answers with
+    /// nothing: an opening is what it wrote, anything else is read back
+    /// (one consistent GetItem), which also tells what the next batch of
+    /// this container builds on.
+    async fn counted(
+        &self,
+        item_key: &str,
+        plan: &Plan,
+        delta: &Delta,
+        log_group: &str,
+        now_ms: i64,
+    ) -> Result<Recorded, StoreError> {
+        let incident_id = match plan {
+            Plan::Open { generation } => {
+                let incident = IncidentState::opened(delta, log_group, *generation, now_ms);
+                self.remember(item_key, Some(Known::opened(&incident, delta)));
+                return Ok(Recorded::Counted {
+                    incident,
+                    opened: true,
+                });
+            }
+            Plan::Add { incident_id, .. } => incident_id,
+        };
+        let item = self.read(item_key).await?;
+        self.remember(item_key, item.as_ref().and_then(Known::of));
+        let incident = match item.filter(|i| {
+            text(i, "incidentId") == Some(incident_id)
+                && text(i, "incidentState") == Some(State::Open.as_str())
+        }) {
+            Some(item) => {
+                let sketch = stored_sketch(&item);
+                if sketch.dominated.len() >= COMPACT_AT {
+                    self.compact(item_key, incident_id, &sketch.dominated).await;
+                }
+                state_of(&item)
+            }
+            // Resolved since (its quiet period passed in between): the record.
+            None => self.read(incident_id).await?.as_ref().and_then(state_of),
+        };
+        incident
+            .map(|incident| Recorded::Counted {
+                incident,
+                opened: false,
+            })
+            .ok_or_else(|| self.unreadable(item_key))
+    }
+
     fn unreadable(&self, item_key: &str) -> StoreError {
         StoreError::Request {
             op: "UpdateItem",
@@ -382,34 +595,4 @@ impl DynamoIncidentStore {
             source: None,
         }
     }
-}
-
-/// Every incident in the `watched` index (at most `limit`): one Query,
-/// paged. The sweep's and the operator's view of what is open.
-pub(crate) async fn query_watched(
-    client: &Client,
-    table: &str,
-    limit: usize,
-) -> Result<Vec<IncidentState>, StoreError> {
-    let mut found = Vec::new();
-    let mut start: Option<Attributes> = None;
-    loop {
-        let output = client
-            .query()
-            .table_name(table)
-            .index_name(WATCHED_INDEX)
-            .key_condition_expression("sweepKey = :w")
-            .expression_attribute_values(":w", s(WATCHED))
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .map_err(|e| super::store_error("Query", table, e))?;
-        found.extend(output.items().iter().filter_map(state_of));
-        match output.last_evaluated_key {
-            Some(key) if !key.is_empty() && found.len() < limit => start = Some(key),
-            _ => break,
-        }
-    }
-    found.truncate(limit);
-    Ok(found)
 }

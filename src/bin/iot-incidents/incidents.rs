@@ -1,15 +1,19 @@
 //! `incidents`, `show` and `ack`: incidents as a whole, from the incident
 //! table the function keeps.
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 
+use iot_log_monitor::aws::reader::Row;
+use iot_log_monitor::incident::key::{key_of, IncidentKey};
 use iot_log_monitor::incident::lifecycle::{IncidentState, State};
 use iot_log_monitor::incident::silence::silenced_by;
 use iot_log_monitor::model::category::Category;
+use iot_log_monitor::model::record::{judge, to_entry};
 use iot_log_monitor::model::time::format_rfc3339;
 use iot_log_monitor::notify::display::{escape, json_for_terminal, quoted};
 use iot_log_monitor::notify::hints::hint_within;
@@ -57,12 +61,119 @@ pub struct AckArgs {
 }
 
 fn key_text(i: &IncidentState) -> String {
-    let (first, second) = i.key.kind.part_names();
-    let mut text = format!("{first} {}", quoted(&i.key.first));
-    if let (Some(name), Some(value)) = (second, &i.key.second) {
+    parts_text(&i.key)
+}
+
+/// A key's parts by name, each value quoted: `rule "x"`, `eventType "Connect", reason "…"`.
+fn parts_text(key: &IncidentKey) -> String {
+    let (first, second) = key.kind.part_names();
+    let mut text = format!("{first} {}", quoted(&key.first));
+    if let (Some(name), Some(value)) = (second, &key.second) {
         text.push_str(&format!(", {name} {}", quoted(value)));
     }
     text
+}
+
+fn parts_json(key: &IncidentKey) -> serde_json::Map<String, Value> {
+    let (first, second) = key.kind.part_names();
+    let mut parts = serde_json::Map::new();
+    parts.insert(first.into(), Value::String(key.first.clone()));
+    if let (Some(name), Some(value)) = (second, &key.second) {
+        parts.insert(name.into(), Value::String(value.clone()));
+    }
+    parts
+}
+
+/// Entries read to name an overflow incident's keys: by `show`, and by
+/// `incidents` for each overflow incident it lists.
+const MEMBER_ROWS_SHOW: usize = 20_000;
+const MEMBER_ROWS_LIST: usize = 2_000;
+/// Keys named, the busiest first (`show` names this many, `incidents` three).
+const MEMBERS_NAMED: usize = 10;
+
+/// The keys an overflow incident counts (the keys its batches brought past
+/// the storm budget), from its stored entries: each carries the incident's
+/// id, and its key is the function's own reading of its stored line.
+struct Members {
+    /// Busiest first, then by key.
+    keys: Vec<(IncidentKey, u64)>,
+    entries_read: usize,
+    /// Every entry of the incident was read (else there are at least these).
+    complete: bool,
+}
+
+impl Members {
+    fn json(&self, named: usize) -> Value {
+        json!({
+            "keys": self.keys.len(),
+            "keysAtLeast": !self.complete,
+            "entriesRead": self.entries_read,
+            "busiest": self.keys.iter().take(named).map(|(key, n)| json!({
+                "keyKind": key.kind.as_str(),
+                "key": parts_json(key),
+                "entries": n,
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// For the list's key column (cut at 48 characters): the count, then
+    /// the busiest keys' values, each quoted.
+    fn summary(&self, named: usize) -> String {
+        let names: Vec<String> = self
+            .keys
+            .iter()
+            .take(named)
+            .map(|(key, _)| {
+                let mut values = quoted(&key.first);
+                if let Some(second) = &key.second {
+                    values.push('/');
+                    values.push_str(&quoted(second));
+                }
+                values
+            })
+            .collect();
+        format!(
+            "overflow, {}{} keys: {}",
+            if self.complete { "" } else { "at least " },
+            self.keys.len(),
+            names.join(", ")
+        )
+    }
+}
+
+async fn members(ctx: &mut Session, i: &IncidentState, limit: usize) -> Result<Members> {
+    let filter = ListFilter {
+        category: Some(i.key.category),
+        rule: None,
+        client: None,
+        since_ms: i.first_seen_ms,
+        until_ms: i.last_seen_ms,
+    };
+    let reader = ctx.reader().await?;
+    let rows = reader.list(&filter, &plan(&filter), limit).await?;
+    let complete = rows.len() < limit;
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .filter(|r| r.get("incidentId").and_then(Value::as_str) == Some(i.incident_id.as_str()))
+        .collect();
+    // The indexes carry only some attributes: the stored line is in the item.
+    let rows = reader.whole_items(rows).await?;
+    let mut counts: HashMap<IncidentKey, u64> = HashMap::new();
+    for row in &rows {
+        let text = |name: &str| row.get(name).and_then(Value::as_str).unwrap_or_default();
+        let raw = text("rawMessage");
+        let Some(entry) = to_entry(text("eventId"), 0, raw, &judge(raw)) else {
+            continue;
+        };
+        *counts.entry(key_of(&entry, text("logGroup"))).or_default() += 1;
+    }
+    let mut keys: Vec<(IncidentKey, u64)> = counts.into_iter().collect();
+    keys.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(Members {
+        keys,
+        entries_read: rows.len(),
+        complete,
+    })
 }
 
 fn incident_json(i: &IncidentState) -> Value {
@@ -80,7 +191,7 @@ fn incident_json(i: &IncidentState) -> Value {
         "key": key,
         "entries": i.entries,
         "distinctClients": i.distinct_clients,
-        "distinctClientsAtLeast": i.clients_capped,
+        "distinctClientsEstimated": i.clients_estimated,
         "topClients": i.top_clients,
         "firstSeen": format_rfc3339(i.first_seen_ms),
         "lastSeen": format_rfc3339(i.last_seen_ms),
@@ -140,11 +251,23 @@ pub async fn list(ctx: &mut Session, args: IncidentsArgs) -> Result<()> {
         eprintln!("no incidents match");
         return Ok(());
     }
+    // What each storm's digest summarised: the keys its overflow incident counts.
+    let mut members_of = HashMap::new();
+    for i in found.iter().filter(|i| i.key.is_overflow()) {
+        members_of.insert(
+            i.incident_id.clone(),
+            members(ctx, i, MEMBER_ROWS_LIST).await?,
+        );
+    }
     let out = &mut std::io::stdout().lock();
     match ctx.output {
         Output::Json => {
             for i in &found {
-                writeln!(out, "{}", json_for_terminal(&incident_json(i).to_string()))?;
+                let mut value = incident_json(i);
+                if let Some(m) = members_of.get(&i.incident_id) {
+                    value["members"] = m.json(MEMBERS_NAMED);
+                }
+                writeln!(out, "{}", json_for_terminal(&value.to_string()))?;
             }
         }
         Output::Csv | Output::Table => {
@@ -166,7 +289,10 @@ pub async fn list(ctx: &mut Session, args: IncidentsArgs) -> Result<()> {
                         i.incident_id.clone(),
                         i.state.as_str().to_owned(),
                         i.key.category.as_str().to_owned(),
-                        key_text(i),
+                        match members_of.get(&i.incident_id) {
+                            Some(m) => m.summary(3),
+                            None => key_text(i),
+                        },
                         i.entries.to_string(),
                         i.distinct_clients.to_string(),
                         format_rfc3339(i.first_seen_ms),
@@ -195,9 +321,16 @@ pub async fn show(ctx: &mut Session, id: &str) -> Result<()> {
     let silences = ctx.silence_table().await?.read_current(now).await?;
     let silenced = silenced_by(&silences, &incident, None, now);
     let activity = activity(ctx, &incident).await?;
+    let members = match incident.key.is_overflow() {
+        true => Some(members(ctx, &incident, MEMBER_ROWS_SHOW).await?),
+        false => None,
+    };
     let out = &mut std::io::stdout().lock();
     if ctx.output == Output::Json {
         let mut value = incident_json(&incident);
+        if let Some(m) = &members {
+            value["members"] = m.json(MEMBERS_NAMED);
+        }
         value["silencedBy"] = json!(silenced.map(|s| &s.id));
         value["check"] = json!(hint_within(&incident.key, usize::MAX).check);
         value["activity"] = json!(activity
@@ -222,6 +355,21 @@ pub async fn show(ctx: &mut Session, id: &str) -> Result<()> {
         format!("{} ({})", i.key.category, i.key.category.severity()),
     )?;
     line(out, "key", key_text(i))?;
+    if let Some(m) = &members {
+        line(
+            out,
+            "keys",
+            format!(
+                "{}{} past the storm budget, counted here ({} stored entries read); the busiest:",
+                if m.complete { "" } else { "at least " },
+                m.keys.len(),
+                m.entries_read
+            ),
+        )?;
+        for (key, n) in m.keys.iter().take(MEMBERS_NAMED) {
+            writeln!(out, "    {n:>6}  {}", parts_text(key))?;
+        }
+    }
     line(out, "opened", format_rfc3339(i.opened_ms))?;
     line(out, "first seen", format_rfc3339(i.first_seen_ms))?;
     line(out, "last seen", format_rfc3339(i.last_seen_ms))?;
@@ -237,13 +385,13 @@ pub async fn show(ctx: &mut Session, id: &str) -> Result<()> {
             i.entries_since_notified()
         ),
     )?;
-    let at_least = if i.clients_capped { "at least " } else { "" };
+    let about = if i.clients_estimated { "about " } else { "" };
     let names: Vec<String> = i.top_clients.iter().map(|c| quoted(c)).collect();
     line(
         out,
         "clients",
         format!(
-            "{at_least}{} distinct: {}",
+            "{about}{} distinct: {}",
             i.distinct_clients,
             names.join(", ")
         ),
@@ -254,11 +402,15 @@ pub async fn show(ctx: &mut Session, id: &str) -> Result<()> {
     line(out, "log group", quoted(&i.log_group))?;
     // The check in full: a notification withholds a name too long for it
     // and points here. Its commands take every name as one shell word.
-    line(
-        out,
-        "to check",
-        escape(&hint_within(&i.key, usize::MAX).check).into_owned(),
-    )?;
+    let check = match &members {
+        // The keys it counts are checked like incidents of their own.
+        Some(_) => format!(
+            "the keys above, one at a time: `iot-incidents list --category {} --rule <rule>` lists a rule's entries",
+            i.key.category
+        ),
+        None => hint_within(&i.key, usize::MAX).check,
+    };
+    line(out, "to check", escape(&check).into_owned())?;
     match &i.acked_by {
         Some(by) => line(
             out,
@@ -327,7 +479,8 @@ pub async fn show(ctx: &mut Session, id: &str) -> Result<()> {
 
 /// The incident's stored entries per interval (at most 24 intervals of
 /// whole minutes over its first to last seen), read through the entry
-/// indexes: by rule for rule incidents, else by category.
+/// indexes: by rule for rule incidents, else by category. Their rows carry
+/// the time and `incidentId` (`store::indexes`), so no item is fetched.
 async fn activity(ctx: &mut Session, i: &IncidentState) -> Result<Vec<(i64, u64)>> {
     let span = (i.last_seen_ms - i.first_seen_ms).max(0);
     let step = ((span / 24 / 60_000) + 1) * 60_000;

@@ -220,7 +220,7 @@ fn render_within(
         entries: incident.entries,
         entries_since_last_notification: incident.entries_since_notified(),
         distinct_clients: incident.distinct_clients,
-        distinct_clients_at_least: incident.clients_capped,
+        distinct_clients_estimated: incident.clients_estimated,
         top_clients,
         first_seen: format_rfc3339(incident.first_seen_ms),
         last_seen: format_rfc3339(incident.last_seen_ms),
@@ -269,7 +269,7 @@ fn render_within(
         KeyKind::Operation | KeyKind::Job | KeyKind::ApiCall => {
             attributes.push(("eventType", attribute(&incident.key.first)));
         }
-        KeyKind::LogGroup => {}
+        KeyKind::LogGroup | KeyKind::Overflow => {}
     }
     if let Some(account) = body.account_id.as_ref() {
         attributes.push(("accountId", attribute(account)));
