@@ -85,7 +85,7 @@ pub struct Metadata {
 }
 
 /// `s` cut to at most `max` characters.
-fn cut_chars(s: &str, max: usize) -> &str {
+pub(crate) fn cut_chars(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((at, _)) => &s[..at],
         None => s,
@@ -94,7 +94,7 @@ fn cut_chars(s: &str, max: usize) -> &str {
 
 /// [`chat_code`] of `s`, at most `max` characters with its backquotes; a
 /// cut span ends in `…` inside the quotes.
-fn code(s: &str, max: usize) -> String {
+pub(crate) fn code(s: &str, max: usize) -> String {
     let span = chat_code(s);
     if span.chars().count() <= max {
         return span;
@@ -336,7 +336,7 @@ fn check_step(check: &str, show_command: &str) -> String {
 /// which write all of these as escapes; the table's own `<placeholder>`s,
 /// for the reader to fill in, are the one exception: their brackets become
 /// look-alikes (`‹thing-name›`), as no command runs with them anyway.
-fn command_span(command: &str) -> Option<String> {
+pub(crate) fn command_span(command: &str) -> Option<String> {
     let mut out = String::with_capacity(command.len() + 8);
     out.push('`');
     let mut rest = command;

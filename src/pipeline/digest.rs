@@ -18,8 +18,8 @@ use crate::incident::lifecycle::{notification_id, IncidentState, Transition};
 use crate::model::time::format_rfc3339;
 use crate::notify::body::NotificationBody;
 use crate::notify::chat::{
-    Content, CustomNotification, Metadata, MAX_DESCRIPTION_CHARS, MAX_METADATA_CHARS, SOURCE,
-    TEXT_TYPE, VERSION,
+    code, command_span, cut_chars, Content, CustomNotification, Metadata, MAX_DESCRIPTION_CHARS,
+    MAX_METADATA_CHARS, SOURCE, TEXT_TYPE, VERSION,
 };
 use crate::notify::display::{chat_code, chat_text, escape, quoted};
 use crate::notify::hints::hint_within;
@@ -389,25 +389,6 @@ struct ChatParts<'a> {
     show: &'a str,
 }
 
-/// `s` cut to at most `max` characters.
-fn cut_chars(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((at, _)) => &s[..at],
-        None => s,
-    }
-}
-
-/// [`chat_code`] of `s`, at most `max` characters with its backquotes; a
-/// cut span ends in `…` inside them (chat_code leaves no other backquote).
-fn code(s: &str, max: usize) -> String {
-    let span = chat_code(s);
-    if span.chars().count() <= max {
-        return span;
-    }
-    let inner = &span[1..span.len() - 1];
-    format!("`{}…`", cut_chars(inner, max.saturating_sub(3)))
-}
-
 /// The Amazon Q Developer custom notification: device text only in code
 /// spans ([`chat_code`]) in the description, as [`chat_text`] in metadata;
 /// the title holds none.
@@ -496,7 +477,10 @@ fn chat_notification(c: ChatParts<'_>) -> CustomNotification {
             description,
             next_steps: vec![format!(
                 "Every key it counts, the busiest first: {}",
-                chat_code(c.show)
+                // The command as it is (chat_code would escape a shell
+                // word's backslashes again).
+                command_span(c.show)
+                    .unwrap_or_else(|| chat_code("iot-incidents show <incident-id>"))
             )],
             keywords: vec![
                 category.to_owned(),

@@ -54,7 +54,9 @@ Examples:
 Where the data is: --table/--incidents-table/--silences-table/--queue-url, else the
 function's own variables ENTRIES_TABLE/INCIDENTS_TABLE/SILENCES_TABLE/FAILED_BATCH_QUEUE_URL, else
 --stack (the stack's outputs). Region and credentials come from the standard AWS chain;
-AWS_ENDPOINT_URL points every call at another endpoint (a local moto server, say).";
+AWS_ENDPOINT_URL points every call at another endpoint (a local moto server, say).
+redrive processes with the deployed function's own configuration: --stack or
+redrive --function names the function.";
 
 #[derive(Parser)]
 #[command(name = "iot-incidents", version, about = "Query the AWS IoT entries and incidents that iot-log-processor stored", after_help = EXAMPLES)]
