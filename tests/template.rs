@@ -324,6 +324,12 @@ fn the_built_binary_exists_and_the_timeout_covers_the_retry_budget() {
     let needed =
         budget_ms + iot_log_monitor::aws::OPERATION_TIMEOUT.as_millis() as u64 + reserve_ms + 2_000;
     assert!(reserve_ms > 0, "the alert step's time check is on in AWS");
+    // What a local Runtime API's impossible deadline is read as.
+    assert_eq!(
+        timeout * 1000,
+        iot_log_monitor::pipeline::TEMPLATE_TIMEOUT_MS,
+        "the function's Timeout and the timeout a local run assumes"
+    );
     assert!(
         timeout * 1000 >= needed,
         "Timeout {timeout}s does not cover the {needed} ms the function may need"

@@ -389,9 +389,22 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
     }
 }
 
+/// The function's timeout in template.yaml: what an invocation whose
+/// deadline cannot be real is given.
+pub const TEMPLATE_TIMEOUT_MS: u64 = 60_000;
+
 /// How long the invocation may run, from the Lambda deadline, keeping a
-/// margin to report the outcome.
+/// margin to report the outcome. Lambda's deadline is the invocation's
+/// start plus the function's timeout, never in the past when it starts;
+/// `cargo lambda watch` (the local Runtime API of `make demo`) sends a
+/// constant `600000` (1970), so a deadline already past is read as unknown
+/// and the template's timeout applies.
 pub fn deadline_from_epoch_ms(deadline_epoch_ms: u64, now_epoch_ms: u64) -> Instant {
+    let deadline_epoch_ms = if deadline_epoch_ms <= now_epoch_ms {
+        now_epoch_ms + TEMPLATE_TIMEOUT_MS
+    } else {
+        deadline_epoch_ms
+    };
     let remaining = deadline_epoch_ms
         .saturating_sub(now_epoch_ms)
         .saturating_sub(2_000);

@@ -218,3 +218,24 @@ async fn a_notification_refused_by_sns_for_good_costs_only_itself() {
         format!("{}-1#opened", key_of("rule_b"))
     );
 }
+
+#[test]
+fn a_deadline_already_past_at_the_start_is_read_as_the_template_s_timeout() {
+    let now = 1_800_000_000_000;
+    let margin = Duration::from_millis(2_000);
+    // Lambda's own: what is left, less the margin to report.
+    let real = deadline_from_epoch_ms(now + 10_000, now);
+    let left = real.saturating_duration_since(Instant::now());
+    assert!(left <= Duration::from_millis(10_000) - margin, "{left:?}");
+    assert!(left > Duration::from_millis(7_000), "{left:?}");
+    // cargo lambda watch's constant 600000 (1970), and a deadline equal to
+    // now: neither can be Lambda's, so the template's timeout applies.
+    for past in [600_000, now] {
+        let left = deadline_from_epoch_ms(past, now).saturating_duration_since(Instant::now());
+        assert!(
+            left > Duration::from_millis(TEMPLATE_TIMEOUT_MS) - margin - Duration::from_secs(1),
+            "{past}: {left:?}"
+        );
+        assert!(left <= Duration::from_millis(TEMPLATE_TIMEOUT_MS) - margin);
+    }
+}
