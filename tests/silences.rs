@@ -26,12 +26,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use common::cli::{cli, json_lines, now_ms, ok};
 use common::{event, run, sweep, RealProcessor, Stack};
-use iot_log_monitor::aws::entries::DynamoEntryStore;
-use iot_log_monitor::aws::incidents::DynamoIncidentStore;
 use iot_log_monitor::aws::silences::{BY_END, LIST_KEY, LIST_VALUE};
-use iot_log_monitor::aws::sns::SnsPublisher;
 use iot_log_monitor::metrics::emf_record;
-use iot_log_monitor::pipeline::Processor;
 
 const HOUR: i64 = 3_600_000;
 
@@ -137,27 +133,12 @@ impl Intercept for Reads {
 
 /// The function's processor on `stack`, its DynamoDB reads recorded.
 fn watched_processor(stack: &Stack, reads: &Reads) -> RealProcessor {
-    let config = stack.config(&[]);
     let dynamodb = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&stack.sdk)
             .interceptor(reads.clone())
             .build(),
     );
-    Processor {
-        entries: DynamoEntryStore::new(dynamodb.clone(), &config.entries_table),
-        incidents: DynamoIncidentStore::new(
-            dynamodb,
-            &config.incidents_table,
-            config.retention_days,
-            &config.silences_table,
-        )
-        .with_silences_refresh(config.silences_refresh),
-        publisher: SnsPublisher::new(
-            aws_sdk_sns::Client::new(&stack.sdk),
-            &config.alert_topic_arn,
-        ),
-        config,
-    }
+    stack.processor_with(&stack.sdk, dynamodb, &[])
 }
 
 fn attr_s(v: impl Into<String>) -> AttributeValue {

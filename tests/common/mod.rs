@@ -252,8 +252,18 @@ impl Stack {
         sdk: &aws_config::SdkConfig,
         overrides: &[(&str, &str)],
     ) -> RealProcessor {
+        self.processor_with(sdk, aws_sdk_dynamodb::Client::new(sdk), overrides)
+    }
+
+    /// [`processor_on`](Self::processor_on) with a DynamoDB client of the
+    /// test's own (one with an interceptor that counts what it reads, say).
+    pub fn processor_with(
+        &self,
+        sdk: &aws_config::SdkConfig,
+        dynamodb: aws_sdk_dynamodb::Client,
+        overrides: &[(&str, &str)],
+    ) -> RealProcessor {
         let config = self.config(overrides);
-        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
         Processor {
             entries: DynamoEntryStore::new(dynamodb.clone(), &config.entries_table),
             incidents: DynamoIncidentStore::new(
