@@ -74,12 +74,14 @@ inbox=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["inbox_q
   # The deployed function's own environment (GetFunctionConfiguration), with
   # three changes for a local run:
   python3 -c 'import json,sys; [print(f"{k}={v}") for k, v in json.load(open(sys.argv[1]))["environment"].items()]' "$run_dir/stack.json" |
-    grep -v -e '^ALERT_TIME_RESERVE_MS=' -e '^RESOLVE_AFTER_SECONDS=' -e '^SILENCES_REFRESH_SECONDS='
+    grep -v -e '^ALERT_TIME_RESERVE_MS=' -e '^RESOLVE_AFTER_SECONDS=' -e '^REOPEN_WINDOW_SECONDS=' -e '^SILENCES_REFRESH_SECONDS='
   # cargo lambda's invocations carry a deadline that is nearly past (not the
   # template's 60 s timeout), so the notify step's time check is off here.
   echo ALERT_TIME_RESERVE_MS=0
-  # A short quiet period, so the demo can show incidents resolving.
+  # A short quiet period and no reopen window, so the demo can show
+  # incidents resolving within seconds.
   echo RESOLVE_AFTER_SECONDS=$quiet_seconds
+  echo REOPEN_WINDOW_SECONDS=0
   # Silences read on every invocation, so the demo's silence (and its end)
   # applies at once rather than up to 30 s later.
   echo SILENCES_REFRESH_SECONDS=0

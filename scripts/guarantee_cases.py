@@ -179,6 +179,33 @@ CASES = [
          None,
          ["--test", "incidents", "a_sweep_acting_on_a_stale_read_resolves_nothing"],
          "`batchSeq = :seq` dropped from the resolve condition: a stale read resolves an active incident"),
+    # -- A flapping problem is one incident -------------------------------------
+    case("flapping-not-waited-for",
+         "A problem that comes back is one incident: reopened, flapping, one opened and one resolved",
+         "src/incident/lifecycle.rs",
+         "now_ms - self.last_activity_ms >= timing.resolves_after_ms(self.flapping)",
+         "now_ms - self.last_activity_ms >= timing.resolves_after_ms(false)",
+         ["--test", "incidents", "six_bursts_of_one_reason_are_one_incident_and_at_most_three_notifications"],
+         "a flapping incident is resolved after the ordinary quiet period: every later burst opens (and announces) a new incident"),
+    case("reopening-stale-count",
+         "A problem that comes back is one incident: one reopening per return, however many batches race",
+         "src/aws/incidents/write.rs",
+         """                        condition.push_str(if reopen.was == 0 {
+                            "attribute_not_exists(reopenings)"
+                        } else {
+                            values.insert(":was".into(), n(reopen.was));
+                            "reopenings = :was"
+                        });""",
+         """                        condition.push_str("attribute_exists(incidentId)");""",
+         ["--test", "incidents", "batches_racing_back_to_a_quiet_incident_reopen_it_once"],
+         "a return is written with the reopenings a container last saw: a stale view sets the count back, and flapping is never reached"),
+    case("reopening-not-quiet",
+         "A problem that comes back is one incident: a return only after a quiet period",
+         "src/aws/incidents/write.rs",
+         'condition.push_str(" AND lastActivityMs <= :quiet AND ");',
+         'condition.push_str(" AND ");',
+         ["--test", "incidents", "a_batch_is_a_return_only_if_the_incident_was_quiet_whatever_a_container_last_saw"],
+         "a container that last saw the incident long ago counts a return although another container fed it since"),
     # -- A storm of keys is bounded ---------------------------------------------
     case("storm-budget-ignored",
          "A storm of keys is bounded: at most STORM_BUDGET incidents and openings per batch, one digest",

@@ -17,6 +17,12 @@ pub mod vars {
     pub const ALERT_TOPIC_ARN: &str = "ALERT_TOPIC_ARN";
     pub const RESOLVE_AFTER_SECONDS: &str = "RESOLVE_AFTER_SECONDS";
     pub const REPEAT_INTERVAL_SECONDS: &str = "REPEAT_INTERVAL_SECONDS";
+    /// How long a quiet incident waits for a return before it is resolved.
+    pub const REOPEN_WINDOW_SECONDS: &str = "REOPEN_WINDOW_SECONDS";
+    /// Reopenings that mark an incident flapping.
+    pub const FLAP_REOPENINGS: &str = "FLAP_REOPENINGS";
+    /// The quiet period before a flapping incident is resolved.
+    pub const FLAP_RESOLVE_AFTER_SECONDS: &str = "FLAP_RESOLVE_AFTER_SECONDS";
     /// How often a warm function reads the silences again (0: every invocation).
     pub const SILENCES_REFRESH_SECONDS: &str = "SILENCES_REFRESH_SECONDS";
     pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
@@ -46,6 +52,9 @@ pub mod vars {
         ALERT_TOPIC_ARN,
         RESOLVE_AFTER_SECONDS,
         REPEAT_INTERVAL_SECONDS,
+        REOPEN_WINDOW_SECONDS,
+        FLAP_REOPENINGS,
+        FLAP_RESOLVE_AFTER_SECONDS,
         SILENCES_REFRESH_SECONDS,
         RETENTION_DAYS,
         STORE_CATEGORIES,
@@ -91,8 +100,16 @@ pub struct Config {
     pub incidents_table: String,
     pub silences_table: String,
     pub alert_topic_arn: String,
-    /// An open incident with no new entry for this long is resolved.
+    /// An open incident with no new entry for this long is quiet: resolved
+    /// if it stays so through the reopen window.
     pub resolve_after: Duration,
+    /// A quiet incident that comes back within this reopens (same id);
+    /// one that does not is resolved when it ends.
+    pub reopen_window: Duration,
+    /// Reopenings after which an incident is flapping.
+    pub flap_reopenings: u32,
+    /// A flapping incident is resolved after this long without an entry.
+    pub flap_resolve_after: Duration,
     /// At most one reminder per open incident per this interval.
     pub repeat_interval: Duration,
     /// A silence (or its end) reaches a warm function at most this late.
@@ -142,6 +159,9 @@ impl Config {
     pub fn timing(&self) -> Timing {
         Timing {
             resolve_after_ms: self.resolve_after.as_millis() as i64,
+            reopen_window_ms: self.reopen_window.as_millis() as i64,
+            flap_reopenings: self.flap_reopenings,
+            flap_resolve_after_ms: self.flap_resolve_after.as_millis() as i64,
             repeat_ms: self.repeat_interval.as_millis() as i64,
         }
     }
@@ -256,19 +276,39 @@ impl Config {
                 Some(Redactor::new(fields, key.as_bytes()))
             }
         };
+        let resolve_after = number(vars::RESOLVE_AFTER_SECONDS, 900, 1, 7 * 86_400)?;
+        let reopen_window = number(vars::REOPEN_WINDOW_SECONDS, 900, 0, 7 * 86_400)?;
+        // A flapping incident waits longer than any other: at least the
+        // ordinary quiet period and window, an hour unless those are longer.
+        let least = resolve_after + reopen_window;
+        let flap_resolve_after = number(
+            vars::FLAP_RESOLVE_AFTER_SECONDS,
+            least.max(3_600),
+            1,
+            30 * 86_400,
+        )?;
+        if flap_resolve_after < least {
+            return Err(ConfigError {
+                var: vars::FLAP_RESOLVE_AFTER_SECONDS,
+                problem: format!(
+                    "{flap_resolve_after} is shorter than {} + {} = {least} \
+                     (a flapping incident waits at least as long as any other)",
+                    vars::RESOLVE_AFTER_SECONDS,
+                    vars::REOPEN_WINDOW_SECONDS
+                ),
+            });
+        }
         Ok(Self {
             redaction,
             warnings,
+            resolve_after: Duration::from_secs(resolve_after),
+            reopen_window: Duration::from_secs(reopen_window),
+            flap_reopenings: number(vars::FLAP_REOPENINGS, 2, 1, 1_000)? as u32,
+            flap_resolve_after: Duration::from_secs(flap_resolve_after),
             entries_table: required(vars::ENTRIES_TABLE)?,
             incidents_table: required(vars::INCIDENTS_TABLE)?,
             silences_table: required(vars::SILENCES_TABLE)?,
             alert_topic_arn,
-            resolve_after: Duration::from_secs(number(
-                vars::RESOLVE_AFTER_SECONDS,
-                900,
-                1,
-                7 * 86_400,
-            )?),
             repeat_interval: Duration::from_secs(number(
                 vars::REPEAT_INTERVAL_SECONDS,
                 4 * 3_600,
@@ -347,6 +387,9 @@ mod tests {
             c.timing(),
             Timing {
                 resolve_after_ms: 900_000,
+                reopen_window_ms: 900_000,
+                flap_reopenings: 2,
+                flap_resolve_after_ms: 3_600_000,
                 repeat_ms: 14_400_000
             }
         );
@@ -371,6 +414,9 @@ mod tests {
             (vars::SILENCES_REFRESH_SECONDS, "301", "outside"),
             (vars::RETENTION_DAYS, "0", "outside"),
             (vars::MAX_DECOMPRESSED_BYTES, "999999999999", "outside"),
+            (vars::REOPEN_WINDOW_SECONDS, "604801", "outside"),
+            (vars::FLAP_REOPENINGS, "0", "outside"),
+            (vars::FLAP_RESOLVE_AFTER_SECONDS, "1799", "shorter than"),
             (vars::STORM_BUDGET, "0", "outside 1..=100"),
             (vars::STORM_BUDGET, "101", "outside 1..=100"),
             (vars::STORM_BUDGET, "twenty", "not a whole number"),
@@ -394,6 +440,21 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    /// The flapping quiet period follows longer ordinary settings, and a
+    /// window of 0 turns reopening off (quiet = resolved, as before).
+    #[test]
+    fn the_flapping_quiet_period_is_never_shorter_than_the_ordinary_one() {
+        let c = config(&[
+            (vars::RESOLVE_AFTER_SECONDS, "3000"),
+            (vars::REOPEN_WINDOW_SECONDS, "1000"),
+        ])
+        .unwrap();
+        assert_eq!(c.flap_resolve_after, Duration::from_secs(4_000));
+        let c = config(&[(vars::REOPEN_WINDOW_SECONDS, "0")]).unwrap();
+        assert_eq!(c.timing().resolves_after_ms(false), 900_000);
+        assert_eq!(c.timing().resolves_after_ms(true), 3_600_000);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::time::Instant;
 use crate::error::{PublishError, StoreError};
 use crate::incident::clients::Tally;
 use crate::incident::delta::Delta;
-use crate::incident::lifecycle::{IncidentState, State, StoredClaim, Transition};
+use crate::incident::lifecycle::{IncidentState, State, StoredClaim, Timing, Transition};
 use crate::incident::silence::Silence;
 use crate::notify::notification::RenderedNotification;
 use crate::ports::{
@@ -95,6 +95,7 @@ impl IncidentStore for MemoryIncidents {
         log_group: &str,
         fingerprint: &str,
         now_ms: i64,
+        timing: Timing,
     ) -> Result<Recorded, StoreError> {
         let item_key = delta.key.hash();
         self.refusal(&item_key)?;
@@ -120,6 +121,9 @@ impl IncidentStore for MemoryIncidents {
         match all.get_mut(&item_key) {
             Some((incident, batches)) if incident.state == State::Open => {
                 batches.insert(fingerprint.to_owned());
+                if let Some((reopenings, flapping)) = incident.returns_at(now_ms, timing) {
+                    (incident.reopenings, incident.flapping) = (reopenings, flapping);
+                }
                 incident.entries += delta.entries;
                 incident.seq += 1;
                 incident.last_activity_ms = now_ms;
@@ -366,22 +370,23 @@ mod tests {
     /// holds only what the sweep decides on.
     #[tokio::test]
     async fn the_model_keeps_what_the_dynamodb_store_keeps() {
+        use crate::incident::lifecycle::tests::TIMING;
         let store = MemoryIncidents::default();
         let counted = |r: Recorded| match r {
             Recorded::Counted { incident, .. } => incident,
             other => panic!("{other:?}"),
         };
-        let first = counted(store.record(&delta(0..10), "g", "b1", 0).await.unwrap());
+        let first = counted(store.record(&delta(0..10), "g", "b1", 0, TIMING).await.unwrap());
         assert!(matches!(
-            store.record(&delta(0..10), "g", "b1", 1).await.unwrap(),
+            store.record(&delta(0..10), "g", "b1", 1, TIMING).await.unwrap(),
             Recorded::AlreadyCounted(i) if i.incident_id == first.incident_id
         ));
         let watched = store.watched(10).await.unwrap();
         assert_eq!(watched, [first.as_watched()]);
         assert!(store.resolve(&watched[0], 2).await.unwrap().is_some());
-        let second = counted(store.record(&delta(0..10), "g", "b2", 3).await.unwrap());
+        let second = counted(store.record(&delta(0..10), "g", "b2", 3, TIMING).await.unwrap());
         assert_eq!(second.generation, 2);
-        match store.record(&delta(0..10), "g", "b1", 4).await.unwrap() {
+        match store.record(&delta(0..10), "g", "b1", 4, TIMING).await.unwrap() {
             Recorded::AlreadyCounted(i) => {
                 assert_eq!(
                     (i.incident_id, i.state),
@@ -391,7 +396,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(!second.clients_estimated);
-        let past = counted(store.record(&delta(10..60), "g", "b3", 5).await.unwrap());
+        let past = counted(store.record(&delta(10..60), "g", "b3", 5, TIMING).await.unwrap());
         assert!(past.clients_estimated);
         let error = past.distinct_clients as f64 / 60.0 - 1.0;
         assert!(error.abs() < 0.3, "{}", past.distinct_clients);

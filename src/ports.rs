@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::error::{PublishError, StoreError};
 use crate::incident::delta::Delta;
-use crate::incident::lifecycle::{IncidentState, Transition};
+use crate::incident::lifecycle::{IncidentState, Timing, Transition};
 use crate::incident::silence::Silence;
 use crate::notify::notification::RenderedNotification;
 use crate::store::item::Item;
@@ -72,13 +72,16 @@ pub struct NotificationClaim {
 pub trait IncidentStore: Send + Sync {
     /// Adds a batch's delta (batch `fingerprint`) to the open incident of its
     /// key, or opens a new incident when there is none: one conditional write
-    /// in the usual case.
+    /// in the usual case. A delta that comes back to a quiet incident
+    /// (`timing`) reopens it: the same id, one more reopening, flapping
+    /// from `timing.flap_reopenings` on.
     fn record(
         &self,
         delta: &Delta,
         log_group: &str,
         fingerprint: &str,
         now_ms: i64,
+        timing: Timing,
     ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
 
     /// Claims the notification of `transition` for `incident` under `token`

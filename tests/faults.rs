@@ -512,6 +512,46 @@ async fn a_count_added_to_an_open_incident_whose_answer_was_lost_is_not_counted_
     assert_eq!(stack.batch_markers().await.len(), 2);
 }
 
+/// A batch that comes back to a quiet incident (past the 15-minute resolve
+/// delay, inside the window): its transaction (marker, count, reopening)
+/// applied and the answer lost. The SDK's retry meets the marker; another
+/// container's redelivery too: one reopening, the entries counted once,
+/// the same incident, and no notification but the opening.
+#[tokio::test]
+async fn a_return_whose_answer_was_lost_reopens_the_incident_once() {
+    let (stack, proxy, processor) = nth_fault(
+        "lost-return",
+        Service::DynamoDb,
+        "TransactWriteItems",
+        2,
+        Fault::ResetAfterForward,
+    )
+    .await;
+    let batches = make_batches("lost-return", 2, |_| each(&["rule_q"], 3));
+    deliver(&processor, &batches[0].event, NOW).await.unwrap();
+    let back = NOW + 16 * MINUTE;
+    let second = deliver(&processor, &batches[1].event, back)
+        .await
+        .unwrap();
+    assert_eq!(
+        proxy.injected()[&(Service::DynamoDb, Fault::ResetAfterForward)],
+        1
+    );
+    assert_eq!(second.incidents_already_counted, 1, "{second:?}");
+    let again = deliver(&stack.processor(&[]), &batches[1].event, back + MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(again.incidents_already_counted, 1, "{again:?}");
+    let incident = &incidents_by_rule(&stack).await["rule_q"];
+    assert_eq!(
+        (incident.entries, incident.reopenings, incident.flapping),
+        (6, 1, false)
+    );
+    assert!(incident.incident_id.ends_with("-1"));
+    assert_counts_add_up(&stack).await;
+    assert_eq!(stack.notifications(WAIT).await.len(), 1);
+}
+
 /// An invocation whose claim write failed in a way it cannot read (every
 /// attempt reset after the write) gives the claim back by its token before
 /// failing: the retry sends the notification at once, without waiting for
@@ -622,7 +662,13 @@ async fn an_unpublished_claim_is_taken_over_once_its_lease_is_over() {
     let fingerprint = batch_fingerprint(&parsed);
     let recorded = processor
         .incidents
-        .record(delta, "AWSIotLogsV2", &fingerprint, NOW)
+        .record(
+            delta,
+            "AWSIotLogsV2",
+            &fingerprint,
+            NOW,
+            processor.config.timing(),
+        )
         .await
         .unwrap();
     let Recorded::Counted { incident, .. } = recorded else {
@@ -716,7 +762,11 @@ async fn concurrent_invocations_sharing_incidents_open_each_once_and_lose_no_cou
 async fn through_faults_concurrent_sweeps_resolve_each_incident_once() {
     use Fault::*;
     let stack = Stack::new("sweep-faults").await;
-    let quiet = [("RESOLVE_AFTER_SECONDS", "5"), ("RETRY_BUDGET_MS", "6000")];
+    let quiet = [
+        ("RESOLVE_AFTER_SECONDS", "5"),
+        ("REOPEN_WINDOW_SECONDS", "0"),
+        ("RETRY_BUDGET_MS", "6000"),
+    ];
     let rules = ["s_a", "s_b", "s_c", "s_d", "s_e", "s_f"];
     let batch = &make_batches("sweep-faults", 1, |_| each(&rules, 2))[0];
     deliver(&stack.processor(&quiet), &batch.event, NOW)

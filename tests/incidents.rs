@@ -47,7 +47,7 @@ fn body(n: &ReceivedNotification) -> NotificationBody<'_> {
 }
 
 fn short_quiet(stack: &Stack) -> RealProcessor {
-    stack.processor(&[("RESOLVE_AFTER_SECONDS", "5")])
+    stack.processor(&[("RESOLVE_AFTER_SECONDS", "5"), ("REOPEN_WINDOW_SECONDS", "0")])
 }
 
 /// Notifications by their transition.
@@ -961,4 +961,179 @@ async fn a_container_s_stale_view_of_an_incident_never_counts_into_the_wrong_one
             );
         }
     }
+}
+
+/// A processor whose clock flaps quickly: quiet after 60 s, resolved 60 s
+/// later, flapping after two reopenings and then resolved after 600 s.
+fn flapping_clock(stack: &Stack) -> RealProcessor {
+    stack.processor(&[
+        ("RESOLVE_AFTER_SECONDS", "60"),
+        ("REOPEN_WINDOW_SECONDS", "60"),
+        ("FLAP_REOPENINGS", "2"),
+        ("FLAP_RESOLVE_AFTER_SECONDS", "600"),
+        ("REPEAT_INTERVAL_SECONDS", "3600"),
+    ])
+}
+
+/// Issue 28 (3), as the issue measured it: one failure reason coming back
+/// in 6 bursts, each after a quiet period past the resolve delay, gave 12
+/// notifications under 6 ids. Now: the returns reopen the incident (the
+/// same id), the second marks it flapping, and a flapping incident waits
+/// the longer quiet period; sweeps between the bursts resolve nothing. One
+/// opened, one resolved, and the resolved one says it flapped.
+#[tokio::test]
+async fn six_bursts_of_one_reason_are_one_incident_and_at_most_three_notifications() {
+    let stack = Stack::new("flapping").await;
+    let processor = flapping_clock(&stack);
+    // Quiet periods: past the resolve delay, inside the window (bursts 1,
+    // 2); then past the window too, but inside the flapping quiet period.
+    let quiet = [90, 90, 150, 150, 150];
+    let mut at = NOW;
+    for burst in 0..6 {
+        let lines: Vec<String> = (0..3)
+            .map(|n| failure("Connect", &format!("dev-{burst}-{n}"), "AUTHORIZATION_FAILURE", n))
+            .collect();
+        run(&processor, &event("flap", burst as u64 + 1, &lines, at), at).await;
+        if let Some(&seconds) = quiet.get(burst) {
+            // The schedule's sweep, once the incident is quiet.
+            let swept = sweep(&processor, at + (seconds - 1) * SECOND).await;
+            assert_eq!(
+                (swept.incidents_resolved, swept.incidents_open),
+                (0, 1),
+                "after burst {}",
+                burst + 1
+            );
+            at += seconds * SECOND;
+        }
+    }
+    assert_eq!(sweep(&processor, at + 599 * SECOND).await.incidents_resolved, 0);
+    assert_eq!(sweep(&processor, at + 600 * SECOND).await.incidents_resolved, 1);
+    assert_eq!(sweep(&processor, at + 900 * SECOND).await.incidents_resolved, 0);
+
+    let sent = stack.notifications(WAIT).await;
+    let seen = transitions(&sent);
+    assert!(seen.len() <= 3, "{seen:?}");
+    let ids: BTreeSet<&str> = seen.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids.len(), 1, "{seen:?}");
+    let kinds: Vec<&str> = seen.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(kinds, ["opened", "resolved"]);
+    let resolved = sent
+        .iter()
+        .find(|n| n.attributes["transition"] == "resolved")
+        .unwrap();
+    let b = body(resolved);
+    assert_eq!((b.entries, b.reopenings, b.flapping), (18, 5, true));
+    let text = iot_log_monitor::notify::body::email_text(&resolved.message).unwrap();
+    assert!(
+        text.contains("Reopened:     5 times after going quiet (flapping"),
+        "{text}"
+    );
+    let record = stack
+        .incidents()
+        .await
+        .into_iter()
+        .find(|i| i.item_key == *ids.iter().next().unwrap())
+        .expect("the record");
+    assert_eq!(
+        (record.state, record.reopenings, record.flapping, record.entries),
+        (State::Resolved, 5, true, 18)
+    );
+    // After the resolution, the same reason is a new incident.
+    let lines = vec![failure("Connect", "dev-late", "AUTHORIZATION_FAILURE", 0)];
+    let late = at + 700 * SECOND;
+    run(&processor, &event("flap", 9, &lines, late), late).await;
+    let next = stack.notifications(WAIT).await;
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].attributes["transition"], "opened");
+    assert!(next[0].attributes["incidentId"].ends_with("-2"));
+}
+
+/// Four containers feed an incident, and each remembers it as it left it.
+/// One of them brings it back after a quiet period (its first reopening).
+/// Then, quiet again, all four come back at once, beside two sweeps: each
+/// container's own view (reopenings 0, active long ago) is stale, yet
+/// exactly one batch is the return (reopenings 2: flapping), every entry
+/// counts into the same incident, nothing resolves, nothing is announced
+/// but the opening.
+#[tokio::test]
+async fn batches_racing_back_to_a_quiet_incident_reopen_it_once() {
+    let stack = Stack::new("reopen-race").await;
+    let line = |client: &str, n: usize| failure("Connect", client, "AUTHORIZATION_FAILURE", n);
+    let containers: Vec<RealProcessor> = (0..4).map(|_| flapping_clock(&stack)).collect();
+    let at_once = |seed: u64, lines: usize, at: i64| {
+        let events: Vec<String> = (0..4)
+            .map(|c| {
+                let lines: Vec<String> = (0..lines)
+                    .map(|n| line(&format!("dev-{seed}-{c}-{n}"), n))
+                    .collect();
+                event("reopen", seed + c as u64, &lines, at)
+            })
+            .collect();
+        events
+    };
+    let opening = at_once(10, 1, NOW);
+    futures_util::future::join_all(containers.iter().zip(&opening).map(|(p, e)| run(p, e, NOW)))
+        .await;
+    assert_eq!(stack.notifications(WAIT).await.len(), 1);
+
+    let first_return = NOW + 90 * SECOND;
+    let other = flapping_clock(&stack);
+    run(
+        &other,
+        &event("reopen", 1, &[line("dev-x", 0)], first_return),
+        first_return,
+    )
+    .await;
+
+    let back = first_return + 90 * SECOND;
+    let returning = at_once(20, 5, back);
+    let batches = futures_util::future::join_all(
+        containers
+            .iter()
+            .zip(&returning)
+            .map(|(p, e)| run(p, e, back)),
+    );
+    let sweeps = futures_util::future::join_all((0..2).map(|_| sweep(&other, back)));
+    let (_, sweeps) = tokio::join!(batches, sweeps);
+    assert!(sweeps.iter().all(|s| s.incidents_resolved == 0));
+
+    let incidents = stack.current_incidents().await;
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    let incident = &incidents[0];
+    assert!(incident.incident_id.ends_with("-1"));
+    assert_eq!(
+        (incident.state, incident.entries, incident.reopenings, incident.flapping),
+        (State::Open, 25, 2, true)
+    );
+    let ids: BTreeSet<String> = stack
+        .entries()
+        .await
+        .iter()
+        .map(|e| common::s(e, "incidentId"))
+        .collect();
+    assert_eq!(ids, BTreeSet::from([incident.incident_id.clone()]));
+    assert!(stack.notifications_so_far().await.is_empty());
+}
+
+/// A container that last fed the incident long ago thinks it quiet; another
+/// fed it since. Its batch is no return: the write checks the incident's
+/// own last activity, not the container's memory of it.
+#[tokio::test]
+async fn a_batch_is_a_return_only_if_the_incident_was_quiet_whatever_a_container_last_saw() {
+    let stack = Stack::new("not-a-return").await;
+    let (a, b) = (flapping_clock(&stack), flapping_clock(&stack));
+    let line = |client: &str| vec![failure("Connect", client, "AUTHORIZATION_FAILURE", 0)];
+    run(&a, &event("nr", 1, &line("dev-a"), NOW), NOW).await;
+    let fed = NOW + 30 * SECOND;
+    run(&b, &event("nr", 2, &line("dev-b"), fed), fed).await;
+    // 70 s after what `a` saw, 40 s after the last batch: not quiet.
+    let later = NOW + 70 * SECOND;
+    run(&a, &event("nr", 3, &line("dev-c"), later), later).await;
+    let incidents = stack.current_incidents().await;
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(
+        (incidents[0].entries, incidents[0].reopenings),
+        (3, 0),
+        "{incidents:?}"
+    );
 }

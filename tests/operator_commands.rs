@@ -40,6 +40,7 @@ async fn incidents_show_and_ack_work_on_what_the_pipeline_wrote() {
     let processor = stack.processor(&[
         ("REPEAT_INTERVAL_SECONDS", "60"),
         ("RESOLVE_AFTER_SECONDS", "600"),
+        ("REOPEN_WINDOW_SECONDS", "0"),
     ]);
     let now = now_ms();
     let lines: Vec<String> = (0..4)

@@ -824,6 +824,9 @@ fn a_schedule_invokes_the_function_and_the_sweep_queries_an_index() {
     for (name, parameter) in [
         ("RESOLVE_AFTER_SECONDS", "ResolveAfterSeconds"),
         ("REPEAT_INTERVAL_SECONDS", "RepeatIntervalSeconds"),
+        ("REOPEN_WINDOW_SECONDS", "ReopenWindowSeconds"),
+        ("FLAP_REOPENINGS", "FlapReopenings"),
+        ("FLAP_RESOLVE_AFTER_SECONDS", "FlapResolveAfterSeconds"),
         ("STORM_BUDGET", "StormBudget"),
     ] {
         assert!(

@@ -54,6 +54,7 @@ pub const WATCHED_PROJECTION: &[&str] = &[
     "claimStep",
     "ackedBy",
     "heldBack",
+    "flapping",
 ];
 
 /// The `sweepShard` of the item with key `item_key`.
@@ -240,6 +241,8 @@ pub fn state_of(item: &Attributes) -> Option<IncidentState> {
         acked_by: text(item, "ackedBy").map(str::to_owned),
         ack_note: text(item, "ackNote").map(str::to_owned),
         held_back: number(item, "heldBack").unwrap_or(0) as u64,
+        reopenings: number(item, "reopenings").unwrap_or(0) as u32,
+        flapping: flag(item, "flapping"),
         history,
     })
 }
@@ -308,6 +311,12 @@ pub fn record_item(
     }
     if incident.clients_estimated {
         item.insert("clientsEstimated".into(), AttributeValue::Bool(true));
+    }
+    if incident.reopenings > 0 {
+        item.insert("reopenings".into(), n(incident.reopenings));
+    }
+    if incident.flapping {
+        item.insert("flapping".into(), AttributeValue::Bool(true));
     }
     // Watched until its resolved notification is out; one that was never
     // announced is not announced resolved either.

@@ -1,8 +1,12 @@
 //! An incident's life: opened by its first entry, reminded at most once per
-//! repeat interval while entries keep coming, resolved after a quiet period;
-//! a later entry opens a new incident with a new id. What is due is decided
-//! here, from the stored state and the clock; the store makes each decision
-//! race-free with conditional writes.
+//! repeat interval while entries keep coming, *quiet* once no entry came for
+//! the resolve delay, resolved when it stayed quiet through the reopen
+//! window too. An entry while it is quiet *reopens* it (the same id: it was
+//! never announced resolved); after `flap_reopenings` reopenings it is
+//! *flapping*, and is resolved only after the longer flapping quiet period.
+//! An entry after the resolution opens a new incident with a new id. What is
+//! due is decided here, from the stored state and the clock; the store makes
+//! each decision race-free with conditional writes.
 
 use crate::incident::delta::Delta;
 use crate::incident::key::IncidentKey;
@@ -132,6 +136,11 @@ pub struct IncidentState {
     pub ack_note: Option<String>,
     /// Notifications held back by silences while it was open.
     pub held_back: u64,
+    /// Times it came back while quiet (see [`IncidentState::returns_at`]).
+    pub reopenings: u32,
+    /// Marked when its reopenings reached `Timing::flap_reopenings`: it is
+    /// resolved only after `Timing::flap_resolve_after_ms` of quiet.
+    pub flapping: bool,
     /// What went out, in order: `<transition> <RFC 3339 time>`; of the
     /// reminders only the last (its number says how many), so it stays
     /// bounded however long the incident lasts (see [`IncidentState::remember`]).
@@ -141,8 +150,27 @@ pub struct IncidentState {
 /// The clock's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
+    /// No entry for this long: the incident is quiet (an entry now reopens it).
     pub resolve_after_ms: i64,
+    /// Quiet for this much longer: resolved (and announced so).
+    pub reopen_window_ms: i64,
+    /// Reopenings that mark an incident flapping.
+    pub flap_reopenings: u32,
+    /// The quiet period after which a flapping incident is resolved (at
+    /// least `resolve_after_ms + reopen_window_ms`).
+    pub flap_resolve_after_ms: i64,
     pub repeat_ms: i64,
+}
+
+impl Timing {
+    /// The quiet period after which `incident` is resolved.
+    pub fn resolves_after_ms(&self, flapping: bool) -> i64 {
+        if flapping {
+            self.flap_resolve_after_ms
+        } else {
+            self.resolve_after_ms + self.reopen_window_ms
+        }
+    }
 }
 
 impl IncidentState {
@@ -179,6 +207,8 @@ impl IncidentState {
             acked_by: None,
             ack_note: None,
             held_back: 0,
+            reopenings: 0,
+            flapping: false,
             history: Vec::new(),
         }
     }
@@ -203,7 +233,7 @@ impl IncidentState {
     }
 
     /// What the sweep's index holds of it: what the sweep decides on (quiet,
-    /// due, claimed, silenced), the rest empty. Whatever renders or records
+    /// flapping, due, claimed, silenced), the rest empty. Whatever renders or records
     /// an incident reads its item (a claim's answer is the whole item).
     /// The DynamoDB store's projection (`aws::incident_item::WATCHED_PROJECTION`)
     /// and the in-memory store's `watched` both give exactly this.
@@ -220,6 +250,7 @@ impl IncidentState {
             details: None,
             account_id: None,
             ack_note: None,
+            reopenings: 0,
             history: Vec::new(),
             ..self.clone()
         }
@@ -232,9 +263,31 @@ impl IncidentState {
             .is_some_and(|c| c.lease_until_ms >= now_ms)
     }
 
-    /// No batch added to it for the quiet period.
+    /// No batch added to it for the resolve delay: a batch now is a return
+    /// (it reopens the incident, see [`IncidentState::returns_at`]).
     pub fn is_quiet(&self, now_ms: i64, timing: Timing) -> bool {
         self.state == State::Open && now_ms - self.last_activity_ms >= timing.resolve_after_ms
+    }
+
+    /// Quiet through the reopen window too (through the flapping quiet
+    /// period, if it is flapping): due to be resolved, and announced so.
+    pub fn is_due_to_resolve(&self, now_ms: i64, timing: Timing) -> bool {
+        self.state == State::Open
+            && now_ms - self.last_activity_ms >= timing.resolves_after_ms(self.flapping)
+    }
+
+    /// What a batch at `now_ms` makes of its reopenings: `Some((reopenings,
+    /// flapping))` if the batch is a return (the incident was quiet), `None`
+    /// if it merely adds to it. A batch after the resolution is not a
+    /// return: it opens the next incident.
+    pub fn returns_at(&self, now_ms: i64, timing: Timing) -> Option<(u32, bool)> {
+        self.is_quiet(now_ms, timing).then(|| {
+            let reopenings = self.reopenings.saturating_add(1);
+            (
+                reopenings,
+                self.flapping || reopenings >= timing.flap_reopenings,
+            )
+        })
     }
 
     /// Entries since the last notification (all of them before the first).
@@ -310,12 +363,17 @@ pub(crate) mod tests {
             acked_by: None,
             ack_note: None,
             held_back: 0,
+            reopenings: 0,
+            flapping: false,
             history: vec![],
         }
     }
 
-    const TIMING: Timing = Timing {
+    pub const TIMING: Timing = Timing {
         resolve_after_ms: 900_000,
+        reopen_window_ms: 900_000,
+        flap_reopenings: 2,
+        flap_resolve_after_ms: 3_600_000,
         repeat_ms: 4 * 3_600_000,
     };
 
@@ -382,6 +440,33 @@ pub(crate) mod tests {
         assert!(i.is_quiet(1_000 + TIMING.resolve_after_ms, TIMING));
         i.state = State::Resolved;
         assert!(!i.is_quiet(i64::MAX, TIMING));
+    }
+
+    /// Quiet after the resolve delay, resolved only after the reopen window
+    /// as well; a return while quiet is a reopening, the second marks it
+    /// flapping, and a flapping incident waits the longer quiet period.
+    #[test]
+    fn a_quiet_incident_resolves_after_the_window_and_a_flapping_one_later() {
+        let mut i = open_incident();
+        i.last_activity_ms = 1_000;
+        let quiet = 1_000 + TIMING.resolve_after_ms;
+        assert_eq!(i.returns_at(quiet - 1, TIMING), None, "not quiet yet");
+        assert!(!i.is_due_to_resolve(quiet, TIMING), "quiet, inside the window");
+        assert!(!i.is_due_to_resolve(quiet + TIMING.reopen_window_ms - 1, TIMING));
+        assert!(i.is_due_to_resolve(quiet + TIMING.reopen_window_ms, TIMING));
+
+        assert_eq!(i.returns_at(quiet, TIMING), Some((1, false)));
+        i.reopenings = 1;
+        assert_eq!(i.returns_at(quiet, TIMING), Some((2, true)), "flapping");
+        i.reopenings = 2;
+        i.flapping = true;
+        let window_over = quiet + TIMING.reopen_window_ms;
+        assert!(!i.is_due_to_resolve(window_over, TIMING), "flapping waits");
+        assert!(!i.is_due_to_resolve(1_000 + TIMING.flap_resolve_after_ms - 1, TIMING));
+        assert!(i.is_due_to_resolve(1_000 + TIMING.flap_resolve_after_ms, TIMING));
+        i.state = State::Resolved;
+        assert_eq!(i.returns_at(i64::MAX, TIMING), None, "a new incident, not a return");
+        assert!(!i.is_due_to_resolve(i64::MAX, TIMING));
     }
 
     /// `incidentState` is stored and read back by name (the CLI, the

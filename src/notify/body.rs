@@ -56,6 +56,14 @@ pub struct NotificationBody<'a> {
     /// Notifications of the incident that silences held back before this one.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub held_back_by_silences: u64,
+    /// Times the incident came back after going quiet (it was reopened, not
+    /// announced resolved and opened again).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reopenings: u64,
+    /// It came back often enough to be flapping: resolved only after the
+    /// longer flapping quiet period.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flapping: bool,
     /// What the incident means, in one line (empty in notifications from
     /// before hints).
     #[serde(borrow, default)]
@@ -70,6 +78,22 @@ pub struct NotificationBody<'a> {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// How often an incident came back after going quiet, in words (email and chat).
+pub(crate) fn reopened_line(b: &NotificationBody<'_>) -> String {
+    let times = if b.reopenings == 1 { "once" } else { "times" };
+    let count = if b.reopenings == 1 {
+        String::new()
+    } else {
+        format!("{} ", b.reopenings)
+    };
+    let flapping = if b.flapping {
+        " (flapping: resolved only after the longer quiet period)"
+    } else {
+        ""
+    };
+    format!("{count}{times} after going quiet{flapping}")
 }
 
 /// The email text of a notification, from the JSON that machine subscribers
@@ -258,6 +282,9 @@ pub(crate) fn render_text(b: &NotificationBody<'_>) -> String {
             "Held back:    {} notification(s) by silences before this one",
             b.held_back_by_silences
         );
+    }
+    if b.reopenings > 0 {
+        let _ = writeln!(t, "Reopened:     {}", reopened_line(b));
     }
     if let Some(by) = &b.acknowledged_by {
         let _ = writeln!(t, "Acknowledged: by {} (no reminders)", quoted(by));

@@ -201,6 +201,12 @@ pub fn build(b: &NotificationBody<'_>) -> CustomNotification {
     }
     place.push(format!("*Log group:* {}", code(&b.log_group, 600)));
     lines.push(place.join(" · "));
+    if b.reopenings > 0 {
+        lines.push(format!(
+            "*Reopened:* {}",
+            crate::notify::body::reopened_line(b)
+        ));
+    }
     if let Some(by) = &b.acknowledged_by {
         lines.push(format!(
             "*Acknowledged by:* {} (no reminders)",

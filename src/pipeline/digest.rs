@@ -325,6 +325,8 @@ fn render_within(
         log_group: Cow::Borrowed(&log_group),
         acknowledged_by: incident.acked_by.as_deref().map(|a| Cow::Owned(cut(a))),
         held_back_by_silences: incident.held_back,
+        reopenings: u64::from(incident.reopenings),
+        flapping: incident.flapping,
         meaning: Cow::Borrowed(meaning),
         check: Cow::Borrowed(&check),
         show_command: show.clone(),

@@ -354,8 +354,12 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
         now_ms: i64,
         summary: &mut Summary,
     ) -> Result<Vec<Option<Recorded>>, ProcessError> {
+        let timing = self.config.timing();
         let outcomes: Vec<_> = stream::iter(deltas)
-            .map(|delta| self.incidents.record(delta, log_group, fingerprint, now_ms))
+            .map(|delta| {
+                self.incidents
+                    .record(delta, log_group, fingerprint, now_ms, timing)
+            })
             .buffered(INCIDENT_CONCURRENCY)
             .collect()
             .await;

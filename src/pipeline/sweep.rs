@@ -1,5 +1,6 @@
 //! The clock: a scheduled invocation resolves incidents that have been quiet
-//! for the quiet period and sends what is still due (an opened notification
+//! for the resolve delay and the reopen window (the flapping quiet period,
+//! if they flap) and sends what is still due (an opened notification
 //! a failed invocation left behind, a reminder, a resolved notification).
 
 use std::time::Instant;
@@ -69,7 +70,7 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
 
         let quiet: Vec<_> = watched
             .iter()
-            .filter(|i| i.is_quiet(now_ms, timing) && !i.claim_is_live(now_ms))
+            .filter(|i| i.is_due_to_resolve(now_ms, timing) && !i.claim_is_live(now_ms))
             .collect();
         let resolutions: Vec<_> = stream::iter(&quiet)
             .map(|incident| self.incidents.resolve(incident, now_ms))
@@ -101,7 +102,10 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
                 }
             }
         }
-        for incident in watched.iter().filter(|i| !i.is_quiet(now_ms, timing)) {
+        for incident in watched
+            .iter()
+            .filter(|i| !i.is_due_to_resolve(now_ms, timing))
+        {
             if let Some(transition) = notification_due(incident, now_ms, timing) {
                 // An opened notification nobody claimed or held back belongs
                 // to the batch that counted it, which may not have stored its
@@ -247,7 +251,7 @@ mod tests {
         let p = processor();
         let opened = p.process(&two_rules(), 10_000, deadline()).await.unwrap();
         assert_eq!(opened.summary().notifications_sent, 2);
-        let quiet_at = 10_000 + p.config.timing().resolve_after_ms;
+        let quiet_at = 10_000 + p.config.timing().resolves_after_ms(false);
 
         let early = p
             .process(SCHEDULED, quiet_at - 1, deadline())
@@ -287,6 +291,48 @@ mod tests {
             (0, 0),
             "resolved once, announced once"
         );
+    }
+
+    /// Issue 28 (3): one problem coming back in six bursts, each after a
+    /// quiet period past the resolve delay, is one incident: the first two
+    /// returns within the reopen window reopen it, which marks it flapping;
+    /// then quiet periods past the window do not resolve it either, only
+    /// the flapping quiet period does. One opened, one resolved.
+    #[tokio::test]
+    async fn six_bursts_of_one_problem_are_one_incident_opened_and_resolved_once() {
+        let p = processor();
+        let timing = p.config.timing();
+        let window_end = timing.resolves_after_ms(false);
+        let (short, long) = (timing.resolve_after_ms + 60_000, window_end + 60_000);
+        assert!(long < timing.flap_resolve_after_ms, "{timing:?}");
+        let mut at = 10_000;
+        for burst in 0..6u64 {
+            let sent = p.process(&batch_of("flappy", burst), at, deadline()).await.unwrap();
+            assert_eq!(sent.summary().notifications_sent, u64::from(burst == 0));
+            let quiet = if burst < 2 { short } else { long };
+            let swept = p.process(SCHEDULED, at + quiet - 1, deadline()).await.unwrap();
+            assert_eq!(swept.summary().incidents_resolved, 0, "burst {burst}");
+            at += quiet;
+        }
+        let last = at - long;
+        let early = p
+            .process(SCHEDULED, last + timing.flap_resolve_after_ms - 1, deadline())
+            .await
+            .unwrap();
+        assert_eq!(early.summary().incidents_resolved, 0);
+        let resolved = p
+            .process(SCHEDULED, last + timing.flap_resolve_after_ms, deadline())
+            .await
+            .unwrap();
+        assert_eq!(resolved.summary().incidents_resolved, 1);
+        let ids = published_ids(&p);
+        let key = crate::pipeline::tests::key_of("flappy");
+        assert_eq!(ids, [format!("{key}-1#opened"), format!("{key}-1#resolved")]);
+        let published = p.publisher.published.lock().unwrap();
+        let message: serde_json::Value = serde_json::from_str(&published[1].message).unwrap();
+        let body: crate::notify::body::NotificationBody =
+            serde_json::from_str(message["default"].as_str().unwrap()).unwrap();
+        assert_eq!((body.reopenings, body.flapping, body.entries), (5, true, 6));
     }
 
     #[test]

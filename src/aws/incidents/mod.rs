@@ -37,7 +37,7 @@ use crate::error::StoreError;
 use crate::incident::delta::Delta;
 
 use crate::incident::lifecycle::{
-    incident_id, IncidentState, State, Transition, MAX_LOG_GROUP_BYTES,
+    incident_id, IncidentState, State, Timing, Transition, MAX_LOG_GROUP_BYTES,
 };
 use crate::incident::silence::Silence;
 use crate::model::time::format_rfc3339;
@@ -196,6 +196,7 @@ impl IncidentStore for DynamoIncidentStore {
         log_group: &str,
         fingerprint: &str,
         now_ms: i64,
+        timing: Timing,
     ) -> Result<Recorded, StoreError> {
         let item_key = delta.key.hash();
         // What the write builds on: this container's last look at the item
@@ -211,7 +212,7 @@ impl IncidentStore for DynamoIncidentStore {
         let mut stale_marker: Option<String> = None;
         let give_up = Instant::now() + Duration::from_secs(5);
         for round in 0..ROUNDS {
-            let plan = plan_for(known.as_ref(), delta);
+            let plan = plan_for(known.as_ref(), delta, now_ms, timing);
             let outcome = self
                 .write(
                     &item_key,

@@ -24,6 +24,10 @@ pub(super) struct Known {
     /// The exact client keys while the incident counts them exactly.
     pub exact: Option<BTreeSet<u64>>,
     pub sketch: Sketch,
+    /// What decides whether a batch is a return (see `Plan::Add`'s `quiet`).
+    pub last_activity_ms: i64,
+    pub reopenings: u32,
+    pub flapping: bool,
 }
 
 impl Known {
@@ -51,6 +55,13 @@ impl Known {
             open: text(item, "incidentState") == Some(State::Open.as_str()),
             exact,
             sketch: stored_sketch(item).sketch,
+            last_activity_ms: number(item, "lastActivityMs").unwrap_or(0),
+            reopenings: number(item, "reopenings").unwrap_or(0) as u32,
+            flapping: item
+                .get("flapping")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
         })
     }
 
@@ -62,6 +73,9 @@ impl Known {
             open: true,
             exact: delta.clients.exact().cloned(),
             sketch: delta.clients.sketch().clone(),
+            last_activity_ms: incident.last_activity_ms,
+            reopenings: 0,
+            flapping: false,
         }
     }
 }
@@ -77,18 +91,44 @@ pub(super) enum Plan {
         keys: Vec<u64>,
         estimated: bool,
         sketch: Vec<u32>,
+        /// The incident counts as quiet if its last activity is at or
+        /// before this (now less the resolve delay). The write is
+        /// conditional on it either way, so exactly one of concurrent
+        /// batches after a quiet period counts the return.
+        quiet_since_ms: i64,
+        /// A return: the reopenings it was known with, and what the write
+        /// sets (the count one higher, flapping or not).
+        reopen: Option<Reopen>,
     },
     /// Open generation `generation` (the previous one, if any, resolved).
     Open { generation: u64 },
 }
 
-/// What to write, from what is known of the key item.
-pub(super) fn plan_for(known: Option<&Known>, delta: &Delta) -> Plan {
+/// A batch that comes back to a quiet incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Reopen {
+    /// Reopenings before it, as known (the write is conditional on them).
+    pub was: u32,
+    pub reopenings: u32,
+    pub flapping: bool,
+}
+
+/// What to write at `now_ms`, from what is known of the key item.
+pub(super) fn plan_for(known: Option<&Known>, delta: &Delta, now_ms: i64, timing: Timing) -> Plan {
     let Some(known) = known.filter(|k| k.open) else {
         return Plan::Open {
             generation: known.map_or(0, |k| k.generation) + 1,
         };
     };
+    let quiet_since_ms = now_ms - timing.resolve_after_ms;
+    let reopen = (known.last_activity_ms <= quiet_since_ms).then(|| {
+        let reopenings = known.reopenings.saturating_add(1);
+        Reopen {
+            was: known.reopenings,
+            reopenings,
+            flapping: known.flapping || reopenings >= timing.flap_reopenings,
+        }
+    });
     let clients = &delta.clients;
     let union = match (&known.exact, clients.exact()) {
         (Some(stored), Some(batch)) => {
@@ -103,6 +143,8 @@ pub(super) fn plan_for(known: Option<&Known>, delta: &Delta) -> Plan {
             keys,
             estimated: false,
             sketch: clients.sketch().raises_over(&known.sketch),
+            quiet_since_ms,
+            reopen,
         },
         None => {
             // Past the exact set (or already past it): the sketch counts
@@ -118,6 +160,8 @@ pub(super) fn plan_for(known: Option<&Known>, delta: &Delta) -> Plan {
                 keys: Vec::new(),
                 estimated: true,
                 sketch: sketch.raises_over(&known.sketch),
+                quiet_since_ms,
+                reopen,
             }
         }
     }
@@ -188,6 +232,9 @@ pub(super) fn opening(
         "history",
         "lastReminder",
         "expiresAt",
+        "reopenings",
+        "lastReopenedMs",
+        "flapping",
         // What earlier versions kept: the batches counted, the
         // legacy index's key, the exact set's cap.
         "batchFingerprints",
@@ -279,6 +326,8 @@ impl DynamoIncidentStore {
                 keys,
                 estimated,
                 sketch,
+                quiet_since_ms,
+                reopen,
             } => {
                 let mut values: Attributes = HashMap::from([
                     (":id".into(), s(incident_id)),
@@ -292,11 +341,32 @@ impl DynamoIncidentStore {
                 ]);
                 // `batchFingerprints`: only on an item an earlier version
                 // wrote, which counted batches by it.
-                let condition = "incidentId = :id AND incidentState = :open \
+                let mut condition = "incidentId = :id AND incidentState = :open \
                                  AND NOT contains(batchFingerprints, :fp)"
                     .to_owned();
                 let mut set =
                     "lastSeenMs = :last, lastActivityMs = :now, sweepShard = :shard".to_owned();
+                // Quiet or not is part of the condition: a write planned on
+                // a stale look fails and is planned again on the item.
+                values.insert(":quiet".into(), n(quiet_since_ms));
+                match reopen {
+                    None => condition.push_str(" AND lastActivityMs > :quiet"),
+                    Some(reopen) => {
+                        condition.push_str(" AND lastActivityMs <= :quiet AND ");
+                        condition.push_str(if reopen.was == 0 {
+                            "attribute_not_exists(reopenings)"
+                        } else {
+                            values.insert(":was".into(), n(reopen.was));
+                            "reopenings = :was"
+                        });
+                        values.insert(":reopenings".into(), n(reopen.reopenings));
+                        set.push_str(", reopenings = :reopenings, lastReopenedMs = :now");
+                        if reopen.flapping {
+                            values.insert(":flapping".into(), AttributeValue::Bool(true));
+                            set.push_str(", flapping = :flapping");
+                        }
+                    }
+                }
                 let mut add = "entryCount :n, batchSeq :one".to_owned();
                 // An item of the legacy index moves to `sweep` with its first write.
                 let mut remove = "sweepKey".to_owned();

@@ -202,6 +202,8 @@ fn incident_json(i: &IncidentState) -> Value {
         "acknowledgedBy": i.acked_by,
         "acknowledgementNote": i.ack_note,
         "heldBackBySilences": i.held_back,
+        "reopenings": i.reopenings,
+        "flapping": i.flapping,
         "sampleTraceIds": i.sample_trace_ids,
         "logGroup": i.log_group,
         "details": i.details,
@@ -425,6 +427,14 @@ pub async fn show(ctx: &mut Session, id: &str) -> Result<()> {
             ),
         )?,
         None => line(out, "acknowledged", "no".into())?,
+    }
+    if i.reopenings > 0 {
+        let flapping = if i.flapping { " (flapping)" } else { "" };
+        line(
+            out,
+            "reopened",
+            format!("{} time(s) after going quiet{flapping}", i.reopenings),
+        )?;
     }
     if i.held_back > 0 {
         line(

@@ -243,6 +243,8 @@ fn render_within(
             .as_deref()
             .map(|a| cut(a, 128.min(budget.part))),
         held_back_by_silences: incident.held_back,
+        reopenings: u64::from(incident.reopenings),
+        flapping: incident.flapping,
         meaning: Cow::Borrowed(hint.meaning),
         check: Cow::Owned(check),
         show_command,

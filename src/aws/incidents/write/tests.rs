@@ -47,7 +47,17 @@ fn known_after(batches: &[Vec<String>]) -> Known {
         open: true,
         exact: (exact.len() <= EXACT_CLIENTS).then_some(exact),
         sketch: clients.sketch().clone(),
+        last_activity_ms: NOW,
+        reopenings: 0,
+        flapping: false,
     }
+}
+
+const NOW: i64 = 1_000_000_000;
+const TIMING: Timing = crate::incident::lifecycle::tests::TIMING;
+
+fn plan(known: Option<&Known>, delta: &Delta) -> Plan {
+    plan_for(known, delta, NOW, TIMING)
 }
 
 /// With nothing open, a batch opens the next generation; with one
@@ -58,29 +68,31 @@ fn known_after(batches: &[Vec<String>]) -> Known {
 fn a_write_adds_only_what_the_item_lacks_and_switches_past_the_bound() {
     let few = names("dev-", 10);
     let refs: Vec<&str> = few.iter().map(String::as_str).collect();
-    assert_eq!(plan_for(None, &delta(&refs)), Plan::Open { generation: 1 });
+    assert_eq!(plan(None, &delta(&refs)), Plan::Open { generation: 1 });
     let mut resolved = known_after(std::slice::from_ref(&few));
     resolved.open = false;
     resolved.generation = 4;
     assert_eq!(
-        plan_for(Some(&resolved), &delta(&refs)),
+        plan(Some(&resolved), &delta(&refs)),
         Plan::Open { generation: 5 }
     );
 
     let known = known_after(std::slice::from_ref(&few));
     assert_eq!(
-        plan_for(Some(&known), &delta(&refs)),
+        plan(Some(&known), &delta(&refs)),
         Plan::Add {
             incident_id: "k-1".into(),
             keys: vec![],
             estimated: false,
             sketch: vec![],
+            quiet_since_ms: NOW - TIMING.resolve_after_ms,
+            reopen: None,
         },
         "the same devices again add nothing but their entries"
     );
     let more = names("dev-", 30);
     let more_refs: Vec<&str> = more.iter().map(String::as_str).collect();
-    match plan_for(Some(&known), &delta(&more_refs)) {
+    match plan(Some(&known), &delta(&more_refs)) {
         Plan::Add {
             keys,
             estimated: false,
@@ -90,7 +102,7 @@ fn a_write_adds_only_what_the_item_lacks_and_switches_past_the_bound() {
     }
     let past = names("dev-", 33);
     let past_refs: Vec<&str> = past.iter().map(String::as_str).collect();
-    match plan_for(Some(&known), &delta(&past_refs[10..])) {
+    match plan(Some(&known), &delta(&past_refs[10..])) {
         Plan::Add {
             keys,
             estimated: true,
@@ -199,10 +211,43 @@ fn an_item_of_an_earlier_version_is_folded_into_the_sketch() {
         sketch,
         estimated: true,
         ..
-    } = plan_for(Some(&legacy), &delta(&["new-device"]))
+    } = plan(Some(&legacy), &delta(&["new-device"]))
     else {
         panic!()
     };
     let estimate = Sketch::from_values(sketch).sketch.estimate();
     assert!((estimate / 5_001.0 - 1.0).abs() < 0.3, "{estimate}");
+}
+
+/// A batch after the resolve delay is a return: the write is conditional on
+/// the reopenings it was planned with and counts one more; the second marks
+/// the incident flapping, for good. A batch within the delay is no return.
+#[test]
+fn a_batch_after_the_resolve_delay_is_planned_as_a_return() {
+    let refs = ["dev-1"];
+    let mut known = known_after(&[names("dev-", 1)]);
+    let reopen_of = |known: &Known, now_ms: i64| match plan_for(Some(known), &delta(&refs), now_ms, TIMING) {
+        Plan::Add { reopen, quiet_since_ms, .. } => {
+            assert_eq!(quiet_since_ms, now_ms - TIMING.resolve_after_ms);
+            reopen
+        }
+        other => panic!("{other:?}"),
+    };
+    let quiet = NOW + TIMING.resolve_after_ms;
+    assert_eq!(reopen_of(&known, quiet - 1), None);
+    assert_eq!(
+        reopen_of(&known, quiet),
+        Some(Reopen { was: 0, reopenings: 1, flapping: false })
+    );
+    known.reopenings = 1;
+    assert_eq!(
+        reopen_of(&known, quiet),
+        Some(Reopen { was: 1, reopenings: 2, flapping: true })
+    );
+    known.reopenings = 7;
+    known.flapping = true;
+    assert_eq!(
+        reopen_of(&known, quiet),
+        Some(Reopen { was: 7, reopenings: 8, flapping: true })
+    );
 }
