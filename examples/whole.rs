@@ -3,8 +3,10 @@
 //! work for instruction counts, which stay put where wall-clock times on a
 //! shared 2-core machine drift by 10%. See docs/performance.md:
 //!
-//! `valgrind --tool=callgrind target/release/examples/whole FAILURE_PERCENT ROUNDS [items]`
+//! `valgrind --tool=callgrind target/release/examples/whole FAILURE_PERCENT ROUNDS [items|gather]`
 //! (run with ROUNDS 0 too, and subtract, to leave out building the batch).
+//! `gather` also folds the entries into incident deltas (the work a batch
+//! does before its incident writes).
 
 use iot_log_monitor::config::DEFAULT_STORE;
 use iot_log_monitor::ingest::decode::{decode_data, parse_batch, subscription_data};
@@ -22,7 +24,12 @@ fn main() {
         let buffer = decode_data(&data, 1 << 26).unwrap();
         let batch = parse_batch(&buffer).unwrap();
         let incidents = analyze(&batch, keep).unwrap().entries;
-        if std::env::args().nth(3).is_some() {
+        let mode = std::env::args().nth(3);
+        if mode.as_deref() == Some("gather") {
+            let alerting = CategorySet::of(iot_log_monitor::config::DEFAULT_ALERT);
+            n += iot_log_monitor::incident::delta::gather(&incidents, alerting, "AWSIotLogsV2")
+                .len();
+        } else if mode.is_some() {
             let source = iot_log_monitor::store::item::Source {
                 log_group: "g",
                 log_stream: "s",
