@@ -376,7 +376,12 @@ mod tests {
             Recorded::Counted { incident, .. } => incident,
             other => panic!("{other:?}"),
         };
-        let first = counted(store.record(&delta(0..10), "g", "b1", 0, TIMING).await.unwrap());
+        let first = counted(
+            store
+                .record(&delta(0..10), "g", "b1", 0, TIMING)
+                .await
+                .unwrap(),
+        );
         assert!(matches!(
             store.record(&delta(0..10), "g", "b1", 1, TIMING).await.unwrap(),
             Recorded::AlreadyCounted(i) if i.incident_id == first.incident_id
@@ -384,9 +389,18 @@ mod tests {
         let watched = store.watched(10).await.unwrap();
         assert_eq!(watched, [first.as_watched()]);
         assert!(store.resolve(&watched[0], 2).await.unwrap().is_some());
-        let second = counted(store.record(&delta(0..10), "g", "b2", 3, TIMING).await.unwrap());
+        let second = counted(
+            store
+                .record(&delta(0..10), "g", "b2", 3, TIMING)
+                .await
+                .unwrap(),
+        );
         assert_eq!(second.generation, 2);
-        match store.record(&delta(0..10), "g", "b1", 4, TIMING).await.unwrap() {
+        match store
+            .record(&delta(0..10), "g", "b1", 4, TIMING)
+            .await
+            .unwrap()
+        {
             Recorded::AlreadyCounted(i) => {
                 assert_eq!(
                     (i.incident_id, i.state),
@@ -396,7 +410,12 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(!second.clients_estimated);
-        let past = counted(store.record(&delta(10..60), "g", "b3", 5, TIMING).await.unwrap());
+        let past = counted(
+            store
+                .record(&delta(10..60), "g", "b3", 5, TIMING)
+                .await
+                .unwrap(),
+        );
         assert!(past.clients_estimated);
         let error = past.distinct_clients as f64 / 60.0 - 1.0;
         assert!(error.abs() < 0.3, "{}", past.distinct_clients);

@@ -530,9 +530,7 @@ async fn a_return_whose_answer_was_lost_reopens_the_incident_once() {
     let batches = make_batches("lost-return", 2, |_| each(&["rule_q"], 3));
     deliver(&processor, &batches[0].event, NOW).await.unwrap();
     let back = NOW + 16 * MINUTE;
-    let second = deliver(&processor, &batches[1].event, back)
-        .await
-        .unwrap();
+    let second = deliver(&processor, &batches[1].event, back).await.unwrap();
     assert_eq!(
         proxy.injected()[&(Service::DynamoDb, Fault::ResetAfterForward)],
         1

@@ -47,7 +47,10 @@ fn body(n: &ReceivedNotification) -> NotificationBody<'_> {
 }
 
 fn short_quiet(stack: &Stack) -> RealProcessor {
-    stack.processor(&[("RESOLVE_AFTER_SECONDS", "5"), ("REOPEN_WINDOW_SECONDS", "0")])
+    stack.processor(&[
+        ("RESOLVE_AFTER_SECONDS", "5"),
+        ("REOPEN_WINDOW_SECONDS", "0"),
+    ])
 }
 
 /// Notifications by their transition.
@@ -991,7 +994,14 @@ async fn six_bursts_of_one_reason_are_one_incident_and_at_most_three_notificatio
     let mut at = NOW;
     for burst in 0..6 {
         let lines: Vec<String> = (0..3)
-            .map(|n| failure("Connect", &format!("dev-{burst}-{n}"), "AUTHORIZATION_FAILURE", n))
+            .map(|n| {
+                failure(
+                    "Connect",
+                    &format!("dev-{burst}-{n}"),
+                    "AUTHORIZATION_FAILURE",
+                    n,
+                )
+            })
             .collect();
         run(&processor, &event("flap", burst as u64 + 1, &lines, at), at).await;
         if let Some(&seconds) = quiet.get(burst) {
@@ -1006,9 +1016,24 @@ async fn six_bursts_of_one_reason_are_one_incident_and_at_most_three_notificatio
             at += seconds * SECOND;
         }
     }
-    assert_eq!(sweep(&processor, at + 599 * SECOND).await.incidents_resolved, 0);
-    assert_eq!(sweep(&processor, at + 600 * SECOND).await.incidents_resolved, 1);
-    assert_eq!(sweep(&processor, at + 900 * SECOND).await.incidents_resolved, 0);
+    assert_eq!(
+        sweep(&processor, at + 599 * SECOND)
+            .await
+            .incidents_resolved,
+        0
+    );
+    assert_eq!(
+        sweep(&processor, at + 600 * SECOND)
+            .await
+            .incidents_resolved,
+        1
+    );
+    assert_eq!(
+        sweep(&processor, at + 900 * SECOND)
+            .await
+            .incidents_resolved,
+        0
+    );
 
     let sent = stack.notifications(WAIT).await;
     let seen = transitions(&sent);
@@ -1035,7 +1060,12 @@ async fn six_bursts_of_one_reason_are_one_incident_and_at_most_three_notificatio
         .find(|i| i.item_key == *ids.iter().next().unwrap())
         .expect("the record");
     assert_eq!(
-        (record.state, record.reopenings, record.flapping, record.entries),
+        (
+            record.state,
+            record.reopenings,
+            record.flapping,
+            record.entries
+        ),
         (State::Resolved, 5, true, 18)
     );
     // After the resolution, the same reason is a new incident.
@@ -1102,7 +1132,12 @@ async fn batches_racing_back_to_a_quiet_incident_reopen_it_once() {
     let incident = &incidents[0];
     assert!(incident.incident_id.ends_with("-1"));
     assert_eq!(
-        (incident.state, incident.entries, incident.reopenings, incident.flapping),
+        (
+            incident.state,
+            incident.entries,
+            incident.reopenings,
+            incident.flapping
+        ),
         (State::Open, 25, 2, true)
     );
     let ids: BTreeSet<String> = stack

@@ -451,7 +451,10 @@ pub(crate) mod tests {
         i.last_activity_ms = 1_000;
         let quiet = 1_000 + TIMING.resolve_after_ms;
         assert_eq!(i.returns_at(quiet - 1, TIMING), None, "not quiet yet");
-        assert!(!i.is_due_to_resolve(quiet, TIMING), "quiet, inside the window");
+        assert!(
+            !i.is_due_to_resolve(quiet, TIMING),
+            "quiet, inside the window"
+        );
         assert!(!i.is_due_to_resolve(quiet + TIMING.reopen_window_ms - 1, TIMING));
         assert!(i.is_due_to_resolve(quiet + TIMING.reopen_window_ms, TIMING));
 
@@ -465,7 +468,11 @@ pub(crate) mod tests {
         assert!(!i.is_due_to_resolve(1_000 + TIMING.flap_resolve_after_ms - 1, TIMING));
         assert!(i.is_due_to_resolve(1_000 + TIMING.flap_resolve_after_ms, TIMING));
         i.state = State::Resolved;
-        assert_eq!(i.returns_at(i64::MAX, TIMING), None, "a new incident, not a return");
+        assert_eq!(
+            i.returns_at(i64::MAX, TIMING),
+            None,
+            "a new incident, not a return"
+        );
         assert!(!i.is_due_to_resolve(i64::MAX, TIMING));
     }
 

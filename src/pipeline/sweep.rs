@@ -307,16 +307,26 @@ mod tests {
         assert!(long < timing.flap_resolve_after_ms, "{timing:?}");
         let mut at = 10_000;
         for burst in 0..6u64 {
-            let sent = p.process(&batch_of("flappy", burst), at, deadline()).await.unwrap();
+            let sent = p
+                .process(&batch_of("flappy", burst), at, deadline())
+                .await
+                .unwrap();
             assert_eq!(sent.summary().notifications_sent, u64::from(burst == 0));
             let quiet = if burst < 2 { short } else { long };
-            let swept = p.process(SCHEDULED, at + quiet - 1, deadline()).await.unwrap();
+            let swept = p
+                .process(SCHEDULED, at + quiet - 1, deadline())
+                .await
+                .unwrap();
             assert_eq!(swept.summary().incidents_resolved, 0, "burst {burst}");
             at += quiet;
         }
         let last = at - long;
         let early = p
-            .process(SCHEDULED, last + timing.flap_resolve_after_ms - 1, deadline())
+            .process(
+                SCHEDULED,
+                last + timing.flap_resolve_after_ms - 1,
+                deadline(),
+            )
             .await
             .unwrap();
         assert_eq!(early.summary().incidents_resolved, 0);
@@ -327,7 +337,10 @@ mod tests {
         assert_eq!(resolved.summary().incidents_resolved, 1);
         let ids = published_ids(&p);
         let key = crate::pipeline::tests::key_of("flappy");
-        assert_eq!(ids, [format!("{key}-1#opened"), format!("{key}-1#resolved")]);
+        assert_eq!(
+            ids,
+            [format!("{key}-1#opened"), format!("{key}-1#resolved")]
+        );
         let published = p.publisher.published.lock().unwrap();
         let message: serde_json::Value = serde_json::from_str(&published[1].message).unwrap();
         let body: crate::notify::body::NotificationBody =

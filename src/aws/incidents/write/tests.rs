@@ -226,28 +226,45 @@ fn an_item_of_an_earlier_version_is_folded_into_the_sketch() {
 fn a_batch_after_the_resolve_delay_is_planned_as_a_return() {
     let refs = ["dev-1"];
     let mut known = known_after(&[names("dev-", 1)]);
-    let reopen_of = |known: &Known, now_ms: i64| match plan_for(Some(known), &delta(&refs), now_ms, TIMING) {
-        Plan::Add { reopen, quiet_since_ms, .. } => {
-            assert_eq!(quiet_since_ms, now_ms - TIMING.resolve_after_ms);
-            reopen
-        }
-        other => panic!("{other:?}"),
-    };
+    let reopen_of =
+        |known: &Known, now_ms: i64| match plan_for(Some(known), &delta(&refs), now_ms, TIMING) {
+            Plan::Add {
+                reopen,
+                quiet_since_ms,
+                ..
+            } => {
+                assert_eq!(quiet_since_ms, now_ms - TIMING.resolve_after_ms);
+                reopen
+            }
+            other => panic!("{other:?}"),
+        };
     let quiet = NOW + TIMING.resolve_after_ms;
     assert_eq!(reopen_of(&known, quiet - 1), None);
     assert_eq!(
         reopen_of(&known, quiet),
-        Some(Reopen { was: 0, reopenings: 1, flapping: false })
+        Some(Reopen {
+            was: 0,
+            reopenings: 1,
+            flapping: false
+        })
     );
     known.reopenings = 1;
     assert_eq!(
         reopen_of(&known, quiet),
-        Some(Reopen { was: 1, reopenings: 2, flapping: true })
+        Some(Reopen {
+            was: 1,
+            reopenings: 2,
+            flapping: true
+        })
     );
     known.reopenings = 7;
     known.flapping = true;
     assert_eq!(
         reopen_of(&known, quiet),
-        Some(Reopen { was: 7, reopenings: 8, flapping: true })
+        Some(Reopen {
+            was: 7,
+            reopenings: 8,
+            flapping: true
+        })
     );
 }
