@@ -120,9 +120,9 @@ CASES = [
     case("redelivery-loses-incident-id",
          "Exactly-once effect: identical items on every delivery, incident id included",
          "src/pipeline/mod.rs",
-         """            if let Some(recorded) = recorded {
+         """            if let Some(incident) = recorded.as_ref().and_then(Recorded::incident) {
                 for &member in &delta.members {
-                    incident_ids[member] = Some(&recorded.incident().incident_id);
+                    incident_ids[member] = Some(&incident.incident_id);
 """,
          """            if let Some(Recorded::Counted { incident, .. }) = recorded {
                 for &member in &delta.members {
@@ -214,6 +214,13 @@ CASES = [
          "            usize::MAX,\n        );",
          ["--test", "storm", "a_storm_of_a_thousand_rule_names_is_one_digest_and_a_bounded_number_of_requests"],
          "the configured budget is not applied: every key of a storm opens its own incident and sends its own notification"),
+    case("openings-budget-unconditional",
+         "A storm of keys is bounded: at most STORM_BUDGET openings per minute across invocations",
+         "src/aws/incidents/write.rs",
+         '.condition_expression("attribute_not_exists(opened) OR opened < :budget")',
+         '.condition_expression("attribute_not_exists(opened) OR opened >= :budget OR opened < :budget")',
+         ["--test", "storm", "a_storm_spread_over_batches_opens_at_most_the_budget_per_minute"],
+         "the minute's counter is counted but never checked: a storm spread over batches opens an incident (and a notification) per key"),
     case("storm-split-by-arrival",
          "A storm of keys is bounded: a redelivered batch splits the same way",
          "src/incident/delta.rs",
@@ -539,6 +546,26 @@ CASES = [
          'license = "GPL-3.0-only"',
          ["--command", ".venv/cargo/bin/cargo-deny", "--offline", "check", "licenses"],
          "a crate of the graph (here the project's own) under a license not on deny.toml's list"),
+    # -- Deleting or updating the stack loses nothing ----------------------------------
+    case("iot-logging-not-retained",
+         "Deleting or updating the stack keeps what holds data, and AWS IoT logging on",
+         "template.yaml",
+         """  IotLogging:
+    Type: AWS::IoT::Logging
+    DeletionPolicy: Retain
+""",
+         """  IotLogging:
+    Type: AWS::IoT::Logging
+""",
+         ["--test", "template", "what_holds_data_is_retained_pinned_and_changed_only_with_a_migration_note"],
+         "AWS::IoT::Logging without Retain: deleting the stack calls SetV2LoggingOptions(disableAllLogs) for the whole account"),
+    case("table-schema-unpinned",
+         "Deleting or updating the stack keeps what holds data (no silent replacement)",
+         "template.yaml",
+         "- { AttributeName: silenceId, KeyType: HASH }",
+         "- { AttributeName: silenceKey, KeyType: HASH }",
+         ["--test", "template", "what_holds_data_is_retained_pinned_and_changed_only_with_a_migration_note"],
+         "the silences table's key schema changes: an update replaces the table and every silence is orphaned"),
     # -- Least privilege --------------------------------------------------------------
     case("role-any-index",
          "The function's role can do nothing beyond its own resources",

@@ -36,8 +36,9 @@ pub mod vars {
     pub const REDACTION_KEY: &str = "REDACTION_KEY";
     /// An SSM SecureString holding the redaction key (what the template sets).
     pub const REDACTION_KEY_PARAMETER: &str = "REDACTION_KEY_PARAMETER";
-    /// Incident keys a batch keeps of its own (so `opened` notifications it
-    /// may send); the rest fold into one overflow incident per category.
+    /// Incident keys a batch keeps of its own, and incidents that may open
+    /// per minute (so `opened` notifications); the rest fold into one
+    /// overflow incident per category.
     pub const STORM_BUDGET: &str = "STORM_BUDGET";
     pub const REQUIRED: &[&str] = &[
         ENTRIES_TABLE,
@@ -129,9 +130,10 @@ pub struct Config {
     /// Pseudonymises these fields' values in stored items and alerts; off
     /// (`None`) unless `REDACT_FIELDS` names some.
     pub redaction: Option<Redactor>,
-    /// Incident keys a batch keeps of its own, at most: so at most this many
-    /// `opened` notifications per batch; the keys past it fold into one
-    /// overflow incident per category, announced by one digest.
+    /// Incident keys a batch keeps of its own, at most, and incidents that
+    /// may open per minute across invocations: so at most this many
+    /// `opened` notifications per batch and per minute; the keys past it
+    /// fold into one overflow incident per category, announced by one digest.
     pub storm_budget: usize,
     /// What start-up should warn about (the configuration is usable).
     pub warnings: Vec<String>,

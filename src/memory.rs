@@ -14,12 +14,12 @@ use std::time::Instant;
 use crate::error::{PublishError, StoreError};
 use crate::incident::clients::Tally;
 use crate::incident::delta::Delta;
-use crate::incident::lifecycle::{IncidentState, State, StoredClaim, Timing, Transition};
+use crate::incident::lifecycle::{IncidentState, State, StoredClaim, Transition};
 use crate::incident::silence::Silence;
 use crate::notify::notification::RenderedNotification;
 use crate::ports::{
-    EntryStore, IncidentStore, NotificationClaim, NotificationPublisher, PublishReport, Recorded,
-    WriteStats,
+    opening_minute, Counting, EntryStore, IncidentStore, NotificationClaim, NotificationPublisher,
+    PublishReport, Recorded, WriteStats,
 };
 use crate::store::item::{Attr, Item};
 
@@ -69,6 +69,10 @@ pub struct MemoryIncidents {
     pub claimed_elsewhere: Mutex<HashSet<String>>,
     /// The lease of every claim granted, in order.
     pub leases: Mutex<Vec<i64>>,
+    /// Incidents opened per minute (the openings budget's counters).
+    pub openings: Mutex<HashMap<i64, u32>>,
+    /// (key hash, fingerprint) of deltas refused by the openings budget.
+    pub folded: Mutex<HashSet<(String, String)>>,
 }
 
 impl MemoryIncidents {
@@ -89,19 +93,22 @@ impl MemoryIncidents {
 }
 
 impl IncidentStore for MemoryIncidents {
-    async fn record(
-        &self,
-        delta: &Delta,
-        log_group: &str,
-        fingerprint: &str,
-        now_ms: i64,
-        timing: Timing,
-    ) -> Result<Recorded, StoreError> {
+    async fn record(&self, delta: &Delta, counting: &Counting<'_>) -> Result<Recorded, StoreError> {
+        let Counting {
+            log_group,
+            fingerprint,
+            now_ms,
+            timing,
+            openings_per_minute,
+        } = *counting;
         let item_key = delta.key.hash();
         self.refusal(&item_key)?;
         let mut all = self.incidents.lock().unwrap();
         let mut markers = self.markers.lock().unwrap();
         let marker = (item_key.clone(), fingerprint.to_owned());
+        if self.folded.lock().unwrap().contains(&marker) {
+            return Ok(Recorded::Folded);
+        }
         // Counted before: into the incident the marker names, whatever
         // became of it since (a record once resolved).
         if let Some(id) = markers.get(&marker) {
@@ -140,6 +147,15 @@ impl IncidentStore for MemoryIncidents {
                 })
             }
             previous => {
+                if !delta.key.is_overflow() {
+                    let mut openings = self.openings.lock().unwrap();
+                    let opened = openings.entry(opening_minute(now_ms)).or_default();
+                    if *opened >= openings_per_minute {
+                        self.folded.lock().unwrap().insert(marker);
+                        return Ok(Recorded::Folded);
+                    }
+                    *opened += 1;
+                }
                 let generation = previous.map_or(1, |(p, _)| p.generation + 1);
                 let incident = IncidentState::opened(delta, log_group, generation, now_ms);
                 clients.insert(item_key.clone(), Tally::of(&delta.clients));
@@ -371,36 +387,29 @@ mod tests {
     #[tokio::test]
     async fn the_model_keeps_what_the_dynamodb_store_keeps() {
         use crate::incident::lifecycle::tests::TIMING;
+        let at = |fingerprint: &'static str, now_ms: i64| Counting {
+            log_group: "g",
+            fingerprint,
+            now_ms,
+            timing: TIMING,
+            openings_per_minute: 20,
+        };
         let store = MemoryIncidents::default();
         let counted = |r: Recorded| match r {
             Recorded::Counted { incident, .. } => incident,
             other => panic!("{other:?}"),
         };
-        let first = counted(
-            store
-                .record(&delta(0..10), "g", "b1", 0, TIMING)
-                .await
-                .unwrap(),
-        );
+        let first = counted(store.record(&delta(0..10), &at("b1", 0)).await.unwrap());
         assert!(matches!(
-            store.record(&delta(0..10), "g", "b1", 1, TIMING).await.unwrap(),
+            store.record(&delta(0..10), &at("b1", 1)).await.unwrap(),
             Recorded::AlreadyCounted(i) if i.incident_id == first.incident_id
         ));
         let watched = store.watched(10).await.unwrap();
         assert_eq!(watched, [first.as_watched()]);
         assert!(store.resolve(&watched[0], 2).await.unwrap().is_some());
-        let second = counted(
-            store
-                .record(&delta(0..10), "g", "b2", 3, TIMING)
-                .await
-                .unwrap(),
-        );
+        let second = counted(store.record(&delta(0..10), &at("b2", 3)).await.unwrap());
         assert_eq!(second.generation, 2);
-        match store
-            .record(&delta(0..10), "g", "b1", 4, TIMING)
-            .await
-            .unwrap()
-        {
+        match store.record(&delta(0..10), &at("b1", 4)).await.unwrap() {
             Recorded::AlreadyCounted(i) => {
                 assert_eq!(
                     (i.incident_id, i.state),
@@ -410,12 +419,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(!second.clients_estimated);
-        let past = counted(
-            store
-                .record(&delta(10..60), "g", "b3", 5, TIMING)
-                .await
-                .unwrap(),
-        );
+        let past = counted(store.record(&delta(10..60), &at("b3", 5)).await.unwrap());
         assert!(past.clients_estimated);
         let error = past.distinct_clients as f64 / 60.0 - 1.0;
         assert!(error.abs() < 0.3, "{}", past.distinct_clients);

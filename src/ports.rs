@@ -42,14 +42,38 @@ pub enum Recorded {
     /// A delivery of this batch was counted before (a redelivery, or this
     /// invocation's own write whose answer was lost).
     AlreadyCounted(IncidentState),
+    /// Not counted: it would have opened an incident past the minute's
+    /// openings budget (or a delivery of this batch was refused so before):
+    /// the delta belongs to its category's overflow incident.
+    Folded,
 }
 
 impl Recorded {
-    pub fn incident(&self) -> &IncidentState {
+    /// The incident that counted the delta (none when it was folded).
+    pub fn incident(&self) -> Option<&IncidentState> {
         match self {
-            Self::Counted { incident, .. } | Self::AlreadyCounted(incident) => incident,
+            Self::Counted { incident, .. } | Self::AlreadyCounted(incident) => Some(incident),
+            Self::Folded => None,
         }
     }
+}
+
+/// What a batch's deltas are counted with.
+#[derive(Debug, Clone, Copy)]
+pub struct Counting<'a> {
+    pub log_group: &'a str,
+    /// The batch's fingerprint: how its redeliveries are recognised.
+    pub fingerprint: &'a str,
+    pub now_ms: i64,
+    pub timing: Timing,
+    /// Incidents (other than overflow incidents) that may open per minute
+    /// of `now_ms`, across invocations; one past it is folded.
+    pub openings_per_minute: u32,
+}
+
+/// The minute (since the epoch) whose openings budget `now_ms` draws on.
+pub fn opening_minute(now_ms: i64) -> i64 {
+    now_ms.div_euclid(60_000)
 }
 
 /// The right to send one notification, held until confirmed (published)
@@ -74,14 +98,13 @@ pub trait IncidentStore: Send + Sync {
     /// key, or opens a new incident when there is none: one conditional write
     /// in the usual case. A delta that comes back to a quiet incident
     /// (`timing`) reopens it: the same id, one more reopening, flapping
-    /// from `timing.flap_reopenings` on.
+    /// from `timing.flap_reopenings` on. An opening (of a key other than an
+    /// overflow key) past the minute's `openings_per_minute` is refused and
+    /// remembered as such for the batch: [`Recorded::Folded`].
     fn record(
         &self,
         delta: &Delta,
-        log_group: &str,
-        fingerprint: &str,
-        now_ms: i64,
-        timing: Timing,
+        counting: &Counting<'_>,
     ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
 
     /// Claims the notification of `transition` for `incident` under `token`

@@ -662,10 +662,13 @@ async fn an_unpublished_claim_is_taken_over_once_its_lease_is_over() {
         .incidents
         .record(
             delta,
-            "AWSIotLogsV2",
-            &fingerprint,
-            NOW,
-            processor.config.timing(),
+            &iot_log_monitor::ports::Counting {
+                log_group: "AWSIotLogsV2",
+                fingerprint: &fingerprint,
+                now_ms: NOW,
+                timing: processor.config.timing(),
+                openings_per_minute: processor.config.storm_budget as u32,
+            },
         )
         .await
         .unwrap();

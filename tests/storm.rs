@@ -196,3 +196,76 @@ async fn a_storm_of_a_thousand_rule_names_is_one_digest_and_a_bounded_number_of_
     // All folded keys have one entry: the first by name leads.
     assert!(shown.contains("     1  rule \"r-0017\""), "{shown}");
 }
+
+/// Issue 28 (2), per minute, on moto: a storm that changes its names every
+/// batch, from four containers at once, each batch within its own budget.
+/// Between them at most `STORM_BUDGET` incidents open that minute (the
+/// openings counter is a conditional write in each opening's transaction);
+/// the rest join the overflow incident, announced by one digest. Delivered
+/// again, every batch folds the same keys and counts nothing twice; every
+/// entry names the incident that counts it.
+#[tokio::test]
+async fn a_storm_spread_over_batches_opens_at_most_the_budget_per_minute() {
+    let stack = Stack::new("storm-minute").await;
+    let containers: Vec<_> = (0..4)
+        .map(|_| stack.processor(&[("STORM_BUDGET", "5")]))
+        .collect();
+    let events: Vec<String> = (0..4)
+        .map(|b| {
+            let lines: Vec<String> = (0..4)
+                .map(|r| rule_not_found(&format!("m{b}-{r}"), b * 10 + r))
+                .collect();
+            event("minute", b as u64 + 1, &lines, NOW)
+        })
+        .collect();
+    let deliver = |pass: i64| {
+        futures_util::future::join_all(containers.iter().zip(&events).map(move |(p, e)| {
+            let at = NOW + pass * 20_000;
+            async move { common::run(p, e, at).await }
+        }))
+    };
+    let summaries = deliver(0).await;
+    let opened: u64 = summaries.iter().map(|s| s.incidents_opened).sum();
+    let folded: u64 = summaries.iter().map(|s| s.keys_folded).sum();
+    assert_eq!(
+        (opened, folded),
+        (6, 11),
+        "5 keys and one overflow incident: {summaries:?}"
+    );
+
+    let sent = stack.notifications(Duration::from_secs(5)).await;
+    assert_eq!(sent.len(), 6, "{sent:?}");
+    let digests = sent
+        .iter()
+        .filter(|n| !n.attributes.contains_key("ruleName"))
+        .count();
+    assert_eq!(digests, 1);
+
+    let again = deliver(1).await;
+    assert!(
+        again
+            .iter()
+            .all(|s| s.incidents_opened == 0 && s.notifications_sent == 0),
+        "{again:?}"
+    );
+    let incidents = stack.current_incidents().await;
+    assert_eq!(incidents.len(), 6);
+    let mut named: BTreeMap<String, u64> = BTreeMap::new();
+    for entry in stack.entries().await {
+        *named.entry(common::s(&entry, "incidentId")).or_default() += 1;
+    }
+    assert_eq!(named.values().sum::<u64>(), 16);
+    for incident in &incidents {
+        assert_eq!(
+            named.get(&incident.incident_id).copied(),
+            Some(incident.entries),
+            "{incident:?}"
+        );
+    }
+    let overflow = incidents
+        .iter()
+        .find(|i| i.key.kind == KeyKind::Overflow)
+        .unwrap();
+    assert_eq!(overflow.entries, 11);
+    assert!(stack.notifications_so_far().await.is_empty());
+}

@@ -1200,3 +1200,136 @@ fn the_dashboard_and_alarms_read_metrics_as_the_function_publishes_them() {
         );
     }
 }
+
+/// What holds data (or keeps account-wide state), pinned: logical id, type,
+/// key schema (tables: the table's, then each index's, by name). A change
+/// to any of these replaces or drops the resource on an update, orphaning
+/// what it holds, so it must come with a migration note in the README's
+/// "What changed": the last column, which the README must contain.
+const STATEFUL: &[(&str, &str, &str, &str)] = &[
+    (
+        "EntriesTable",
+        "AWS::DynamoDB::Table",
+        "traceId HASH, entryKey RANGE; byCategory: categoryDay HASH, timeMs RANGE; byClient: clientDay HASH, timeMs RANGE; byRule: ruleDay HASH, timeMs RANGE",
+        "`IncidentsTable` (the entries, partition key `traceId`) is now\n  `EntriesTable`",
+    ),
+    (
+        "IncidentsTable",
+        "AWS::DynamoDB::Table",
+        "incidentKey HASH; sweep: sweepShard HASH, incidentKey RANGE; watched: sweepKey HASH, lastActivityMs RANGE",
+        "New index **`sweep`**",
+    ),
+    (
+        "SilencesTable",
+        "AWS::DynamoDB::Table",
+        "silenceId HASH; byEnd: listKey HASH, endsMs RANGE",
+        "`SilencesTable` (partition key `silenceId`, index\n  `byEnd`) is new",
+    ),
+    ("AlertTopicKey", "AWS::KMS::Key", "", ""),
+    ("FailedBatchQueue", "AWS::SQS::Queue", "", ""),
+    (
+        "ProcessorLogGroup",
+        "AWS::Logs::LogGroup",
+        "",
+        "`ProcessorLogGroup` has no fixed name",
+    ),
+    ("IotLogGroup", "AWS::Logs::LogGroup", "", ""),
+    ("FailedStreamBatchBucket", "AWS::S3::Bucket", "", ""),
+    ("IotLoggingRole", "AWS::IAM::Role", "", ""),
+    (
+        "IotLogging",
+        "AWS::IoT::Logging",
+        "",
+        "deleting the stack no longer switches AWS IoT logging off",
+    ),
+];
+
+/// Issue 30 (1, 2): every resource that holds data, and AWS IoT logging
+/// (whose deletion switches logging off for the whole account and Region),
+/// is kept when the stack is deleted or the resource replaced; every
+/// table, queue, key, log group and bucket is such a resource; and none of
+/// them changes its logical id, type or key schema without a migration
+/// note in the changelog.
+#[test]
+fn what_holds_data_is_retained_pinned_and_changed_only_with_a_migration_note() {
+    let t = template();
+    let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
+    let changelog = readme
+        .split("### What changed (unreleased)")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("the README's changelog");
+    let schema = |props: &Value| -> String {
+        let keys = |ks: &Value| -> String {
+            list(ks)
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{} {}",
+                        k["AttributeName"].as_str().unwrap(),
+                        k["KeyType"].as_str().unwrap()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut parts = Vec::new();
+        if !props["KeySchema"].is_null() {
+            parts.push(keys(&props["KeySchema"]));
+        }
+        let mut indexes: Vec<String> = list(&props["GlobalSecondaryIndexes"])
+            .iter()
+            .map(|i| {
+                format!(
+                    "{}: {}",
+                    i["IndexName"].as_str().unwrap(),
+                    keys(&i["KeySchema"])
+                )
+            })
+            .collect();
+        indexes.sort();
+        parts.extend(indexes);
+        parts.join("; ")
+    };
+    const HOLDS_DATA: &[&str] = &[
+        "AWS::DynamoDB::Table",
+        "AWS::SQS::Queue",
+        "AWS::KMS::Key",
+        "AWS::Logs::LogGroup",
+        "AWS::S3::Bucket",
+        "AWS::IoT::Logging",
+    ];
+    let mut found: Vec<(String, String, String)> = Vec::new();
+    for (id, kind, props) in t.resources() {
+        let body = resource(&t, id);
+        let retained = body["DeletionPolicy"].as_str() == Some("Retain");
+        if retained || HOLDS_DATA.contains(&kind) {
+            assert!(retained, "{id} ({kind}) holds data but is not retained");
+            assert_eq!(
+                body["UpdateReplacePolicy"].as_str(),
+                Some("Retain"),
+                "{id}: a replacement would delete it"
+            );
+            found.push((id.to_owned(), kind.to_owned(), schema(props)));
+        }
+    }
+    let pinned: Vec<(String, String, String)> = STATEFUL
+        .iter()
+        .map(|(id, kind, keys, _)| (id.to_string(), kind.to_string(), keys.to_string()))
+        .collect();
+    found.sort();
+    let mut expected = pinned.clone();
+    expected.sort();
+    assert_eq!(
+        found, expected,
+        "a resource that holds data changed its logical id, type or key schema: an update \
+         replaces it and orphans its data. Write a migration note in the README's \"What \
+         changed\" and pin the change in STATEFUL with that note"
+    );
+    for (id, _, _, note) in STATEFUL {
+        assert!(
+            changelog.contains(note),
+            "{id}: the README's changelog lacks its migration note {note:?}"
+        );
+    }
+}

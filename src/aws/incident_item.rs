@@ -77,9 +77,26 @@ pub fn marker_key(item_key: &str, fingerprint: &str) -> String {
     format!("batch#{item_key}#{fingerprint}")
 }
 
-/// Whether an item of the table is a batch marker (not an incident).
+/// The item counting the incidents opened in `minute` (minutes since the
+/// epoch): the openings budget across invocations. Kept a day (TTL).
+pub fn openings_key(minute: i64) -> String {
+    format!("openings#{minute}")
+}
+
+/// Whether an item of the table is bookkeeping, not an incident: a batch
+/// marker or an openings counter.
 pub fn is_marker(item: &Attributes) -> bool {
-    text(item, "incidentKey").is_some_and(|k| k.starts_with("batch#"))
+    text(item, "incidentKey").is_some_and(|k| k.starts_with("batch#") || k.starts_with("openings#"))
+}
+
+/// Whether a batch marker says the batch's delta of its key was folded
+/// into the overflow incident (refused by the openings budget), not
+/// counted by an incident of the key.
+pub fn is_folded_marker(item: &Attributes) -> bool {
+    item.get("folded")
+        .and_then(|v| v.as_bool().ok())
+        .copied()
+        .unwrap_or(false)
 }
 
 /// The distinct clients' sketch an item holds (`clientSketch`: a binary

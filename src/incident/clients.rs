@@ -288,6 +288,21 @@ impl Clients {
         self.sketch.add_key(key);
     }
 
+    /// Adds `other`'s clients (the union, as if its entries had been added).
+    pub fn merge(&mut self, other: &Clients) {
+        for key in &other.exact {
+            if self.exact.len() > EXACT_CLIENTS {
+                break;
+            }
+            self.exact.insert(*key);
+        }
+        if other.exact.len() > EXACT_CLIENTS {
+            // `other` alone is past the exact set: so is the union.
+            self.exact.extend(other.exact.iter().copied());
+        }
+        self.sketch.merge(&other.sketch);
+    }
+
     /// The keys, while they are at most [`EXACT_CLIENTS`].
     pub fn exact(&self) -> Option<&BTreeSet<u64>> {
         (self.exact.len() <= EXACT_CLIENTS).then_some(&self.exact)

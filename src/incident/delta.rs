@@ -76,6 +76,73 @@ impl Gathered {
     pub fn folded_of(&self, category: Category) -> Option<&Folded> {
         self.folded.iter().find(|f| f.category == category)
     }
+
+    /// Folds a kept key's delta into its category's overflow incident after
+    /// the split (the minute's openings budget refused its incident): the
+    /// overflow delta gains its entries, clients and members (created if
+    /// the batch had none), and `folded` counts and names the key.
+    pub fn fold(&mut self, delta: &Delta) {
+        let category = delta.key.category;
+        let overflow = IncidentKey::overflow(category);
+        match self.deltas.iter_mut().find(|d| d.key == overflow) {
+            Some(existing) => existing.absorb(delta),
+            None => {
+                let mut created = delta.clone();
+                created.key = overflow;
+                created.details = None;
+                self.deltas.push(created);
+            }
+        }
+        let index = match self.folded.iter().position(|f| f.category == category) {
+            Some(index) => index,
+            None => {
+                self.folded.push(Folded {
+                    category,
+                    keys: 0,
+                    entries: 0,
+                    busiest: Vec::new(),
+                });
+                self.folded.len() - 1
+            }
+        };
+        let folded = &mut self.folded[index];
+        folded.keys += 1;
+        folded.entries += delta.entries;
+        folded.busiest.push((delta.key.clone(), delta.entries));
+        folded
+            .busiest
+            .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        folded.busiest.truncate(FOLDED_NAMED);
+    }
+}
+
+impl Delta {
+    /// Adds `other`'s entries to this delta, as if they had been gathered
+    /// with it.
+    pub fn absorb(&mut self, other: &Delta) {
+        self.entries += other.entries;
+        self.first_ms = self.first_ms.min(other.first_ms);
+        self.last_ms = self.last_ms.max(other.last_ms);
+        self.clients.merge(&other.clients);
+        let mut clients: HashMap<String, u64> = HashMap::new();
+        for (name, n) in self.top_clients.iter().chain(&other.top_clients) {
+            *clients.entry(name.clone()).or_default() += n;
+        }
+        let mut ranked: Vec<(String, u64)> = clients.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        ranked.truncate(TOP_CLIENTS);
+        self.top_clients = ranked;
+        for trace in &other.sample_trace_ids {
+            if self.sample_trace_ids.len() < SAMPLE_TRACES && !self.sample_trace_ids.contains(trace)
+            {
+                self.sample_trace_ids.push(trace.clone());
+            }
+        }
+        if self.account_id.is_none() {
+            self.account_id = other.account_id.clone();
+        }
+        self.members.extend_from_slice(&other.members);
+    }
 }
 
 /// Groups the entries of the incident categories by incident key, in a

@@ -17,7 +17,7 @@ use crate::ingest::decode::{
 };
 use crate::model::category::{Category, CategorySet};
 use crate::model::record::{category_of_message, judge, to_entry, Entry};
-use crate::ports::{EntryStore, IncidentStore, NotificationPublisher, Recorded};
+use crate::ports::{Counting, EntryStore, IncidentStore, NotificationPublisher, Recorded};
 use crate::store::item::{entry_item, Source};
 use crate::store::keys::fnv1a;
 
@@ -271,14 +271,12 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
         // However many keys the batch brings, it keeps at most the storm
         // budget's (so its store requests and `opened` notifications are
         // bounded); the rest fold into one overflow incident per category.
-        let gathered = gather_within(
+        let mut gathered = gather_within(
             &analysis.entries,
             self.config.alert_categories,
             &batch.log_group,
             self.config.storm_budget,
         );
-        let deltas = &gathered.deltas;
-        summary.incidents = deltas.len() as u64;
         summary.keys_folded = gathered.folded.iter().map(|f| f.keys).sum();
         for folded in &gathered.folded {
             tracing::warn!(
@@ -290,15 +288,69 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
             );
         }
         let fingerprint = batch_fingerprint(&batch);
-        let recorded = self
-            .record(deltas, &batch.log_group, &fingerprint, now_ms, &mut summary)
+        let counting = Counting {
+            log_group: &batch.log_group,
+            fingerprint: &fingerprint,
+            now_ms,
+            timing: self.config.timing(),
+            openings_per_minute: self.config.storm_budget as u32,
+        };
+        // Each key's own delta first: an opening past the minute's budget
+        // (across invocations) is refused, and the key joins its category's
+        // overflow incident, which is counted after.
+        let own: Vec<usize> = (0..gathered.deltas.len())
+            .filter(|&i| !gathered.deltas[i].key.is_overflow())
+            .collect();
+        let mut recorded: Vec<Option<Recorded>> = vec![None; gathered.deltas.len()];
+        let counted = self
+            .record(
+                own.iter().map(|&i| &gathered.deltas[i]).collect(),
+                &counting,
+                &mut summary,
+            )
             .await?;
+        for (&i, r) in own.iter().zip(counted) {
+            recorded[i] = r;
+        }
+        let refused: Vec<Delta> = own
+            .iter()
+            .filter(|&&i| matches!(recorded[i], Some(Recorded::Folded)))
+            .map(|&i| gathered.deltas[i].clone())
+            .collect();
+        if !refused.is_empty() {
+            tracing::warn!(
+                keys = refused.len(),
+                per_minute = self.config.storm_budget,
+                "more incidents opening this minute than the budget: the rest are counted by their category's overflow incident"
+            );
+        }
+        for delta in &refused {
+            gathered.fold(delta);
+        }
+        summary.keys_folded += refused.len() as u64;
+        recorded.resize(gathered.deltas.len(), None);
+        let overflow: Vec<usize> = (0..gathered.deltas.len())
+            .filter(|&i| gathered.deltas[i].key.is_overflow())
+            .collect();
+        let counted = self
+            .record(
+                overflow.iter().map(|&i| &gathered.deltas[i]).collect(),
+                &counting,
+                &mut summary,
+            )
+            .await?;
+        for (&i, r) in overflow.iter().zip(counted) {
+            recorded[i] = r;
+        }
+        let gathered = gathered;
+        let deltas = &gathered.deltas;
+        summary.incidents = deltas.len() as u64;
 
         let mut incident_ids: Vec<Option<&str>> = vec![None; analysis.entries.len()];
         for (delta, recorded) in deltas.iter().zip(&recorded) {
-            if let Some(recorded) = recorded {
+            if let Some(incident) = recorded.as_ref().and_then(Recorded::incident) {
                 for &member in &delta.members {
-                    incident_ids[member] = Some(&recorded.incident().incident_id);
+                    incident_ids[member] = Some(&incident.incident_id);
                 }
             }
         }
@@ -322,7 +374,7 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
             .iter()
             .zip(&recorded)
             .filter_map(|(delta, recorded)| {
-                let incident = recorded.as_ref()?.incident();
+                let incident = recorded.as_ref()?.incident()?;
                 let transition = notification_due(incident, now_ms, timing)?;
                 Some(Due {
                     incident: incident.clone(),
@@ -348,30 +400,24 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
     /// which recognises what was counted, does it all).
     async fn record(
         &self,
-        deltas: &[Delta],
-        log_group: &str,
-        fingerprint: &str,
-        now_ms: i64,
+        deltas: Vec<&Delta>,
+        counting: &Counting<'_>,
         summary: &mut Summary,
     ) -> Result<Vec<Option<Recorded>>, ProcessError> {
-        let timing = self.config.timing();
-        let outcomes: Vec<_> = stream::iter(deltas)
-            .map(|delta| {
-                self.incidents
-                    .record(delta, log_group, fingerprint, now_ms, timing)
-            })
+        let outcomes: Vec<_> = stream::iter(&deltas)
+            .map(|delta| self.incidents.record(delta, counting))
             .buffered(INCIDENT_CONCURRENCY)
             .collect()
             .await;
         let mut recorded = Vec::with_capacity(outcomes.len());
         let mut first_error = None;
-        for (delta, outcome) in deltas.iter().zip(outcomes) {
+        for (delta, outcome) in deltas.into_iter().zip(outcomes) {
             match outcome {
                 Ok(r) => {
                     match &r {
                         Recorded::Counted { opened: true, .. } => summary.incidents_opened += 1,
                         Recorded::AlreadyCounted(_) => summary.incidents_already_counted += 1,
-                        Recorded::Counted { .. } => {}
+                        Recorded::Counted { .. } | Recorded::Folded => {}
                     }
                     recorded.push(Some(r));
                 }

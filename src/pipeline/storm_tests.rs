@@ -248,3 +248,74 @@ async fn the_invocation_never_runs_past_its_deadline_and_the_retry_announces() {
     let summary = retry.process(&event, 70_000, deadline()).await.unwrap();
     assert_eq!(summary.summary().notifications_sent, 21);
 }
+
+/// Issue 28 (2), per minute: batches of one minute (each within its own
+/// budget) may open at most the budget's incidents between them; the keys
+/// past it join the overflow incident, announced by one digest that names
+/// them. A redelivery folds the same keys again and counts nothing twice;
+/// the next minute has a budget of its own.
+#[tokio::test]
+async fn openings_past_the_minute_s_budget_join_the_overflow_incident() {
+    let p = processor_with(&[("STORM_BUDGET", "5")]);
+    let rules = |prefix: &str, n: usize| -> Vec<String> {
+        (0..n)
+            .map(|r| rule_not_found(&format!("{prefix}-{r}"), r))
+            .collect()
+    };
+    let spec = |seed: u64| {
+        let mut s = BatchSpec::new("AWSIotLogsV2", "minute");
+        s.id_seed = seed;
+        s
+    };
+    let event = |seed: u64, lines: &[String]| {
+        subscription_event_json(&spec(seed), lines.iter().map(|l| (1_000, l.as_str())))
+    };
+    let minute = 60_000 * 1_000;
+    let first = p
+        .process(&event(1, &rules("a", 4)), minute, deadline())
+        .await
+        .unwrap();
+    assert_eq!(first.summary().notifications_sent, 4);
+    let second_event = event(2, &rules("b", 4));
+    let second = p
+        .process(&second_event, minute + 30_000, deadline())
+        .await
+        .unwrap();
+    let s = second.summary();
+    assert_eq!((s.incidents_opened, s.keys_folded), (2, 3), "{s:?}");
+    assert_eq!(s.notifications_sent, 2, "one opening and one digest");
+    let digest = published(&p).pop().unwrap();
+    assert!(digest.subject.contains("3 more"), "{}", digest.subject);
+    for rule in ["b-1", "b-2", "b-3"] {
+        assert!(digest.message.contains(rule), "{rule}: {}", digest.message);
+    }
+    // Redelivered in the next minute: folded the same way, nothing counted again.
+    let again = p
+        .process(&second_event, minute + 90_000, deadline())
+        .await
+        .unwrap();
+    let s = again.summary();
+    assert_eq!((s.incidents_opened, s.notifications_sent), (0, 0), "{s:?}");
+    let incidents = p.incidents.incidents.lock().unwrap();
+    let overflow = incidents
+        .values()
+        .find(|(i, _)| i.key.is_overflow())
+        .map(|(i, _)| i.clone())
+        .unwrap();
+    assert_eq!(overflow.entries, 3);
+    assert_eq!(incidents.len(), 6, "a-0..3, b-0 and the overflow incident");
+    drop(incidents);
+    let ids = incident_ids_stored(&p);
+    assert_eq!(ids.len(), 8);
+    let to_overflow = ids
+        .iter()
+        .filter(|id| id.as_deref() == Some(overflow.incident_id.as_str()))
+        .count();
+    assert_eq!(to_overflow, 3);
+    // A minute later the budget is new.
+    let third = p
+        .process(&event(3, &rules("c", 2)), minute + 120_000, deadline())
+        .await
+        .unwrap();
+    assert_eq!(third.summary().incidents_opened, 2);
+}

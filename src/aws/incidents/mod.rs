@@ -28,8 +28,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteIte
 use aws_sdk_dynamodb::Client;
 
 use super::incident_item::{
-    list, marker_key, n, number, record_item, s, state_of, stored_sketch, sweep_shard,
-    sweep_shards, text, Attributes, LEGACY_WATCHED, LEGACY_WATCHED_INDEX, MARKER_DAYS, SWEEP_INDEX,
+    is_folded_marker, list, marker_key, n, number, openings_key, record_item, s, state_of,
+    stored_sketch, sweep_shard, sweep_shards, text, Attributes, LEGACY_WATCHED,
+    LEGACY_WATCHED_INDEX, MARKER_DAYS, SWEEP_INDEX,
 };
 use super::silences::SilenceTable;
 use crate::aws::{is_condition_failure, store_error};
@@ -41,7 +42,7 @@ use crate::incident::lifecycle::{
 };
 use crate::incident::silence::Silence;
 use crate::model::time::format_rfc3339;
-use crate::ports::{IncidentStore, NotificationClaim, Recorded};
+use crate::ports::{opening_minute, Counting, IncidentStore, NotificationClaim, Recorded};
 use crate::retry::pause;
 use crate::store::keys::truncate_str;
 
@@ -190,14 +191,17 @@ impl DynamoIncidentStore {
 }
 
 impl IncidentStore for DynamoIncidentStore {
-    async fn record(
-        &self,
-        delta: &Delta,
-        log_group: &str,
-        fingerprint: &str,
-        now_ms: i64,
-        timing: Timing,
-    ) -> Result<Recorded, StoreError> {
+    async fn record(&self, delta: &Delta, counting: &Counting<'_>) -> Result<Recorded, StoreError> {
+        let Counting {
+            log_group,
+            fingerprint,
+            now_ms,
+            timing,
+            openings_per_minute,
+        } = *counting;
+        // Openings of keys other than overflow keys draw on the minute's budget.
+        let budget =
+            (!delta.key.is_overflow()).then(|| (opening_minute(now_ms), openings_per_minute));
         let item_key = delta.key.hash();
         // What the write builds on: this container's last look at the item
         // (an incident it feeds costs no read), else one read.
@@ -222,6 +226,7 @@ impl IncidentStore for DynamoIncidentStore {
                     fingerprint,
                     now_ms,
                     stale_marker.as_deref(),
+                    budget,
                 )
                 .await?;
             match outcome {
@@ -234,16 +239,18 @@ impl IncidentStore for DynamoIncidentStore {
                 // delivery, or this invocation's own write whose answer was
                 // lost. Into the incident the marker names, whatever
                 // became of it since, so the entries name that incident.
-                Outcome::Marked(named) => {
-                    let named = match named {
-                        Some(id) => Some(id),
-                        None => self
-                            .read(&marker_key(&item_key, fingerprint))
-                            .await?
-                            .as_ref()
-                            .and_then(|m| text(m, "incidentId"))
-                            .map(str::to_owned),
+                Outcome::Marked(marker) => {
+                    let marker = match marker {
+                        Some(marker) => Some(marker),
+                        None => self.read(&marker_key(&item_key, fingerprint)).await?,
                     };
+                    if marker.as_ref().is_some_and(is_folded_marker) {
+                        return Ok(Recorded::Folded);
+                    }
+                    let named = marker
+                        .as_ref()
+                        .and_then(|m| text(m, "incidentId"))
+                        .map(str::to_owned);
                     if let Some(id) = named {
                         if let Some(incident) = self.incident(&item_key, &id).await? {
                             return Ok(Recorded::AlreadyCounted(incident));
@@ -261,6 +268,17 @@ impl IncidentStore for DynamoIncidentStore {
                     }
                     known = item.as_ref().and_then(Known::of);
                     self.remember(&item_key, known.clone());
+                }
+                // Past the minute's openings: the refusal is remembered for
+                // the batch (a redelivery folds the same way), unless a
+                // delivery of it got there first.
+                Outcome::OverBudget => {
+                    if self
+                        .put_folded_marker(&item_key, fingerprint, now_ms)
+                        .await?
+                    {
+                        return Ok(Recorded::Folded);
+                    }
                 }
                 Outcome::Busy => {
                     if !pause(round, give_up).await {

@@ -273,8 +273,10 @@ pub(super) enum Outcome {
     /// Written: the marker and the incident's change.
     Written,
     /// The batch's marker is there: counted before, into the incident it
-    /// names (when the answer carried it).
-    Marked(Option<String>),
+    /// names, or folded (the marker, when the answer carried it).
+    Marked(Option<Attributes>),
+    /// An opening refused: the minute's openings budget is spent.
+    OverBudget,
     /// The key item changed since it was known: what it holds now (`None`:
     /// there is none).
     Changed(Option<Attributes>),
@@ -307,7 +309,8 @@ fn sets(values: impl IntoIterator<Item = String>) -> Option<Vec<String>> {
 impl DynamoIncidentStore {
     /// Sends one planned write with the batch's marker. `stale_marker`: the
     /// id a marker names whose incident is gone for good (its record
-    /// expired), which this write may replace.
+    /// expired), which this write may replace. `budget`: the minute and
+    /// its openings budget an opening draws on (in the same transaction).
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn write(
         &self,
@@ -318,6 +321,7 @@ impl DynamoIncidentStore {
         fingerprint: &str,
         now_ms: i64,
         stale_marker: Option<&str>,
+        budget: Option<(i64, u32)>,
     ) -> Result<Outcome, StoreError> {
         // Only the values an expression uses may be sent.
         let (counted_into, condition, update, values) = match plan {
@@ -442,7 +446,7 @@ impl DynamoIncidentStore {
         // the batch would be reused by a redelivery within 10 minutes with
         // other values (`:now`), which DynamoDB refuses
         // (IdempotentParameterMismatch); the marker decides redeliveries.
-        let result = self
+        let mut request = self
             .client
             .transact_write_items()
             .transact_items(
@@ -450,9 +454,22 @@ impl DynamoIncidentStore {
                     .put(marker.build().expect("table and item are set"))
                     .build(),
             )
-            .transact_items(TransactWriteItem::builder().update(count).build())
-            .send()
-            .await;
+            .transact_items(TransactWriteItem::builder().update(count).build());
+        let budgeted = matches!(plan, Plan::Open { .. }) && budget.is_some();
+        if let (Plan::Open { .. }, Some((minute, per_minute))) = (plan, budget) {
+            let openings = Update::builder()
+                .table_name(&self.table)
+                .key("incidentKey", s(openings_key(minute)))
+                .condition_expression("attribute_not_exists(opened) OR opened < :budget")
+                .update_expression("ADD opened :one SET expiresAt = :exp")
+                .expression_attribute_values(":budget", n(per_minute))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":exp", n(now_ms / 1000 + 86_400))
+                .build()
+                .expect("table, key and expression are set");
+            request = request.transact_items(TransactWriteItem::builder().update(openings).build());
+        }
+        let result = request.send().await;
         let error = match result {
             Ok(_) => return Ok(Outcome::Written),
             Err(error) => error,
@@ -467,16 +484,16 @@ impl DynamoIncidentStore {
         let reasons = canceled.cancellation_reasons();
         let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
         if code(0) == "ConditionalCheckFailed" {
-            let named = reasons[0]
-                .item()
-                .and_then(|marker| text(marker, "incidentId"))
-                .map(str::to_owned);
-            return Ok(Outcome::Marked(named));
+            return Ok(Outcome::Marked(reasons[0].item().cloned()));
         }
         if code(1) == "ConditionalCheckFailed" {
             return Ok(Outcome::Changed(reasons[1].item().cloned()));
         }
-        let busy = (0..2).any(|i| {
+        if budgeted && code(2) == "ConditionalCheckFailed" {
+            return Ok(Outcome::OverBudget);
+        }
+        let items = if budgeted { 3 } else { 2 };
+        let busy = (0..items).any(|i| {
             matches!(
                 code(i),
                 "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
@@ -488,7 +505,7 @@ impl DynamoIncidentStore {
         // A request DynamoDB will never accept for this key (what
         // `ValidationException` means for a single write) costs this
         // incident only; anything else fails the batch.
-        let kind = if (0..2).any(|i| code(i) == "ValidationError") {
+        let kind = if (0..items).any(|i| code(i) == "ValidationError") {
             "ValidationException"
         } else {
             "TransactionCanceledException"
@@ -505,6 +522,33 @@ impl DynamoIncidentStore {
             retryable: false,
             source: Some(Box::new(error)),
         })
+    }
+
+    /// Remembers that batch `fingerprint`'s delta of key item `item_key`
+    /// was folded (the openings budget refused it): a marker saying so, put
+    /// only if the batch has no marker yet. `false`: one is there (a
+    /// delivery of the batch was counted or folded first).
+    pub(super) async fn put_folded_marker(
+        &self,
+        item_key: &str,
+        fingerprint: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("incidentKey", s(marker_key(item_key, fingerprint)))
+            .item("folded", AttributeValue::Bool(true))
+            .item("expiresAt", n(now_ms / 1000 + MARKER_DAYS * 86_400))
+            .condition_expression("attribute_not_exists(incidentKey)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(store_error("PutItem", &self.table, e)),
+        }
     }
 
     /// Removes sketch values that a larger value of their register makes
