@@ -296,15 +296,17 @@ async fn openings_past_the_minute_s_budget_join_the_overflow_incident() {
         .unwrap();
     let s = again.summary();
     assert_eq!((s.incidents_opened, s.notifications_sent), (0, 0), "{s:?}");
-    let incidents = p.incidents.incidents.lock().unwrap();
-    let overflow = incidents
-        .values()
-        .find(|(i, _)| i.key.is_overflow())
-        .map(|(i, _)| i.clone())
-        .unwrap();
+    let (overflow, count) = {
+        let incidents = p.incidents.incidents.lock().unwrap();
+        let overflow = incidents
+            .values()
+            .find(|(i, _)| i.key.is_overflow())
+            .map(|(i, _)| i.clone())
+            .unwrap();
+        (overflow, incidents.len())
+    };
     assert_eq!(overflow.entries, 3);
-    assert_eq!(incidents.len(), 6, "a-0..3, b-0 and the overflow incident");
-    drop(incidents);
+    assert_eq!(count, 6, "a-0..3, b-0 and the overflow incident");
     let ids = incident_ids_stored(&p);
     assert_eq!(ids.len(), 8);
     let to_overflow = ids
