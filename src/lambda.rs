@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 
 use crate::error::ProcessError;
 use crate::metrics::emf_record;
-use crate::pipeline::{deadline_from_epoch_ms, Processor, Response, Summary};
+use crate::pipeline::{deadline_from_epoch_ms, is_sweep, Processor, Response, Summary, SWEEP};
 use crate::ports::{EntryStore, IncidentStore, NotificationPublisher};
 
 /// A failed invocation, reported to Lambda with a meaningful `errorType`
@@ -92,9 +92,14 @@ where
                 error = %error,
                 "batch failed; Lambda will retry it, then keep it in the failure destination"
             );
+            // A failed sweep is the clock stopping, not a log batch lost:
+            // a metric (and an alarm) of its own tells them apart.
+            let sweep = is_sweep(event.payload.get());
             let summary = Summary {
+                message_type: if sweep { SWEEP } else { "" },
                 log_group: "unknown".into(),
                 decode_errors: u64::from(matches!(error, ProcessError::Decode(_))),
+                failed: 1,
                 ..Summary::default()
             };
             println!("{}", emf_record(namespace, &summary, now as i64));

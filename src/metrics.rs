@@ -45,8 +45,17 @@ pub fn emf_record(namespace: &str, summary: &Summary, timestamp_ms: i64) -> Stri
     );
     metric("DurationMs", "Milliseconds", summary.duration_ms);
     // A gauge only a sweep measures: batches would report a false zero.
+    // Sweeps count apart from batches: a stopped clock (SweepsCompleted
+    // missing, SweepsFailed) is not undecodable logs (BatchesFailed).
     if summary.message_type == SWEEP {
-        metric("IncidentsOpen", "Count", summary.incidents_open);
+        if summary.failed == 0 {
+            metric("IncidentsOpen", "Count", summary.incidents_open);
+            metric("SweepsCompleted", "Count", 1);
+        } else {
+            metric("SweepsFailed", "Count", 1);
+        }
+    } else if summary.failed > 0 {
+        metric("BatchesFailed", "Count", 1);
     }
     let mut record = Map::new();
     record.insert(

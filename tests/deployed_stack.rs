@@ -144,3 +144,110 @@ async fn a_kinesis_batch_that_failed_every_retry_is_redriven_from_the_bucket() {
     let left = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
     assert_eq!(left.key_count, Some(1), "the unreadable object is kept");
 }
+
+/// Issue 30 (1, 2): deleting the stack (CloudFormation's DeleteStack, to
+/// DELETE_COMPLETE) keeps what holds data, with the data: the three tables
+/// with their items, the failure queue and the function's log group (moto
+/// models these; AWS::IoT::Logging it does not, see tests/template.rs);
+/// what holds none, the function, goes.
+#[tokio::test]
+async fn deleting_the_stack_keeps_what_holds_data() {
+    let stack = Stack::new("delete-keeps").await;
+    let entries_table = stack.resources["EntriesTable"].clone();
+    stack
+        .dynamodb
+        .put_item()
+        .table_name(&entries_table)
+        .item(
+            "traceId",
+            aws_sdk_dynamodb::types::AttributeValue::S("kept".into()),
+        )
+        .item(
+            "entryKey",
+            aws_sdk_dynamodb::types::AttributeValue::S("0".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let cfn = aws_sdk_cloudformation::Client::new(&stack.sdk);
+    cfn.delete_stack()
+        .stack_name(&stack.name)
+        .send()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status = cfn
+            .describe_stacks()
+            .stack_name(&stack.name)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.stacks().first().and_then(|s| s.stack_status().cloned()));
+        match status.as_ref().map(|s| s.as_str()) {
+            Some("DELETE_COMPLETE") | None => break,
+            Some(other) => assert!(
+                !other.ends_with("FAILED") && std::time::Instant::now() < deadline,
+                "the stack is {other}"
+            ),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    for table in ["EntriesTable", "IncidentsTable", "SilencesTable"] {
+        stack
+            .dynamodb
+            .describe_table()
+            .table_name(&stack.resources[table])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{table} is gone: {e:?}"));
+    }
+    let kept = stack
+        .dynamodb
+        .get_item()
+        .table_name(&entries_table)
+        .key(
+            "traceId",
+            aws_sdk_dynamodb::types::AttributeValue::S("kept".into()),
+        )
+        .key(
+            "entryKey",
+            aws_sdk_dynamodb::types::AttributeValue::S("0".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(kept.item.is_some(), "the entries are kept");
+    stack
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&stack.resources["FailedBatchQueue"])
+        .send()
+        .await
+        .expect("the failure queue is kept");
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&stack.sdk);
+    let group = &stack.resources["ProcessorLogGroup"];
+    let groups = logs
+        .describe_log_groups()
+        .log_group_name_prefix(group)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        groups
+            .log_groups()
+            .iter()
+            .any(|g| g.log_group_name() == Some(group.as_str())),
+        "the function's log group is kept"
+    );
+    let lambda = aws_sdk_lambda::Client::new(&stack.sdk);
+    assert!(
+        lambda
+            .get_function()
+            .function_name(&stack.resources["ProcessorFunction"])
+            .send()
+            .await
+            .is_err(),
+        "the function, which holds no data, is deleted"
+    );
+}

@@ -639,14 +639,17 @@ fn alarms_publish_to_the_operations_topic() {
     for (id, kind, props) in t.resources() {
         if kind == "AWS::CloudWatch::Alarm" {
             alarms += 1;
-            let actions = list(&props["AlarmActions"]);
-            assert!(!actions.is_empty(), "{id}");
-            for action in actions {
-                assert_eq!(
-                    template_value(action),
-                    TemplateValue::Ref("OperationsTopic".into()),
-                    "{id}"
-                );
+            // Issue 30 (3): told when it fires and when it is over.
+            for actions in ["AlarmActions", "OKActions"] {
+                let actions = list(&props[actions]);
+                assert!(!actions.is_empty(), "{id}");
+                for action in actions {
+                    assert_eq!(
+                        template_value(action),
+                        TemplateValue::Ref("OperationsTopic".into()),
+                        "{id}"
+                    );
+                }
             }
         }
     }
@@ -1106,9 +1109,15 @@ fn the_dashboard_and_alarms_read_metrics_as_the_function_publishes_them() {
     use iot_log_monitor::pipeline::{Summary, SWEEP};
     // (metric, dimension names) of a batch's record and a sweep's.
     let mut published: BTreeSet<(String, Vec<String>)> = BTreeSet::new();
-    for message_type in [Summary::default().message_type, SWEEP] {
+    for (message_type, failed) in [
+        (Summary::default().message_type, 0),
+        (SWEEP, 0),
+        (Summary::default().message_type, 1),
+        (SWEEP, 1),
+    ] {
         let summary = Summary {
             message_type,
+            failed,
             ..Summary::default()
         };
         let record: serde_json::Value =
@@ -1332,4 +1341,47 @@ fn what_holds_data_is_retained_pinned_and_changed_only_with_a_migration_note() {
             "{id}: the README's changelog lacks its migration note {note:?}"
         );
     }
+}
+
+/// Issue 30 (7): a failed sweep is told apart from a failed log batch. The
+/// function counts them apart (a failed sweep's record says `SweepsFailed`,
+/// a failed batch's `BatchesFailed`, a sweep that ran `SweepsCompleted`),
+/// and the clock has alarms of its own: failing, and stopped (no sweep
+/// completed, missing data counting as none).
+#[test]
+fn a_stopped_or_failing_clock_has_alarms_of_its_own() {
+    use iot_log_monitor::metrics::emf_record;
+    use iot_log_monitor::pipeline::{Summary, SWEEP};
+    let names = |message_type, failed| -> Vec<String> {
+        let summary = Summary {
+            message_type,
+            failed,
+            ..Summary::default()
+        };
+        let record: serde_json::Value =
+            serde_json::from_str(&emf_record("IotLogMonitor", &summary, 0)).unwrap();
+        record["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap().to_owned())
+            .filter(|n| n.ends_with("Failed") || n.starts_with("Sweeps"))
+            .filter(|n| n != "NotificationsFailed")
+            .collect()
+    };
+    assert_eq!(names(SWEEP, 0), ["SweepsCompleted"]);
+    assert_eq!(names(SWEEP, 1), ["SweepsFailed"]);
+    assert_eq!(names("", 1), ["BatchesFailed"]);
+    assert!(names("", 0).is_empty());
+    let t = template();
+    let alarm = |id: &str| &resource(&t, id)["Properties"];
+    let failing = alarm("SweepsFailingAlarm");
+    assert_eq!(failing["MetricName"].as_str(), Some("SweepsFailed"));
+    let stopped = alarm("SweepsStoppedAlarm");
+    assert_eq!(stopped["MetricName"].as_str(), Some("SweepsCompleted"));
+    assert_eq!(
+        stopped["ComparisonOperator"].as_str(),
+        Some("LessThanThreshold")
+    );
+    assert_eq!(stopped["TreatMissingData"].as_str(), Some("breaching"));
 }

@@ -11,6 +11,10 @@ use crate::model::category::Category;
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub message_type: &'static str,
+    /// 1 for an invocation that failed (the summary of a failure carries
+    /// nothing else): `SweepsFailed` or `BatchesFailed` by its type.
+    #[serde(skip)]
+    pub failed: u64,
     pub log_group: String,
     pub log_stream: String,
     pub entries: u64,
