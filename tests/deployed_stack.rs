@@ -251,3 +251,44 @@ async fn deleting_the_stack_keeps_what_holds_data() {
         "the function, which holds no data, is deleted"
     );
 }
+
+/// Issue 30 (6): the knobs, deployed through the SAM transform and
+/// CloudFormation on moto, reach the function as Lambda reports it
+/// (memory, the role's path, reserved concurrency).
+#[tokio::test]
+async fn the_knobs_reach_the_deployed_function() {
+    let stack = Stack::with_parameters(
+        "knobs",
+        &[
+            "FunctionMemorySize=512",
+            "ReservedConcurrency=5",
+            "EnableTracing=true",
+            "IamPath=/iot/",
+            "LogRetentionDays=7",
+        ],
+    )
+    .await;
+    let lambda = aws_sdk_lambda::Client::new(&stack.sdk);
+    let function = &stack.resources["ProcessorFunction"];
+    let config = lambda
+        .get_function_configuration()
+        .function_name(function)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(config.memory_size(), Some(512));
+    // Tracing: moto's CloudFormation does not pass TracingConfig to the
+    // function (the transformed template has it: tests/template.rs).
+    assert!(
+        config.role().unwrap_or_default().contains(":role/iot/"),
+        "{:?}",
+        config.role()
+    );
+    let concurrency = lambda
+        .get_function_concurrency()
+        .function_name(function)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(concurrency.reserved_concurrent_executions(), Some(5));
+}

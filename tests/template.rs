@@ -107,10 +107,22 @@ fn the_function_may_touch_only_the_stacks_own_resources() {
         }
     }
     assert_eq!(statements, 12);
+    // No managed policies (they grant Resource *), but one: X-Ray's write
+    // policy, only when tracing is turned on (X-Ray's actions take no
+    // resource, so no statement of ours could scope them either).
+    let managed = &role["Properties"]["ManagedPolicyArns"];
+    let Value::Tagged(only_if) = managed else {
+        panic!("no managed policies (they grant Resource *): {managed:?}")
+    };
+    assert_eq!(only_if.tag.to_string(), "!If");
+    let branches = only_if.value.as_sequence().unwrap();
+    assert_eq!(branches[0].as_str(), Some("UseTracing"));
     assert!(
-        role["Properties"]["ManagedPolicyArns"].is_null(),
-        "no managed policies (they grant Resource *)"
+        format!("{:?}", branches[1]).contains("policy/AWSXRayDaemonWriteAccess")
+            && list(&branches[1]).len() == 1,
+        "{managed:?}"
     );
+    assert!(format!("{:?}", branches[2]).contains("AWS::NoValue"));
     let function = resource(&t, "ProcessorFunction");
     assert!(
         function["Properties"]["Policies"].is_null(),
@@ -1384,4 +1396,74 @@ fn a_stopped_or_failing_clock_has_alarms_of_its_own() {
         Some("LessThanThreshold")
     );
     assert_eq!(stopped["TreatMissingData"].as_str(), Some("breaching"));
+}
+
+/// Issue 30 (5, 6): the knobs operators of log forwarders expect reach the
+/// resources (memory, reserved concurrency, log retention, every role's
+/// path and permissions boundary, X-Ray off by default), the platform's
+/// REPORT lines are kept (`SystemLogLevel: INFO`), and `samconfig.toml`
+/// lets `sam deploy` run without flags, tagging the stack (so every
+/// resource that takes tags) with the project's version.
+#[test]
+fn the_operators_knobs_reach_the_resources_and_the_stack_is_tagged_with_the_version() {
+    let t = template();
+    let function = &resource(&t, "ProcessorFunction")["Properties"];
+    assert_eq!(
+        template_value(&function["MemorySize"]),
+        TemplateValue::Ref("FunctionMemorySize".into())
+    );
+    let reserved = format!("{:?}", function["ReservedConcurrentExecutions"]);
+    assert!(
+        reserved.contains("HasReservedConcurrency") && reserved.contains("ReservedConcurrency"),
+        "{reserved}"
+    );
+    assert!(format!("{:?}", function["Tracing"]).contains("UseTracing"));
+    assert_eq!(
+        t.parameter_default("EnableTracing").as_deref(),
+        Some("false")
+    );
+    assert_eq!(
+        t.parameter_default("ReservedConcurrency").as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        function["LoggingConfig"]["SystemLogLevel"].as_str(),
+        Some("INFO"),
+        "WARN would drop Lambda's START, END and REPORT lines"
+    );
+    let mut roles = 0;
+    for (id, kind, props) in t.resources() {
+        if kind == "AWS::IAM::Role" {
+            roles += 1;
+            assert_eq!(
+                template_value(&props["Path"]),
+                TemplateValue::Ref("IamPath".into()),
+                "{id}"
+            );
+            let boundary = format!("{:?}", props["PermissionsBoundary"]);
+            assert!(
+                boundary.contains("PermissionsBoundaryArn"),
+                "{id}: {boundary}"
+            );
+        }
+        if kind == "AWS::Logs::LogGroup" {
+            assert_eq!(
+                template_value(&props["RetentionInDays"]),
+                TemplateValue::Ref("LogRetentionDays".into()),
+                "{id}"
+            );
+        }
+    }
+    assert_eq!(roles, 3);
+    let samconfig = std::fs::read_to_string(repo_path("samconfig.toml")).unwrap();
+    for line in [
+        "capabilities = \"CAPABILITY_IAM CAPABILITY_AUTO_EXPAND\"",
+        "resolve_s3 = true",
+        &format!(
+            "tags = \"project=\\\"iot-log-monitor\\\" version=\\\"{}\\\"\"",
+            env!("CARGO_PKG_VERSION")
+        ),
+    ] {
+        assert!(samconfig.contains(line), "samconfig.toml lacks {line}");
+    }
 }
