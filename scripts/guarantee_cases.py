@@ -190,20 +190,15 @@ CASES = [
     case("reopening-stale-count",
          "A problem that comes back is one incident: one reopening per return, however many batches race",
          "src/aws/incidents/write.rs",
-         """                        condition.push_str(if reopen.was == 0 {
-                            "attribute_not_exists(reopenings)"
-                        } else {
-                            values.insert(":was".into(), n(reopen.was));
-                            "reopenings = :was"
-                        });""",
-         """                        condition.push_str("attribute_exists(incidentId)");""",
+         "condition.push_str(known_reopenings(reopen.was, &mut values));",
+         'condition.push_str("attribute_exists(incidentId)");',
          ["--test", "incidents", "batches_racing_back_to_a_quiet_incident_reopen_it_once"],
          "a return is written with the reopenings a container last saw: a stale view sets the count back, and flapping is never reached"),
     case("reopening-not-quiet",
          "A problem that comes back is one incident: a return only after a quiet period",
          "src/aws/incidents/write.rs",
-         'condition.push_str(" AND lastActivityMs <= :quiet AND ");',
-         'condition.push_str(" AND ");',
+         '" AND lastActivityMs <= :quiet AND lastActivityMs > :due AND ",',
+         '" AND lastActivityMs > :due AND ",',
          ["--test", "incidents", "a_batch_is_a_return_only_if_the_incident_was_quiet_whatever_a_container_last_saw"],
          "a container that last saw the incident long ago counts a return although another container fed it since"),
     # -- A storm of keys is bounded ---------------------------------------------

@@ -282,6 +282,7 @@ impl IncidentStore for MemoryIncidents {
         &self,
         incident: &IncidentState,
         now_ms: i64,
+        timing: crate::incident::lifecycle::Timing,
     ) -> Result<Option<IncidentState>, StoreError> {
         self.refusal(&incident.item_key)?;
         let mut all = self.incidents.lock().unwrap();
@@ -292,6 +293,7 @@ impl IncidentStore for MemoryIncidents {
             || stored.state != State::Open
             || stored.seq != incident.seq
             || stored.sent != incident.sent
+            || !stored.is_due_to_resolve(now_ms, timing)
         {
             return Ok(None);
         }
@@ -406,7 +408,11 @@ mod tests {
         ));
         let watched = store.watched(10).await.unwrap();
         assert_eq!(watched, [first.as_watched()]);
-        assert!(store.resolve(&watched[0], 2).await.unwrap().is_some());
+        assert!(store
+            .resolve(&watched[0], 2 + TIMING.resolves_after_ms(false), TIMING)
+            .await
+            .unwrap()
+            .is_some());
         let second = counted(store.record(&delta(0..10), &at("b2", 3)).await.unwrap());
         assert_eq!(second.generation, 2);
         match store.record(&delta(0..10), &at("b1", 4)).await.unwrap() {

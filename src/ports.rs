@@ -158,12 +158,15 @@ pub trait IncidentStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Resolves `incident` if it is still exactly as read (no batch counted,
-    /// no live claim, nothing notified since): `Some` (the resolved
-    /// incident's record) when this call resolved it.
+    /// no live claim, nothing notified since) and, as the whole item says,
+    /// due to be resolved at `now_ms` (`timing`: a flapping incident waits
+    /// longer, and the sweep's index does not say which incidents flap):
+    /// `Some` (the resolved incident's record) when this call resolved it.
     fn resolve(
         &self,
         incident: &IncidentState,
         now_ms: i64,
+        timing: Timing,
     ) -> impl Future<Output = Result<Option<IncidentState>, StoreError>> + Send;
 }
 

@@ -509,7 +509,13 @@ async fn a_sweep_acting_on_a_stale_read_resolves_nothing() {
         later,
     )
     .await;
-    let outcome = processor.incidents.resolve(&read[0], later).await.unwrap();
+    let timing = processor.config.timing();
+    // Due by the clock (quiet for 10 s of 5): only the batch stops it.
+    let outcome = processor
+        .incidents
+        .resolve(&read[0], later + 10 * SECOND, timing)
+        .await
+        .unwrap();
     assert_eq!(outcome, None, "a batch came after the read: not resolved");
     let current = &stack.current_incidents().await[0];
     assert_eq!((current.state, current.entries), (State::Open, 2));
@@ -519,7 +525,7 @@ async fn a_sweep_acting_on_a_stale_read_resolves_nothing() {
     let resolved_at = later + 10 * SECOND;
     let record = processor
         .incidents
-        .resolve(&fresh[0], resolved_at)
+        .resolve(&fresh[0], resolved_at, timing)
         .await
         .unwrap();
     assert_eq!(
@@ -529,7 +535,7 @@ async fn a_sweep_acting_on_a_stale_read_resolves_nothing() {
     assert_eq!(
         processor
             .incidents
-            .resolve(&fresh[0], resolved_at)
+            .resolve(&fresh[0], resolved_at, timing)
             .await
             .unwrap(),
         None
@@ -1089,7 +1095,19 @@ async fn six_bursts_of_one_reason_are_one_incident_and_at_most_three_notificatio
 async fn batches_racing_back_to_a_quiet_incident_reopen_it_once() {
     let stack = Stack::new("reopen-race").await;
     let line = |client: &str, n: usize| failure("Connect", client, "AUTHORIZATION_FAILURE", n);
-    let containers: Vec<RealProcessor> = (0..4).map(|_| flapping_clock(&stack)).collect();
+    // A window long enough that each container's stale view (its own
+    // write, long ago) still plans a return, not a late batch: only the
+    // reopenings it knew can tell it is stale.
+    let clock = |stack: &Stack| {
+        stack.processor(&[
+            ("RESOLVE_AFTER_SECONDS", "60"),
+            ("REOPEN_WINDOW_SECONDS", "300"),
+            ("FLAP_REOPENINGS", "2"),
+            ("FLAP_RESOLVE_AFTER_SECONDS", "900"),
+            ("REPEAT_INTERVAL_SECONDS", "3600"),
+        ])
+    };
+    let containers: Vec<RealProcessor> = (0..4).map(|_| clock(&stack)).collect();
     let at_once = |seed: u64, lines: usize, at: i64| {
         let events: Vec<String> = (0..4)
             .map(|c| {
@@ -1107,7 +1125,7 @@ async fn batches_racing_back_to_a_quiet_incident_reopen_it_once() {
     assert_eq!(stack.notifications(WAIT).await.len(), 1);
 
     let first_return = NOW + 90 * SECOND;
-    let other = flapping_clock(&stack);
+    let other = clock(&stack);
     run(
         &other,
         &event("reopen", 1, &[line("dev-x", 0)], first_return),

@@ -200,7 +200,7 @@ async fn a_storm_of_a_thousand_rule_names_is_one_digest_and_a_bounded_number_of_
 /// Issue 28 (2), per minute, on moto: a storm that changes its names every
 /// batch, from four containers at once, each batch within its own budget.
 /// Between them at most `STORM_BUDGET` incidents open that minute (the
-/// openings counter is a conditional write in each opening's transaction);
+/// openings counter is a conditional update before each opening);
 /// the rest join the overflow incident, announced by one digest. Delivered
 /// again, every batch folds the same keys and counts nothing twice; every
 /// entry names the incident that counts it.

@@ -54,7 +54,6 @@ pub const WATCHED_PROJECTION: &[&str] = &[
     "claimStep",
     "ackedBy",
     "heldBack",
-    "flapping",
 ];
 
 /// The `sweepShard` of the item with key `item_key`.

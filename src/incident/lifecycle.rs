@@ -233,7 +233,8 @@ impl IncidentState {
     }
 
     /// What the sweep's index holds of it: what the sweep decides on (quiet,
-    /// flapping, due, claimed, silenced), the rest empty. Whatever renders or records
+    /// due, claimed, silenced; not whether it flaps, which the store's
+    /// resolution reads from the whole item), the rest empty. Whatever renders or records
     /// an incident reads its item (a claim's answer is the whole item).
     /// The DynamoDB store's projection (`aws::incident_item::WATCHED_PROJECTION`)
     /// and the in-memory store's `watched` both give exactly this.
@@ -251,6 +252,7 @@ impl IncidentState {
             account_id: None,
             ack_note: None,
             reopenings: 0,
+            flapping: false,
             history: Vec::new(),
             ..self.clone()
         }
@@ -277,11 +279,14 @@ impl IncidentState {
     }
 
     /// What a batch at `now_ms` makes of its reopenings: `Some((reopenings,
-    /// flapping))` if the batch is a return (the incident was quiet), `None`
-    /// if it merely adds to it. A batch after the resolution is not a
+    /// flapping))` if the batch is a return (the incident was quiet, and not
+    /// yet past its whole quiet period), `None` if it merely adds to it. A batch after the resolution is not a
     /// return: it opens the next incident.
     pub fn returns_at(&self, now_ms: i64, timing: Timing) -> Option<(u32, bool)> {
-        self.is_quiet(now_ms, timing).then(|| {
+        // Past its whole quiet period (the sweep not there yet) it is late,
+        // not back: no reopening is counted.
+        let back = self.is_quiet(now_ms, timing) && !self.is_due_to_resolve(now_ms, timing);
+        back.then(|| {
             let reopenings = self.reopenings.saturating_add(1);
             (
                 reopenings,
@@ -459,6 +464,8 @@ pub(crate) mod tests {
         assert!(i.is_due_to_resolve(quiet + TIMING.reopen_window_ms, TIMING));
 
         assert_eq!(i.returns_at(quiet, TIMING), Some((1, false)));
+        let window_end = quiet + TIMING.reopen_window_ms;
+        assert_eq!(i.returns_at(window_end, TIMING), None, "late, not back");
         i.reopenings = 1;
         assert_eq!(i.returns_at(quiet, TIMING), Some((2, true)), "flapping");
         i.reopenings = 2;

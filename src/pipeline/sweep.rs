@@ -73,7 +73,7 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
             .filter(|i| i.is_due_to_resolve(now_ms, timing) && !i.claim_is_live(now_ms))
             .collect();
         let resolutions: Vec<_> = stream::iter(&quiet)
-            .map(|incident| self.incidents.resolve(incident, now_ms))
+            .map(|incident| self.incidents.resolve(incident, now_ms, timing))
             .buffered(INCIDENT_CONCURRENCY)
             .collect()
             .await;
@@ -94,7 +94,8 @@ impl<E: EntryStore, I: IncidentStore, P: NotificationPublisher> Processor<E, I, 
                         });
                     }
                 }
-                // Changed since read (a batch came, a claim was taken): not quiet after all.
+                // Changed since read (a batch came, a claim was taken), or
+                // flapping (its item says so): not due after all.
                 Ok(None) => {}
                 Err(e) => {
                     tracing::error!(incident = %incident.incident_id, error = %e, "could not resolve; the next sweep tries again");

@@ -94,11 +94,16 @@ pub fn moto() -> &'static Moto {
             );
             std::thread::sleep(Duration::from_millis(100));
         };
-        // Listening already when it says so; checked, not assumed.
-        assert!(
-            TcpStream::connect(("127.0.0.1", port)).is_ok(),
-            "moto on {port}"
-        );
+        // It names the port once bound; on a loaded machine the first
+        // connection can still be refused: wait for one, with a deadline.
+        while let Err(e) = TcpStream::connect(("127.0.0.1", port)) {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "moto on {port} refuses connections ({e}); its log: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
         Moto {
             endpoint: format!("http://127.0.0.1:{port}"),
         }

@@ -21,6 +21,7 @@
 //! never scans the table. Items of the legacy index `watched` are read too.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -72,6 +73,8 @@ pub struct DynamoIncidentStore {
     /// What this container last read or wrote of each key item, so a batch
     /// of an incident it knows needs no read before its write.
     known: Arc<Mutex<HashMap<String, Known>>>,
+    /// The last minute this container found its openings spent.
+    spent_minute: Arc<AtomicI64>,
 }
 
 impl DynamoIncidentStore {
@@ -88,6 +91,7 @@ impl DynamoIncidentStore {
             table: table.into(),
             retention_days,
             known: Arc::default(),
+            spent_minute: Arc::new(AtomicI64::new(i64::MIN)),
         }
     }
 
@@ -216,10 +220,34 @@ impl IncidentStore for DynamoIncidentStore {
         }
         let mut stale_marker: Option<String> = None;
         let give_up = Instant::now() + Duration::from_secs(5);
+        // At most one of the minute's openings per delta, however many rounds.
+        let mut token = false;
         for round in 0..ROUNDS {
             let plan = plan_for(known.as_ref(), delta, now_ms, timing);
-            let outcome = self
-                .write(
+            let mut refused = false;
+            if let (Plan::Open { .. }, Some((minute, per_minute)), false) = (&plan, budget, token) {
+                // What this container knows spent costs no request.
+                refused = self.spent_minute.load(Ordering::Relaxed) == minute
+                    || !self.take_opening(minute, per_minute, give_up).await?;
+                if refused {
+                    self.spent_minute.store(minute, Ordering::Relaxed);
+                } else {
+                    token = true;
+                }
+            }
+            let outcome = if refused {
+                // Past the minute's openings: the refusal is remembered for
+                // the batch, so a redelivery folds the same way, unless a
+                // delivery of it left its marker first (read below).
+                if self
+                    .put_folded_marker(&item_key, fingerprint, now_ms, stale_marker.as_deref())
+                    .await?
+                {
+                    return Ok(Recorded::Folded);
+                }
+                Outcome::Marked(None)
+            } else {
+                self.write(
                     &item_key,
                     &plan,
                     delta,
@@ -227,9 +255,9 @@ impl IncidentStore for DynamoIncidentStore {
                     fingerprint,
                     now_ms,
                     stale_marker.as_deref(),
-                    budget,
                 )
-                .await?;
+                .await?
+            };
             match outcome {
                 Outcome::Written => {
                     return self
@@ -269,17 +297,6 @@ impl IncidentStore for DynamoIncidentStore {
                     }
                     known = item.as_ref().and_then(Known::of);
                     self.remember(&item_key, known.clone());
-                }
-                // Past the minute's openings: the refusal is remembered for
-                // the batch (a redelivery folds the same way), unless a
-                // delivery of it got there first.
-                Outcome::OverBudget => {
-                    if self
-                        .put_folded_marker(&item_key, fingerprint, now_ms)
-                        .await?
-                    {
-                        return Ok(Recorded::Folded);
-                    }
                 }
                 Outcome::Busy => {
                     if !pause(round, give_up).await {
@@ -476,6 +493,7 @@ impl IncidentStore for DynamoIncidentStore {
         &self,
         incident: &IncidentState,
         now_ms: i64,
+        timing: Timing,
     ) -> Result<Option<IncidentState>, StoreError> {
         // The sweep read the index, which holds only what it decides on;
         // the record is written from the whole item, read as it stands. If
@@ -490,7 +508,8 @@ impl IncidentStore for DynamoIncidentStore {
         let unchanged = current.incident_id == incident.incident_id
             && current.state == State::Open
             && current.seq == incident.seq
-            && current.sent == incident.sent;
+            && current.sent == incident.sent
+            && current.is_due_to_resolve(now_ms, timing);
         if !unchanged {
             return Ok(None);
         }

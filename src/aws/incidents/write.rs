@@ -99,6 +99,12 @@ pub(super) enum Plan {
         /// A return: the reopenings it was known with, and what the write
         /// sets (the count one higher, flapping or not).
         reopen: Option<Reopen>,
+        /// Past its whole quiet period but not yet resolved (the sweep runs
+        /// once a minute): adds without counting a return, conditional on
+        /// the reopenings it was known with (`Some`), which decide that
+        /// quiet period. Its last activity is at or before `due_since_ms`.
+        late: Option<u32>,
+        due_since_ms: i64,
     },
     /// Open generation `generation` (the previous one, if any, resolved).
     Open { generation: u64 },
@@ -121,7 +127,10 @@ pub(super) fn plan_for(known: Option<&Known>, delta: &Delta, now_ms: i64, timing
         };
     };
     let quiet_since_ms = now_ms - timing.resolve_after_ms;
-    let reopen = (known.last_activity_ms <= quiet_since_ms).then(|| {
+    let due_since_ms = now_ms - timing.resolves_after_ms(known.flapping);
+    let late = (known.last_activity_ms <= due_since_ms).then_some(known.reopenings);
+    let returning = known.last_activity_ms <= quiet_since_ms && late.is_none();
+    let reopen = returning.then(|| {
         let reopenings = known.reopenings.saturating_add(1);
         Reopen {
             was: known.reopenings,
@@ -145,6 +154,8 @@ pub(super) fn plan_for(known: Option<&Known>, delta: &Delta, now_ms: i64, timing
             sketch: clients.sketch().raises_over(&known.sketch),
             quiet_since_ms,
             reopen,
+            late,
+            due_since_ms,
         },
         None => {
             // Past the exact set (or already past it): the sketch counts
@@ -162,6 +173,8 @@ pub(super) fn plan_for(known: Option<&Known>, delta: &Delta, now_ms: i64, timing
                 sketch: sketch.raises_over(&known.sketch),
                 quiet_since_ms,
                 reopen,
+                late,
+                due_since_ms,
             }
         }
     }
@@ -275,8 +288,6 @@ pub(super) enum Outcome {
     /// The batch's marker is there: counted before, into the incident it
     /// names, or folded (the marker, when the answer carried it).
     Marked(Option<Attributes>),
-    /// An opening refused: the minute's openings budget is spent.
-    OverBudget,
     /// The key item changed since it was known: what it holds now (`None`:
     /// there is none).
     Changed(Option<Attributes>),
@@ -309,8 +320,7 @@ fn sets(values: impl IntoIterator<Item = String>) -> Option<Vec<String>> {
 impl DynamoIncidentStore {
     /// Sends one planned write with the batch's marker. `stale_marker`: the
     /// id a marker names whose incident is gone for good (its record
-    /// expired), which this write may replace. `budget`: the minute and
-    /// its openings budget an opening draws on (in the same transaction).
+    /// expired), which this write may replace.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn write(
         &self,
@@ -321,7 +331,6 @@ impl DynamoIncidentStore {
         fingerprint: &str,
         now_ms: i64,
         stale_marker: Option<&str>,
-        budget: Option<(i64, u32)>,
     ) -> Result<Outcome, StoreError> {
         // Only the values an expression uses may be sent.
         let (counted_into, condition, update, values) = match plan {
@@ -332,6 +341,8 @@ impl DynamoIncidentStore {
                 sketch,
                 quiet_since_ms,
                 reopen,
+                late,
+                due_since_ms,
             } => {
                 let mut values: Attributes = HashMap::from([
                     (":id".into(), s(incident_id)),
@@ -353,16 +364,27 @@ impl DynamoIncidentStore {
                 // Quiet or not is part of the condition: a write planned on
                 // a stale look fails and is planned again on the item.
                 values.insert(":quiet".into(), n(quiet_since_ms));
-                match reopen {
-                    None => condition.push_str(" AND lastActivityMs > :quiet"),
-                    Some(reopen) => {
-                        condition.push_str(" AND lastActivityMs <= :quiet AND ");
-                        condition.push_str(if reopen.was == 0 {
-                            "attribute_not_exists(reopenings)"
-                        } else {
-                            values.insert(":was".into(), n(reopen.was));
-                            "reopenings = :was"
-                        });
+                let known_reopenings = |was: u32, values: &mut Attributes| {
+                    if was == 0 {
+                        "attribute_not_exists(reopenings)"
+                    } else {
+                        values.insert(":was".into(), n(was));
+                        "reopenings = :was"
+                    }
+                };
+                match (reopen, late) {
+                    (_, Some(was)) => {
+                        values.insert(":due".into(), n(*due_since_ms));
+                        condition.push_str(" AND lastActivityMs <= :due AND ");
+                        condition.push_str(known_reopenings(*was, &mut values));
+                    }
+                    (None, None) => condition.push_str(" AND lastActivityMs > :quiet"),
+                    (Some(reopen), None) => {
+                        values.insert(":due".into(), n(*due_since_ms));
+                        condition.push_str(
+                            " AND lastActivityMs <= :quiet AND lastActivityMs > :due AND ",
+                        );
+                        condition.push_str(known_reopenings(reopen.was, &mut values));
                         values.insert(":reopenings".into(), n(reopen.reopenings));
                         set.push_str(", reopenings = :reopenings, lastReopenedMs = :now");
                         if reopen.flapping {
@@ -446,7 +468,7 @@ impl DynamoIncidentStore {
         // the batch would be reused by a redelivery within 10 minutes with
         // other values (`:now`), which DynamoDB refuses
         // (IdempotentParameterMismatch); the marker decides redeliveries.
-        let mut request = self
+        let request = self
             .client
             .transact_write_items()
             .transact_items(
@@ -455,20 +477,6 @@ impl DynamoIncidentStore {
                     .build(),
             )
             .transact_items(TransactWriteItem::builder().update(count).build());
-        let budgeted = matches!(plan, Plan::Open { .. }) && budget.is_some();
-        if let (Plan::Open { .. }, Some((minute, per_minute))) = (plan, budget) {
-            let openings = Update::builder()
-                .table_name(&self.table)
-                .key("incidentKey", s(openings_key(minute)))
-                .condition_expression("attribute_not_exists(opened) OR opened < :budget")
-                .update_expression("ADD opened :one SET expiresAt = :exp")
-                .expression_attribute_values(":budget", n(per_minute))
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":exp", n(now_ms / 1000 + 86_400))
-                .build()
-                .expect("table, key and expression are set");
-            request = request.transact_items(TransactWriteItem::builder().update(openings).build());
-        }
         let result = request.send().await;
         let error = match result {
             Ok(_) => return Ok(Outcome::Written),
@@ -489,10 +497,7 @@ impl DynamoIncidentStore {
         if code(1) == "ConditionalCheckFailed" {
             return Ok(Outcome::Changed(reasons[1].item().cloned()));
         }
-        if budgeted && code(2) == "ConditionalCheckFailed" {
-            return Ok(Outcome::OverBudget);
-        }
-        let items = if budgeted { 3 } else { 2 };
+        let items = 2;
         let busy = (0..items).any(|i| {
             matches!(
                 code(i),
@@ -524,6 +529,45 @@ impl DynamoIncidentStore {
         })
     }
 
+    /// Takes one of `minute`'s `per_minute` openings (an UpdateItem of its
+    /// counter, conditional on one being left): `false` when they are
+    /// spent. A plain update, not part of the opening's transaction: every
+    /// opening of the account writes this item, and transactions on one
+    /// item refuse each other (TransactionConflict) where single updates
+    /// queue. An opening that then does not happen (its key turned out
+    /// open after all) leaves its token unused: fewer openings, never more.
+    pub(super) async fn take_opening(
+        &self,
+        minute: i64,
+        per_minute: u32,
+        deadline: Instant,
+    ) -> Result<bool, StoreError> {
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("incidentKey", s(openings_key(minute)))
+                .condition_expression("attribute_not_exists(opened) OR opened < :budget")
+                .update_expression("ADD opened :one SET expiresAt = :exp")
+                .expression_attribute_values(":budget", n(per_minute))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":exp", n(minute * 60 + 86_400))
+                .send()
+                .await;
+            let outcome = match result {
+                Ok(_) => Ok(true),
+                Err(e) if is_condition_failure(&e) => Ok(false),
+                Err(e) => Err(store_error("UpdateItem", &self.table, e)),
+            };
+            match outcome {
+                Err(e) if e.is_retryable() && pause(attempt, deadline).await => attempt += 1,
+                outcome => return outcome,
+            }
+        }
+    }
+
     /// Remembers that batch `fingerprint`'s delta of key item `item_key`
     /// was folded (the openings budget refused it): a marker saying so, put
     /// only if the batch has no marker yet. `false`: one is there (a
@@ -533,17 +577,24 @@ impl DynamoIncidentStore {
         item_key: &str,
         fingerprint: &str,
         now_ms: i64,
+        stale_marker: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let result = self
+        let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
             .item("incidentKey", s(marker_key(item_key, fingerprint)))
             .item("folded", AttributeValue::Bool(true))
             .item("expiresAt", n(now_ms / 1000 + MARKER_DAYS * 86_400))
-            .condition_expression("attribute_not_exists(incidentKey)")
-            .send()
-            .await;
+            .condition_expression("attribute_not_exists(incidentKey)");
+        // A marker naming an incident gone for good may be replaced, as
+        // the count's transaction may replace it.
+        if let Some(stale) = stale_marker {
+            put = put
+                .condition_expression("attribute_not_exists(incidentKey) OR incidentId = :stale")
+                .expression_attribute_values(":stale", s(stale));
+        }
+        let result = put.send().await;
         match result {
             Ok(_) => Ok(true),
             Err(e) if is_condition_failure(&e) => Ok(false),

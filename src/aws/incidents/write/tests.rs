@@ -87,6 +87,8 @@ fn a_write_adds_only_what_the_item_lacks_and_switches_past_the_bound() {
             sketch: vec![],
             quiet_since_ms: NOW - TIMING.resolve_after_ms,
             reopen: None,
+            late: None,
+            due_since_ms: NOW - TIMING.resolves_after_ms(false),
         },
         "the same devices again add nothing but their entries"
     );
@@ -267,4 +269,39 @@ fn a_batch_after_the_resolve_delay_is_planned_as_a_return() {
             flapping: true
         })
     );
+}
+
+/// A batch after the incident's whole quiet period (it is due to be
+/// resolved, the sweep has not yet come) is no return: it adds without
+/// counting a reopening (on condition of the reopenings that decide that
+/// period), so a sweep running late never makes an incident flap.
+#[test]
+fn a_batch_after_the_whole_quiet_period_is_late_not_a_return() {
+    let mut known = known_after(&[names("dev-", 1)]);
+    let plan_at = |known: &Known, now_ms: i64| match plan_for(
+        Some(known),
+        &delta(&["dev-1"]),
+        now_ms,
+        TIMING,
+    ) {
+        Plan::Add {
+            reopen,
+            late,
+            due_since_ms,
+            ..
+        } => (reopen.is_some(), late, due_since_ms),
+        other => panic!("{other:?}"),
+    };
+    let due = NOW + TIMING.resolves_after_ms(false);
+    assert_eq!(plan_at(&known, due - 1), (true, None, NOW - 1));
+    assert_eq!(plan_at(&known, due), (false, Some(0), NOW));
+    known.flapping = true;
+    known.reopenings = 3;
+    assert_eq!(
+        plan_at(&known, due).0,
+        true,
+        "a flapping incident waits longer"
+    );
+    let flap_due = NOW + TIMING.flap_resolve_after_ms;
+    assert_eq!(plan_at(&known, flap_due), (false, Some(3), NOW));
 }
