@@ -69,8 +69,8 @@ pub struct MemoryIncidents {
     pub claimed_elsewhere: Mutex<HashSet<String>>,
     /// The lease of every claim granted, in order.
     pub leases: Mutex<Vec<i64>>,
-    /// Incidents opened per minute (the openings budget's counters).
-    pub openings: Mutex<HashMap<i64, u32>>,
+    /// Keys allowed to open per minute (the openings budget).
+    pub openings: Mutex<HashMap<i64, HashSet<String>>>,
     /// (key hash, fingerprint) of deltas refused by the openings budget.
     pub folded: Mutex<HashSet<(String, String)>>,
 }
@@ -149,12 +149,13 @@ impl IncidentStore for MemoryIncidents {
             previous => {
                 if !delta.key.is_overflow() {
                     let mut openings = self.openings.lock().unwrap();
-                    let opened = openings.entry(opening_minute(now_ms)).or_default();
-                    if *opened >= openings_per_minute {
+                    let granted = openings.entry(opening_minute(now_ms)).or_default();
+                    if !granted.contains(&item_key) && granted.len() >= openings_per_minute as usize
+                    {
                         self.folded.lock().unwrap().insert(marker);
                         return Ok(Recorded::Folded);
                     }
-                    *opened += 1;
+                    granted.insert(item_key.clone());
                 }
                 let generation = previous.map_or(1, |(p, _)| p.generation + 1);
                 let incident = IncidentState::opened(delta, log_group, generation, now_ms);

@@ -48,6 +48,7 @@ use crate::retry::pause;
 use crate::store::keys::truncate_str;
 
 mod counted;
+mod openings;
 mod sweep_index;
 mod write;
 pub(crate) use sweep_index::query_watched;
@@ -228,7 +229,9 @@ impl IncidentStore for DynamoIncidentStore {
             if let (Plan::Open { .. }, Some((minute, per_minute)), false) = (&plan, budget, token) {
                 // What this container knows spent costs no request.
                 refused = self.spent_minute.load(Ordering::Relaxed) == minute
-                    || !self.take_opening(minute, per_minute, give_up).await?;
+                    || !self
+                        .take_opening(minute, per_minute, &item_key, give_up)
+                        .await?;
                 if refused {
                     self.spent_minute.store(minute, Ordering::Relaxed);
                 } else {
