@@ -319,10 +319,10 @@ async fn a_thousand_failures_over_ten_rules_take_forty_writes_and_one_publish() 
             .unwrap_or(0)
     };
     assert_eq!(count(Service::DynamoDb, "BatchWriteItem"), 40);
-    // Ten new incidents: each a read (none open) and one transaction that
-    // opens it with the batch's marker; then a claim and a confirmation per
-    // notification. (Before the markers: a failed first try, a read and an
-    // opening UpdateItem each.)
+    // Ten new incidents: each a read (none open), the minute's place for
+    // its opening and one transaction that opens it with the batch's
+    // marker; then a claim and a confirmation per notification. (Before the
+    // markers: a failed first try, a read and an opening UpdateItem each.)
     assert_eq!(count(Service::DynamoDb, "GetItem"), 10, "{requests:?}");
     assert_eq!(
         count(Service::DynamoDb, "TransactWriteItems"),
@@ -331,7 +331,7 @@ async fn a_thousand_failures_over_ten_rules_take_forty_writes_and_one_publish() 
     );
     assert_eq!(
         count(Service::DynamoDb, "UpdateItem"),
-        10 * 2,
+        10 * 3,
         "{requests:?}"
     );
     assert_eq!(count(Service::Sns, "PublishBatch"), 1);

@@ -58,11 +58,19 @@ pub fn moto() -> &'static Moto {
         // Port 0: moto binds a free port itself and names it in its log, so
         // no other process can take the port between choosing and binding.
         static N: AtomicU32 = AtomicU32::new(0);
+        // Unique, and gone before moto starts: a process id is reused, and
+        // a stale log of an earlier process under the same name would be
+        // read before the new moto truncates it (naming a dead port).
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         let log = std::env::temp_dir().join(format!(
-            "moto-{}-{}.log",
+            "moto-{}-{}-{nanos}.log",
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         ));
+        let _ = std::fs::remove_file(&log);
         Command::new("bash")
             .arg("-c")
             .arg(
