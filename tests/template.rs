@@ -1467,3 +1467,69 @@ fn the_operators_knobs_reach_the_resources_and_the_stack_is_tagged_with_the_vers
         assert!(samconfig.contains(line), "samconfig.toml lacks {line}");
     }
 }
+
+/// Issue 30 (3): every failure path has an alarm, on the metric that says
+/// so: the tables' throttling (indexes included), asynchronous events
+/// dropped, waiting or not delivered to the failure queue, the stream
+/// falling behind, failed batches nearing the queue's 14 days, and
+/// notifications refused. (Each notifies when it fires and when it is
+/// over: `alarms_publish_to_the_operations_topic`.)
+#[test]
+fn every_failure_path_has_an_alarm() {
+    let t = template();
+    let alarm = |id: &str| &resource(&t, id)["Properties"];
+    for (id, table) in [
+        ("EntriesTableThrottledAlarm", "EntriesTable"),
+        ("IncidentsTableThrottledAlarm", "IncidentsTable"),
+        ("SilencesTableThrottledAlarm", "SilencesTable"),
+    ] {
+        let query = format!("{:?}", alarm(id)["Metrics"]);
+        assert!(
+            query.contains("SUM(ThrottledRequests)")
+                && query.contains("AWS/DynamoDB")
+                && query.contains(&format!("TableName = '${{{table}}}'")),
+            "{id}: {query}"
+        );
+    }
+    for (id, namespace, metric, threshold) in [
+        (
+            "AsyncEventsDroppedAlarm",
+            "AWS/Lambda",
+            "AsyncEventsDropped",
+            1,
+        ),
+        ("AsyncEventAgeAlarm", "AWS/Lambda", "AsyncEventAge", 300_000),
+        (
+            "DestinationDeliveryFailuresAlarm",
+            "AWS/Lambda",
+            "DestinationDeliveryFailures",
+            1,
+        ),
+        (
+            "StreamIteratorAgeAlarm",
+            "AWS/Lambda",
+            "IteratorAge",
+            300_000,
+        ),
+        (
+            "FailedBatchesExpiringAlarm",
+            "AWS/SQS",
+            "ApproximateAgeOfOldestMessage",
+            604_800,
+        ),
+        (
+            "NotificationsFailedAlarm",
+            "IotLogMonitor",
+            "NotificationsFailed",
+            1,
+        ),
+    ] {
+        let props = alarm(id);
+        assert_eq!(props["Namespace"].as_str(), Some(namespace), "{id}");
+        assert_eq!(props["MetricName"].as_str(), Some(metric), "{id}");
+        assert_eq!(props["Threshold"].as_u64(), Some(threshold), "{id}");
+    }
+    // 14 days of retention on the queue the expiry alarm watches at 7.
+    let queue = &resource(&t, "FailedBatchQueue")["Properties"];
+    assert_eq!(queue["MessageRetentionPeriod"].as_u64(), Some(1_209_600));
+}
