@@ -162,7 +162,42 @@ pub struct Timing {
     pub repeat_ms: i64,
 }
 
+/// What a batch is to an open incident, by the clock: it adds to an active
+/// one, comes back to a quiet one (one more reopening, flapping from
+/// `Timing::flap_reopenings` on), or comes late to one past its whole quiet
+/// period that the sweep has not yet resolved (no reopening counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    Active,
+    Return { reopenings: u32, flapping: bool },
+    Late,
+}
+
 impl Timing {
+    /// What a batch at `now_ms` is to an open incident last active at
+    /// `last_activity_ms`, with `reopenings` so far (`flapping` or not).
+    /// One rule for the store's write and the in-memory model.
+    pub fn arrival(
+        &self,
+        last_activity_ms: i64,
+        reopenings: u32,
+        flapping: bool,
+        now_ms: i64,
+    ) -> Arrival {
+        let quiet_for = now_ms - last_activity_ms;
+        if quiet_for >= self.resolves_after_ms(flapping) {
+            Arrival::Late
+        } else if quiet_for >= self.resolve_after_ms {
+            let reopenings = reopenings.saturating_add(1);
+            Arrival::Return {
+                reopenings,
+                flapping: flapping || reopenings >= self.flap_reopenings,
+            }
+        } else {
+            Arrival::Active
+        }
+    }
+
     /// The quiet period after which `incident` is resolved.
     pub fn resolves_after_ms(&self, flapping: bool) -> i64 {
         if flapping {
@@ -283,16 +318,21 @@ impl IncidentState {
     /// yet past its whole quiet period), `None` if it merely adds to it. A batch after the resolution is not a
     /// return: it opens the next incident.
     pub fn returns_at(&self, now_ms: i64, timing: Timing) -> Option<(u32, bool)> {
-        // Past its whole quiet period (the sweep not there yet) it is late,
-        // not back: no reopening is counted.
-        let back = self.is_quiet(now_ms, timing) && !self.is_due_to_resolve(now_ms, timing);
-        back.then(|| {
-            let reopenings = self.reopenings.saturating_add(1);
-            (
+        if self.state != State::Open {
+            return None;
+        }
+        match timing.arrival(
+            self.last_activity_ms,
+            self.reopenings,
+            self.flapping,
+            now_ms,
+        ) {
+            Arrival::Return {
                 reopenings,
-                self.flapping || reopenings >= timing.flap_reopenings,
-            )
-        })
+                flapping,
+            } => Some((reopenings, flapping)),
+            Arrival::Active | Arrival::Late => None,
+        }
     }
 
     /// Entries since the last notification (all of them before the first).

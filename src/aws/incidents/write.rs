@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
 use super::*;
 use crate::incident::clients::{key_hex, parse_key_hex, Sketch, EXACT_CLIENTS};
+use crate::incident::lifecycle::Arrival;
 
 /// What a writer knows of a key item: from its last read, or from this
 /// container's last write to it (an incident a container feeds, it usually
@@ -126,18 +127,27 @@ pub(super) fn plan_for(known: Option<&Known>, delta: &Delta, now_ms: i64, timing
             generation: known.map_or(0, |k| k.generation) + 1,
         };
     };
+    // The write's conditions hold the item to what this plan assumed.
     let quiet_since_ms = now_ms - timing.resolve_after_ms;
     let due_since_ms = now_ms - timing.resolves_after_ms(known.flapping);
-    let late = (known.last_activity_ms <= due_since_ms).then_some(known.reopenings);
-    let returning = known.last_activity_ms <= quiet_since_ms && late.is_none();
-    let reopen = returning.then(|| {
-        let reopenings = known.reopenings.saturating_add(1);
-        Reopen {
+    let arrival = timing.arrival(
+        known.last_activity_ms,
+        known.reopenings,
+        known.flapping,
+        now_ms,
+    );
+    let late = (arrival == Arrival::Late).then_some(known.reopenings);
+    let reopen = match arrival {
+        Arrival::Return {
+            reopenings,
+            flapping,
+        } => Some(Reopen {
             was: known.reopenings,
             reopenings,
-            flapping: known.flapping || reopenings >= timing.flap_reopenings,
-        }
-    });
+            flapping,
+        }),
+        Arrival::Active | Arrival::Late => None,
+    };
     let clients = &delta.clients;
     let union = match (&known.exact, clients.exact()) {
         (Some(stored), Some(batch)) => {
