@@ -92,10 +92,7 @@ pub fn is_marker(item: &Attributes) -> bool {
 /// into the overflow incident (refused by the openings budget), not
 /// counted by an incident of the key.
 pub fn is_folded_marker(item: &Attributes) -> bool {
-    item.get("folded")
-        .and_then(|v| v.as_bool().ok())
-        .copied()
-        .unwrap_or(false)
+    flag(item, "folded")
 }
 
 /// The distinct clients' sketch an item holds (`clientSketch`: a binary
@@ -263,7 +260,8 @@ pub fn state_of(item: &Attributes) -> Option<IncidentState> {
     })
 }
 
-fn flag(item: &Attributes, name: &str) -> bool {
+/// A boolean attribute; absent (or not a boolean) reads as false.
+pub fn flag(item: &Attributes, name: &str) -> bool {
     item.get(name)
         .and_then(|v| v.as_bool().ok())
         .copied()

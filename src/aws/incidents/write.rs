@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
 use super::*;
+use crate::aws::incident_item::flag;
 use crate::incident::clients::{key_hex, parse_key_hex, Sketch, EXACT_CLIENTS};
 use crate::incident::lifecycle::Arrival;
 
@@ -37,11 +38,7 @@ impl Known {
         // An earlier version's capped set (`clientsCapped`, 10,000 keys) is
         // read as an exact set all the same: the next write folds it into
         // the sketch and the estimate counts those clients too.
-        let estimated = item
-            .get("clientsEstimated")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false);
+        let estimated = flag(item, "clientsEstimated");
         let exact = (!estimated).then(|| {
             item.get("clientHashes")
                 .and_then(|v| v.as_ss().ok())
@@ -58,11 +55,7 @@ impl Known {
             sketch: stored_sketch(item).sketch,
             last_activity_ms: number(item, "lastActivityMs").unwrap_or(0),
             reopenings: number(item, "reopenings").unwrap_or(0) as u32,
-            flapping: item
-                .get("flapping")
-                .and_then(|v| v.as_bool().ok())
-                .copied()
-                .unwrap_or(false),
+            flapping: flag(item, "flapping"),
         })
     }
 
