@@ -123,26 +123,6 @@ async fn incidents_by_rule(stack: &Stack) -> BTreeMap<String, IncidentState> {
         .collect()
 }
 
-/// Every entry counts towards exactly one incident, and each incident counts
-/// exactly the entries that name it.
-async fn assert_counts_add_up(stack: &Stack) {
-    let mut named: BTreeMap<String, u64> = BTreeMap::new();
-    for entry in stack.entries().await {
-        *named.entry(s(&entry, "incidentId")).or_default() += 1;
-    }
-    let incidents = stack.current_incidents().await;
-    assert_eq!(named.len(), incidents.len(), "{named:?}");
-    for incident in incidents {
-        assert_eq!(
-            named.get(&incident.incident_id).copied(),
-            Some(incident.entries),
-            "{}: counted {} entries",
-            incident.incident_id,
-            incident.entries
-        );
-    }
-}
-
 #[tokio::test]
 async fn through_faults_and_redeliveries_every_entry_is_stored_once_and_every_incident_opened_once()
 {
@@ -353,7 +333,7 @@ async fn through_faults_and_redeliveries_every_entry_is_stored_once_and_every_in
         "each entry stored exactly once"
     );
     assert_eq!(stored.into_iter().collect::<BTreeSet<_>>(), expected);
-    assert_counts_add_up(&stack).await;
+    stack.assert_counts_add_up().await;
 
     let expected_rules: BTreeSet<String> = shared
         .iter()
@@ -475,7 +455,7 @@ async fn a_count_whose_answer_was_lost_is_not_counted_twice() {
     assert_eq!(proxy.injected().len(), 1);
     assert_eq!(summary.notifications_sent, 1, "{summary:?}");
     assert_eq!(incidents_by_rule(&stack).await["rule_w"].entries, 5);
-    assert_counts_add_up(&stack).await;
+    stack.assert_counts_add_up().await;
 }
 
 /// The same for a batch adding to an open incident: its transaction (the
@@ -510,7 +490,7 @@ async fn a_count_added_to_an_open_incident_whose_answer_was_lost_is_not_counted_
     assert_eq!(again.incidents_already_counted, 1, "{again:?}");
     let incident = &incidents_by_rule(&stack).await["rule_u"];
     assert_eq!((incident.entries, incident.seq), (6, 2));
-    assert_counts_add_up(&stack).await;
+    stack.assert_counts_add_up().await;
     assert_eq!(stack.batch_markers().await.len(), 2);
 }
 
@@ -548,7 +528,7 @@ async fn a_return_whose_answer_was_lost_reopens_the_incident_once() {
         (6, 1, false)
     );
     assert!(incident.incident_id.ends_with("-1"));
-    assert_counts_add_up(&stack).await;
+    stack.assert_counts_add_up().await;
     assert_eq!(stack.notifications(WAIT).await.len(), 1);
 }
 
@@ -756,7 +736,7 @@ async fn concurrent_invocations_sharing_incidents_open_each_once_and_lose_no_cou
         assert_eq!(incidents[rule].entries, total, "{rule}");
         assert_eq!(incidents[rule].seq, 12, "{rule}: each batch counted once");
     }
-    assert_counts_add_up(&stack).await;
+    stack.assert_counts_add_up().await;
 }
 
 /// Sweeps racing each other through faults (DynamoDB and SNS failing,
@@ -1006,7 +986,7 @@ async fn racing_storms_through_faults_send_one_digest_and_count_exactly() {
         (batches.len() * per_batch) as u64,
         "every entry counted once, by its own incident or the overflow incident"
     );
-    assert_counts_add_up(&stack).await;
+    stack.assert_counts_add_up().await;
 
     let notifications = stack.notifications_so_far().await;
     let mut opened: BTreeMap<&str, Vec<&str>> = BTreeMap::new();

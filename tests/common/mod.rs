@@ -312,6 +312,26 @@ impl Stack {
             .collect()
     }
 
+    /// Every entry counts towards exactly one incident, and each incident
+    /// counts exactly the entries that name it.
+    pub async fn assert_counts_add_up(&self) {
+        let mut named: BTreeMap<String, u64> = BTreeMap::new();
+        for entry in self.entries().await {
+            *named.entry(s(&entry, "incidentId")).or_default() += 1;
+        }
+        let incidents = self.current_incidents().await;
+        assert_eq!(named.len(), incidents.len(), "{named:?}");
+        for incident in incidents {
+            assert_eq!(
+                named.get(&incident.incident_id).copied(),
+                Some(incident.entries),
+                "{}: counted {} entries",
+                incident.incident_id,
+                incident.entries
+            );
+        }
+    }
+
     /// The batch markers of the incidents table: (key hash, fingerprint) →
     /// the incident id each names.
     pub async fn batch_markers(&self) -> BTreeMap<(String, String), String> {
